@@ -1,0 +1,52 @@
+/*
+ * s2s_checkpoint.h - a read-only, memory-mapped safetensors file
+ * (docs/checkpoint-format.md §1-2), validated before anyone sees it.
+ *
+ * s2s_checkpoint_open checks the whole container (header length, JSON,
+ * dtypes, shapes, offsets in bounds and non-overlapping) and never reads
+ * outside the mapping, whatever the file holds. It knows nothing about
+ * models: s2s_model checks names and shapes against the config.
+ *
+ * Thread safety: immutable after open; concurrent readers are fine.
+ */
+#ifndef S2S_CHECKPOINT_H
+#define S2S_CHECKPOINT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "s2s_error.h"
+
+typedef enum { S2S_DTYPE_F32, S2S_DTYPE_F16, S2S_DTYPE_BF16 } s2s_dtype;
+
+#define S2S_MAX_RANK 4
+
+typedef struct {
+	const char *name; /* borrowed from the checkpoint */
+	s2s_dtype dtype;
+	int rank;
+	int64_t shape[S2S_MAX_RANK];
+	int64_t numel;
+	const void *data; /* inside the read-only mapping; aligned to the dtype size */
+	size_t nbytes;
+} s2s_tensor_info;
+
+typedef struct s2s_checkpoint s2s_checkpoint;
+
+/* Maps and validates `path`. Caller owns *out; close with s2s_checkpoint_close. */
+int s2s_checkpoint_open(const char *path, s2s_checkpoint **out, s2s_error *err);
+/* Same, for a caller-owned buffer that must outlive the checkpoint (tests, fuzzing). */
+int s2s_checkpoint_open_buffer(const void *buf, size_t len, s2s_checkpoint **out, s2s_error *err);
+void s2s_checkpoint_close(s2s_checkpoint *ck); /* NULL is a no-op */
+
+int s2s_checkpoint_tensor_count(const s2s_checkpoint *ck);
+/* i-th tensor in header order; borrowed, valid until close. */
+const s2s_tensor_info *s2s_checkpoint_tensor_at(const s2s_checkpoint *ck, int i);
+/* Tensor by name, or NULL. Borrowed, valid until close. */
+const s2s_tensor_info *s2s_checkpoint_tensor(const s2s_checkpoint *ck, const char *name);
+/* Metadata string by key, or NULL. Borrowed, valid until close. */
+const char *s2s_checkpoint_meta(const s2s_checkpoint *ck, const char *key);
+/* Whole file bytes (for checksums). */
+const void *s2s_checkpoint_bytes(const s2s_checkpoint *ck, size_t *len);
+
+#endif

@@ -1,0 +1,137 @@
+/*
+ * s2s_decode.h - decoding: greedy and beam search over a batch whose rows
+ * may join and leave at every decoder step (continuous batching).
+ *
+ *   s2s_decode_options o;
+ *   s2s_decode_options_init(&o);          // greedy, defaults of docs §7
+ *   o.beam_size = 5; o.n_best = 2;
+ *
+ *   s2s_batch *b;
+ *   s2s_batch_new(model, 256, &b, &err);  // row budget 256
+ *   s2s_batch_add(b, ids, n, &o, user_ptr, &err);   // any time between steps
+ *   while (s2s_batch_active(b) > 0) {
+ *           s2s_batch_step(b, &err);      // encodes newcomers, one decoder step
+ *           s2s_result *r;
+ *           while ((r = s2s_batch_take_finished(b)) != NULL) {
+ *                   ... r->user, r->hyps[0].ids ...
+ *                   s2s_result_free(r);
+ *           }
+ *   }
+ *   s2s_batch_free(b);
+ *
+ * A sentence occupies beam_size rows from its add until it finishes or is
+ * cancelled. Results do not depend on what else shares the batch: a batch of
+ * N sentences gives exactly what N single runs give.
+ *
+ * Thread safety: an s2s_batch is mutable state owned by one thread at a time
+ * (a worker); the model it references is shared read-only. s2s_translate is
+ * safe to call from any number of threads with the same model.
+ */
+#ifndef S2S_DECODE_H
+#define S2S_DECODE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "s2s_error.h"
+#include "s2s_model.h"
+
+typedef struct {
+	int beam_size;        /* 1 = greedy; 1..64 */
+	int n_best;           /* hypotheses returned, 1..beam_size */
+	float length_penalty; /* GNMT alpha, >= 0; 0 = none */
+	float max_len_a;      /* T = min(max_len, floor(a*n) + b) */
+	int max_len_b;
+	int max_len;
+	bool attention;       /* return attention matrices */
+} s2s_decode_options;
+
+/* Fills the defaults: greedy, n_best 1, alpha 0, a 2.0, b 10, max_len 256, attention on. */
+void s2s_decode_options_init(s2s_decode_options *o);
+/* Checks bounds; S2S_EINVAL naming the field. */
+int s2s_decode_options_check(const s2s_decode_options *o, s2s_error *err);
+
+typedef struct {
+	int n;             /* generated tokens, including the final </s> when finished */
+	int32_t *ids;      /* (n) */
+	float *logprobs;   /* (n) log-probability of each token */
+	float score;       /* sum of logprobs */
+	float norm_score;  /* score / lp(n) */
+	bool finished;     /* ended with </s> (false: hit the length limit) */
+	float *attention;  /* (n, n_src) row-major, or NULL (attention off or model without attention) */
+} s2s_hypothesis;
+
+typedef struct {
+	void *user;          /* the pointer given to s2s_batch_add */
+	int n_src;
+	int n_hyps;
+	s2s_hypothesis *hyps; /* (n_hyps), best first */
+	bool cancelled;      /* never returned for cancelled sentences; reserved */
+	int steps;           /* decoder steps taken */
+	double encode_ms;    /* wall time of the encoder pass that included this sentence */
+	double decode_ms;    /* wall time from first to last decoder step */
+} s2s_result;
+
+/* Frees a result and everything in it. NULL is a no-op. */
+void s2s_result_free(s2s_result *r);
+
+typedef struct s2s_batch s2s_batch;
+
+/*
+ * Creates an empty batch able to hold `max_rows` decoder rows (beams count
+ * one row each) and takes a reference on `model` until s2s_batch_free.
+ * All scratch memory is allocated here; steps do not allocate except to grow
+ * per-sentence history (amortised) and to build results.
+ */
+int s2s_batch_new(s2s_model *model, int max_rows, s2s_batch **out, s2s_error *err);
+void s2s_batch_free(s2s_batch *b); /* drops unfinished sentences; NULL is a no-op */
+
+/*
+ * Queues one sentence of `n` source ids (copied) with its options (copied).
+ * The sentence is encoded at the start of the next s2s_batch_step, together
+ * with every other newcomer. Returns a handle >= 0 for s2s_batch_cancel,
+ * S2S_EFULL when fewer than beam_size rows are free, S2S_EEMPTY when n == 0,
+ * S2S_EINVAL for bad options or out-of-range ids, S2S_ETOOLONG when n
+ * exceeds the model's limit (max_len).
+ */
+int s2s_batch_add(s2s_batch *b, const int32_t *src, int n, const s2s_decode_options *o,
+		  void *user, s2s_error *err);
+
+/* Rows not taken by any sentence. */
+int s2s_batch_rows_free(const s2s_batch *b);
+/* Sentences queued or decoding (not yet taken out as results). */
+int s2s_batch_active(const s2s_batch *b);
+
+/*
+ * Encodes the newcomers, then runs one decoder step for every decoding row.
+ * Sentences that finish move to the finished queue. Returns the number of
+ * sentences still decoding, or a negative code (S2S_ENOMEM).
+ */
+int s2s_batch_step(s2s_batch *b, s2s_error *err);
+
+/* Pops one finished result (caller owns it), or NULL when none is ready. */
+s2s_result *s2s_batch_take_finished(s2s_batch *b);
+
+/*
+ * Removes a queued or decoding sentence; its rows are free at once and no
+ * result is produced. Returns 0, or S2S_ENOTFOUND for an unknown or finished
+ * handle.
+ */
+int s2s_batch_cancel(s2s_batch *b, int handle);
+
+/*
+ * Convenience: translates `count` sentences of source ids in one batch
+ * (row budget = count * beam_size) and returns their results in order in
+ * results[0..count-1] (caller frees each). Thread-safe for a shared model.
+ */
+int s2s_translate_ids(s2s_model *model, const int32_t *const *src, const int *lens, int count,
+		      const s2s_decode_options *o, s2s_result **results, s2s_error *err);
+
+/*
+ * Unknown-word replacement: for each <unk> in hyp (which needs attention),
+ * the index of the source token with the highest attention in that step
+ * (first on ties), else -1. `out` has hyp->n entries.
+ */
+void s2s_hypothesis_unk_sources(const s2s_hypothesis *hyp, int n_src, int32_t *out);
+
+#endif

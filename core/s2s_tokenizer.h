@@ -1,0 +1,55 @@
+/*
+ * s2s_tokenizer.h - the checkpoint-configured tokenizer and detokenizer
+ * (docs/checkpoint-format.md §5), byte-identical to
+ * clients/python/s2s_ref/tokenizer.py.
+ *
+ * A tokenizer is immutable after s2s_tokenizer_new; any number of threads may
+ * use it concurrently.
+ */
+#ifndef S2S_TOKENIZER_H
+#define S2S_TOKENIZER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "s2s_error.h"
+#include "s2s_vocab.h"
+
+typedef struct s2s_tokenizer s2s_tokenizer;
+
+/* The result of tokenizing one sentence. Caller-owned; s2s_tokens_deinit frees. */
+typedef struct {
+	int n;           /* number of tokens */
+	int32_t *ids;    /* (n) vocabulary ids, <unk> for unknown pieces */
+	char **pieces;   /* (n) NUL-terminated token strings as produced (before vocab lookup) */
+	int32_t *word;   /* (n) index of the whitespace-delimited word each token came from */
+	int n_words;
+} s2s_tokens;
+
+/*
+ * Parses the tokenizer JSON text (`seq2seqd.src_tokenizer`). `what` names the
+ * key in errors. Caller owns *out; free with s2s_tokenizer_free.
+ */
+int s2s_tokenizer_new(const char *json_text, const char *what, s2s_tokenizer **out,
+		      s2s_error *err);
+void s2s_tokenizer_free(s2s_tokenizer *t); /* NULL is a no-op */
+
+/*
+ * Tokenizes `len` bytes of UTF-8 `text` and maps them through `v`.
+ * Fails with S2S_EUTF8 on invalid UTF-8. *out is initialised here and owned
+ * by the caller afterwards (also on failure it is safe to deinit).
+ */
+int s2s_tokenize(const s2s_tokenizer *t, const s2s_vocab *v, const char *text, size_t len,
+		 s2s_tokens *out, s2s_error *err);
+void s2s_tokens_deinit(s2s_tokens *tok);
+
+/*
+ * Joins `n` target token strings into text: concatenate, U+2581 -> space,
+ * drop one leading space. Special tokens (<pad> <s> </s>) must already be
+ * removed by the caller. Returns a malloc'd string the caller frees, or NULL
+ * on allocation failure.
+ */
+char *s2s_detokenize(const s2s_tokenizer *t, const char *const *tokens, int n);
+
+#endif

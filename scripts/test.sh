@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone of a fresh Debian 12 machine:
+#   bash scripts/test.sh
+# installs what is missing, builds with warnings as errors, runs `make check`
+# (Criterion over TAP), and prints one summary line.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+top=$(pwd)
+
+bash scripts/deps.sh
+export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
+
+[ -x configure ] || autoreconf -fi
+mkdir -p build
+cd build
+if [ ! -f Makefile ]; then
+	"$top/configure" --enable-werror
+fi
+make -j"$(nproc)"
+rc=0
+make -j"$(nproc)" check || rc=$?
+
+# One closing line that every reader understands.
+pass=$(awk '/^# PASS:/ {print $3}' test-suite.log 2>/dev/null || echo 0)
+fail=$(awk '/^# FAIL:/ {print $3}' test-suite.log 2>/dev/null || echo 0)
+errs=$(awk '/^# ERROR:/ {print $3}' test-suite.log 2>/dev/null || echo 0)
+if [ "$rc" -ne 0 ]; then
+	cat test-suite.log || true
+fi
+echo "tests: ${pass:-0} passed, $(( ${fail:-0} + ${errs:-0} )) failed"
+exit "$rc"
