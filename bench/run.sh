@@ -1,0 +1,37 @@
+#!/bin/sh
+# bench/run.sh SRCDIR BUILDDIR - the whole core benchmark in one go:
+#   1. builds the benchmark model (random weights) into BUILDDIR/bench,
+#   2. times the PyTorch reference on it (as typically run, and tuned),
+#   3. runs bench_core, which measures sgemm/sgemv and the core and prints
+#      the table with the PyTorch figures alongside.
+# Environment: S2S_PYTHON (default /usr/bin/python3), BENCH_SECONDS (time per
+# measurement, default 2), BENCH_THREADS (OpenBLAS thread counts, default 2,1).
+set -eu
+src=${1:?usage: run.sh SRCDIR BUILDDIR}
+build=${2:?usage: run.sh SRCDIR BUILDDIR}
+py=${S2S_PYTHON:-/usr/bin/python3}
+secs=${BENCH_SECONDS:-2}
+threads=${BENCH_THREADS:-2,1}
+model=$build/bench/bench-model.safetensors
+torch_out=$build/bench/torch.txt
+mkdir -p "$build/bench"
+
+if ! "$py" -c 'import torch' 2>/dev/null; then
+	echo "run.sh: torch is not importable with $py (install python3-torch):" \
+		"the benchmark model and the PyTorch figures need it" >&2
+	exit 1
+fi
+
+if [ ! -s "$model" ]; then
+	echo "== building the benchmark model: $model"
+	"$py" "$src/bench/make_bench_model.py" --srcdir "$src" --out "$model"
+fi
+
+echo "== PyTorch reference (greedy loop, torch.no_grad())"
+"$py" "$src/bench/bench_torch.py" --srcdir "$src" --model "$model" \
+	--seconds "$secs" --out "$torch_out"
+
+echo "== core"
+# OPENBLAS_NUM_THREADS is left unset so bench_core can choose each count itself.
+unset OPENBLAS_NUM_THREADS || true
+"$build/bench/bench_core" "$model" --torch "$torch_out" --threads "$threads" --seconds "$secs"
