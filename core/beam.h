@@ -1,4 +1,70 @@
-/* beam.h - placeholder, owned by its module author */
+/*
+ * beam.h - one sentence's search (docs §7): its live hypotheses, their
+ * history, the top-B selection after each step and the final hypotheses.
+ * Greedy is beam search with B = 1 (the arg-max with the lowest id on ties is
+ * exactly the first candidate in §7's order).
+ *
+ * Thread safety: an s2s__search is owned by the thread running its batch.
+ */
 #ifndef S2S_BEAM_H
 #define S2S_BEAM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "s2s_decode.h"
+
+typedef struct {
+	int t, k;          /* step (0-based) and slot of the last token */
+	float score, norm;
+	bool finished;
+} s2s__final;
+
+typedef struct {
+	int B, T, n_src, V;
+	float alpha;         /* length penalty */
+	int t;               /* steps done */
+	int live;            /* live hypotheses (rows) */
+	float *live_score;   /* (B) */
+	int32_t *live_tok;   /* (B) last token of each live hypothesis */
+	int *live_parent;    /* (B) live index at the previous step each live row came from */
+	int *live_slot;      /* (B) slot in the last step's history of each live hypothesis */
+	/* History, per step: B slots and B live rows; grown by doubling. */
+	int cap;
+	int32_t *tok;        /* (cap, B) token of slot k */
+	float *logp;         /* (cap, B) its log-probability */
+	int *par;            /* (cap, B) live index (at that step) it extends */
+	int *lslot;          /* (cap, B) slot at step t-1 of live row i at step t */
+	bool keep_attn;
+	float *attn;         /* (cap, B, n_src) attention of live row i at step t, or NULL */
+	s2s__final *fin;     /* (2 B) */
+	int nfin;
+	/* Top-B scratch. */
+	float *cand_score;
+	int *cand_flat;
+	float *cand_logp;
+} s2s__search;
+
+/* Prepares a search with live = [<s>]; keep_attn allocates attention history. */
+int s2s__search_init(s2s__search *s, int B, int T, int n_src, int V, float alpha,
+		      bool keep_attn);
+void s2s__search_deinit(s2s__search *s);
+
+/* Makes room in the history for step s->t (amortised doubling). S2S_ENOMEM. */
+int s2s__search_reserve(s2s__search *s);
+/* Where live row i writes its attention at step s->t, or NULL without attention history. */
+float *s2s__search_attn_row(s2s__search *s, int live_index);
+
+/*
+ * Consumes the logits (live, V) of step s->t: selects the next live set (top
+ * B by score, ties to the smaller flat index), moves hypotheses ending in
+ * </s> (and, at step T, all) to the finished list. Afterwards live_parent[i]
+ * is the previous live row that new live row i continues. Returns true when
+ * the search is over.
+ */
+bool s2s__search_step(s2s__search *s, const float *logits);
+
+/* Builds the n_best hypotheses into r (caller-owned result). S2S_ENOMEM. */
+int s2s__search_result(const s2s__search *s, int n_best, bool with_attn, s2s_result *r);
+
 #endif

@@ -1,2 +1,238 @@
-/* placeholder: filled in by its module owner */
-typedef int s2s__placeholder_encoder;
+/* encoder.c - see encoder.h. */
+#include "config.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "encoder.h"
+#include "s2s_error.h"
+#include "s2s_kernels.h"
+
+void s2s__encoder_init(s2s__encoder *e)
+{
+	memset(e, 0, sizeof(*e));
+}
+
+void s2s__encoder_deinit(s2s__encoder *e)
+{
+	free(e->x);
+	free(e->y);
+	free(e->gx);
+	free(e->gh);
+	free(e->h);
+	free(e->c);
+	free(e->perm);
+	free(e->bsz);
+	free(e->off);
+	memset(e, 0, sizeof(*e));
+}
+
+/* Grows *p to hold n floats; the contents are not kept. */
+static int s2s__grow(float **p, size_t *cap, size_t n)
+{
+	if (n <= *cap)
+		return 0;
+	float *q = malloc(n * sizeof(float));
+	if (!q)
+		return S2S_ENOMEM;
+	free(*p);
+	*p = q;
+	*cap = n;
+	return 0;
+}
+
+static int s2s__grow_ints(s2s__encoder *e, int count, int tmax)
+{
+	if (count > e->cap_sent) {
+		int *p = realloc(e->perm, (size_t)count * sizeof(int));
+		if (!p)
+			return S2S_ENOMEM;
+		e->perm = p;
+		e->cap_sent = count;
+	}
+	if (tmax > e->cap_time) {
+		int *b = realloc(e->bsz, (size_t)tmax * sizeof(int));
+		if (!b)
+			return S2S_ENOMEM;
+		e->bsz = b;
+		int *o = realloc(e->off, (size_t)tmax * sizeof(int));
+		if (!o)
+			return S2S_ENOMEM;
+		e->off = o;
+		e->cap_time = tmax;
+	}
+	return 0;
+}
+
+/*
+ * Orders sentences by length, longest first (stable), and lays out the packed
+ * rows: time t holds bsz[t] rows starting at off[t], row p being perm[p].
+ */
+static int s2s__pack(s2s__encoder *e, int count, const int *lens, int *tmax_out)
+{
+	for (int i = 0; i < count; i++) {
+		int j = i;
+		while (j > 0 && lens[e->perm[j - 1]] < lens[i]) {
+			e->perm[j] = e->perm[j - 1];
+			j--;
+		}
+		e->perm[j] = i;
+	}
+	int tmax = lens[e->perm[0]], total = 0;
+	for (int t = 0; t < tmax; t++) {
+		int b = 0;
+		while (b < count && lens[e->perm[b]] > t)
+			b++;
+		e->bsz[t] = b;
+		e->off[t] = total;
+		total += b;
+	}
+	*tmax_out = tmax;
+	return total;
+}
+
+/* Runs one direction of one layer over the packed input projections e->gx. */
+static void s2s__run_direction(const s2s_model *m, s2s__encoder *e, const s2s__rnn_weights *w,
+			       int count, int tmax, bool backward, int col, int K)
+{
+	int H = w->hid, GH = s2s_config_gates(&m->cfg) * H;
+	memset(e->h, 0, (size_t)count * H * sizeof(float));
+	memset(e->c, 0, (size_t)count * H * sizeof(float));
+	for (int s = 0; s < tmax; s++) {
+		/* Backward, rows join as t reaches their own last token, from the zero
+		 * state they still hold: the prefix structure stays contiguous. */
+		int t = backward ? tmax - 1 - s : s;
+		int b = e->bsz[t];
+		s2s__matmul_nt(e->gh, e->h, w->w_hh, b, GH, H, 0.0f);
+		s2s__cell(m->cfg.cell, b, H, e->gx + (size_t)e->off[t] * GH, GH, e->gh, w->b_ih,
+			  w->b_hh, e->h, e->c);
+		for (int p = 0; p < b; p++)
+			memcpy(e->y + ((size_t)e->off[t] + p) * K + col, e->h + (size_t)p * H,
+			       (size_t)H * sizeof(float));
+	}
+}
+
+/* Embeds the tokens into the packed layer-0 input, reversed when asked. */
+static void s2s__embed_packed(const s2s_model *m, s2s__encoder *e, int tmax,
+			      const int32_t *const *src, const int *lens)
+{
+	int E = m->cfg.emb_dim;
+	for (int t = 0; t < tmax; t++)
+		for (int p = 0; p < e->bsz[t]; p++) {
+			int i = e->perm[p];
+			int pos = m->cfg.reverse_source ? lens[i] - 1 - t : t;
+			memcpy(e->x + ((size_t)e->off[t] + p) * E,
+			       m->w.src_emb + (size_t)src[i][pos] * E, (size_t)E * sizeof(float));
+		}
+}
+
+static void s2s__save_finals(const s2s_model *m, s2s__encoder *e, int count, int l, int col,
+			     float *fin_h, float *fin_c)
+{
+	int H = m->cfg.enc_hidden, K = s2s_config_enc_out(&m->cfg), L = m->cfg.enc_layers;
+	for (int p = 0; p < count; p++) {
+		size_t o = ((size_t)e->perm[p] * L + l) * K + col;
+		memcpy(fin_h + o, e->h + (size_t)p * H, (size_t)H * sizeof(float));
+		if (m->cfg.cell == S2S_CELL_LSTM)
+			memcpy(fin_c + o, e->c + (size_t)p * H, (size_t)H * sizeof(float));
+	}
+}
+
+static int s2s__reserve(const s2s_model *m, s2s__encoder *e, int count, int total)
+{
+	int H = m->cfg.enc_hidden, K = s2s_config_enc_out(&m->cfg);
+	int E = m->cfg.emb_dim, GH = s2s_config_gates(&m->cfg) * H;
+	size_t in = (size_t)(E > K ? E : K);
+	if (s2s__grow(&e->x, &e->cap_x, (size_t)total * in) ||
+	    s2s__grow(&e->y, &e->cap_y, (size_t)total * in) ||
+	    s2s__grow(&e->gx, &e->cap_gx, (size_t)total * GH) ||
+	    s2s__grow(&e->gh, &e->cap_gh, (size_t)count * GH) ||
+	    s2s__grow(&e->h, &e->cap_h, (size_t)count * H) ||
+	    s2s__grow(&e->c, &e->cap_c, (size_t)count * H))
+		return S2S_ENOMEM;
+	return 0;
+}
+
+int s2s__encode(const s2s_model *m, s2s__encoder *e, int count, const int32_t *const *src,
+		const int *lens, float *const *mem, float *fin_h, float *fin_c)
+{
+	int tmax_all = 0;
+	for (int i = 0; i < count; i++)
+		if (lens[i] > tmax_all)
+			tmax_all = lens[i];
+	if (s2s__grow_ints(e, count, tmax_all))
+		return S2S_ENOMEM;
+	int tmax, total = s2s__pack(e, count, lens, &tmax);
+	if (s2s__reserve(m, e, count, total))
+		return S2S_ENOMEM;
+	const s2s_config *c = &m->cfg;
+	int H = c->enc_hidden, K = s2s_config_enc_out(c), GH = s2s_config_gates(c) * H;
+	int in = c->emb_dim;
+	s2s__embed_packed(m, e, tmax, src, lens);
+	for (int l = 0; l < c->enc_layers; l++) {
+		for (int d = 0; d < (c->bidirectional ? 2 : 1); d++) {
+			const s2s__rnn_weights *w = &m->w.enc[l][d];
+			/* One sgemm: the input projection of every time step of every sentence. */
+			s2s__matmul_nt(e->gx, e->x, w->w_ih, total, GH, in, 0.0f);
+			s2s__run_direction(m, e, w, count, tmax, d == 1, d * H, K);
+			s2s__save_finals(m, e, count, l, d * H, fin_h, fin_c);
+		}
+		float *t = e->x;
+		e->x = e->y;
+		e->y = t;
+		size_t ct = e->cap_x;
+		e->cap_x = e->cap_y;
+		e->cap_y = ct;
+		in = K;
+	}
+	/* Top layer output (now in e->x) back to each sentence in source order. */
+	for (int t = 0; t < tmax; t++)
+		for (int p = 0; p < e->bsz[t]; p++) {
+			int i = e->perm[p];
+			int pos = c->reverse_source ? lens[i] - 1 - t : t;
+			memcpy(mem[i] + (size_t)pos * K, e->x + ((size_t)e->off[t] + p) * K,
+			       (size_t)K * sizeof(float));
+		}
+	return 0;
+}
+
+void s2s__bridge(const s2s_model *m, int count, const float *fin_h, const float *fin_c, float *h,
+		 float *c, long h_stride, float *tmp)
+{
+	const s2s_config *cfg = &m->cfg;
+	int D = cfg->dec_hidden, L = cfg->dec_layers, K = s2s_config_enc_out(cfg);
+	int EL = cfg->enc_layers;
+	bool lstm = cfg->cell == S2S_CELL_LSTM;
+	for (int l = 0; l < L; l++)
+		for (int i = 0; i < count; i++) {
+			float *hd = h + l * h_stride + (long)i * D;
+			float *cd = lstm ? c + l * h_stride + (long)i * D : NULL;
+			if (cfg->bridge == S2S_BRIDGE_LAST) {
+				/* Config rules guarantee dec_layers == enc_layers and D == K. */
+				memcpy(hd, fin_h + ((size_t)i * EL + l) * K, (size_t)D * sizeof(float));
+				if (lstm)
+					memcpy(cd, fin_c + ((size_t)i * EL + l) * K,
+					       (size_t)D * sizeof(float));
+			} else {
+				memset(hd, 0, (size_t)D * sizeof(float));
+				if (lstm)
+					memset(cd, 0, (size_t)D * sizeof(float));
+			}
+		}
+	if (cfg->bridge != S2S_BRIDGE_LINEAR)
+		return;
+	/* Top-layer finals of all sentences: rows of fin_h with stride EL * K. */
+	for (int i = 0; i < count; i++) {
+		const float *s = fin_h + ((size_t)i * EL + EL - 1) * K;
+		float *o = tmp + (size_t)i * L * D;
+		memcpy(o, m->w.bridge_b, (size_t)L * D * sizeof(float));
+		s2s__matmul_nt(o, s, m->w.bridge_w, 1, L * D, K, 1.0f);
+	}
+	for (int i = 0; i < count; i++)
+		for (int l = 0; l < L; l++) {
+			float *hd = h + l * h_stride + (long)i * D;
+			for (int j = 0; j < D; j++)
+				hd[j] = tanhf(tmp[((size_t)i * L + l) * D + j]);
+		}
+}

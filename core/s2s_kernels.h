@@ -1,4 +1,57 @@
-/* s2s_kernels.h - placeholder, owned by its module author */
-#ifndef S2S_S2S_KERNELS_H
-#define S2S_S2S_KERNELS_H
+/*
+ * s2s_kernels.h - the numeric building blocks of the inference core:
+ * matrix products on OpenBLAS, activations, recurrent cells, softmax.
+ *
+ * Conventions (after llama2.c): output first; a weight W of shape (n, k)
+ * row-major maps an input row x (k) to W x (n), so a batch of m input rows
+ * X (m, k) gives X W^T (m, n). All buffers are contiguous row-major floats
+ * owned by the caller; nothing here allocates.
+ *
+ * Thread safety: pure functions; any thread may call them. OpenBLAS may use
+ * its own threads inside one call (OPENBLAS_NUM_THREADS decides).
+ */
+#ifndef S2S_KERNELS_H
+#define S2S_KERNELS_H
+
+#include <stdint.h>
+
+#include "s2s_config.h"
+
+/*
+ * c (m, n) = a (m, k) . w (n, k)^T + beta * c. One sgemm, or one sgemv when
+ * m == 1 (OpenBLAS's sgemm is several times slower for a single row).
+ */
+void s2s__matmul_nt(float *c, const float *a, const float *w, int m, int n, int k, float beta);
+
+/* y (n) += x (n). */
+void s2s__add(float *y, const float *x, int n);
+
+/*
+ * tanh to within 2 float ulp-ish (max abs error ~1e-7) as a rational
+ * polynomial (the one Eigen uses), vectorisable, unlike libm's tanhf.
+ */
+void s2s__tanh_inplace(float *x, int n);
+float s2s__tanh1(float x);
+float s2s__sigmoid1(float x);
+
+/*
+ * One recurrent cell update for `rows` rows of hidden size `hid`.
+ * gx (rows, G*hid) = x W_ih^T, gh (rows, G*hid) = h W_hh^T (no biases yet);
+ * h (rows, hid) and, for LSTM, c (rows, hid) are updated in place with
+ * exactly torch.nn.{RNN,GRU,LSTM}'s equations. gx and gh are clobbered.
+ * Row i of gx is gx + i * gx_stride (so a packed time slice can be used).
+ */
+void s2s__cell(s2s_cell_kind kind, int rows, int hid, float *gx, int gx_stride, float *gh,
+	       const float *b_ih, const float *b_hh, float *h, float *c);
+
+/* Softmax of x (n) in place (n >= 1). */
+void s2s__softmax_inplace(float *x, int n);
+
+/*
+ * For one row of logits z (n): *max = max z, *lse = log(sum exp(z - max)),
+ * so log_softmax(z)_w = (z_w - max) - lse, bit for bit as PyTorch forms it.
+ * Returns the arg-max (lowest index on ties).
+ */
+int s2s__logsoftmax_stats(const float *z, int n, float *max, float *lse);
+
 #endif

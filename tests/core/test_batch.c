@@ -1,0 +1,272 @@
+/*
+ * test_batch.c - the continuous batch: sentences decoded together (of
+ * different lengths, greedy and beam mixed, joining at later steps,
+ * cancelled midway) give exactly what each gives alone; admission errors.
+ * Uses hand-built random models, so it needs neither the loader nor PyTorch
+ * (numerical parity with PyTorch is test_parity's job).
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "s2s_decode.h"
+#include "toy_model.h"
+
+#define NS 7
+static const int32_t S0[] = {4, 5, 6, 7, 8, 9, 10, 11, 12};
+static const int32_t S1[] = {13};
+static const int32_t S2[] = {20, 4, 22, 7};
+static const int32_t S3[] = {5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5};
+static const int32_t S4[] = {3, 2};
+static const int32_t S5[] = {17, 18, 19, 21, 9, 1};
+static const int32_t S6[] = {0, 14, 15};
+static const int32_t *const SRC[NS] = {S0, S1, S2, S3, S4, S5, S6};
+static const int LEN[NS] = {9, 1, 4, 12, 2, 6, 3};
+
+/* Fails unless two results agree: same tokens, floats within 1e-5. */
+static void same_result(const s2s_result *a, const s2s_result *b, const char *what, int i)
+{
+	cr_assert_eq(a->n_hyps, b->n_hyps, "%s sentence %d: n_hyps %d vs %d", what, i, a->n_hyps,
+		     b->n_hyps);
+	for (int h = 0; h < a->n_hyps; h++) {
+		const s2s_hypothesis *x = &a->hyps[h], *y = &b->hyps[h];
+		cr_assert_eq(x->n, y->n, "%s sentence %d hyp %d: length %d vs %d", what, i, h, x->n,
+			     y->n);
+		cr_assert_eq(x->finished, y->finished);
+		for (int t = 0; t < x->n; t++) {
+			cr_assert_eq(x->ids[t], y->ids[t], "%s sentence %d hyp %d step %d", what, i,
+				     h, t);
+			cr_assert_float_eq(x->logprobs[t], y->logprobs[t], 1e-5);
+		}
+		cr_assert_float_eq(x->score, y->score, 1e-5, "%s sentence %d", what, i);
+		cr_assert_float_eq(x->norm_score, y->norm_score, 1e-5);
+		cr_assert_eq(x->attention == NULL, y->attention == NULL);
+		for (int k = 0; x->attention && k < x->n * a->n_src; k++)
+			cr_assert_float_eq(x->attention[k], y->attention[k], 1e-5);
+	}
+}
+
+static s2s_result *alone(s2s_model *m, int i, const s2s_decode_options *o)
+{
+	s2s_result *r = NULL;
+	s2s_error err = {0};
+	int rc = s2s_translate_ids(m, &SRC[i], &LEN[i], 1, o, &r, &err);
+	cr_assert_eq(rc, 0, "translate sentence %d: %s", i, err.message);
+	return r;
+}
+
+static s2s_decode_options opts(int beam, float alpha)
+{
+	s2s_decode_options o;
+	s2s_decode_options_init(&o);
+	o.beam_size = beam;
+	o.n_best = beam > 1 ? 2 : 1;
+	o.length_penalty = alpha;
+	o.max_len_a = 1.5f;
+	o.max_len_b = 3;
+	return o;
+}
+
+/* All sentences in one s2s_translate_ids call equal each alone. */
+static void check_batch_equals_single(const s2s_config *c, int beam)
+{
+	s2s_model *m = toy_model_new(c, 1234u, 0.6f);
+	s2s_decode_options o = opts(beam, 0.6f);
+	s2s_result *all[NS];
+	s2s_error err = {0};
+	cr_assert_eq(s2s_translate_ids(m, SRC, LEN, NS, &o, all, &err), 0, "%s", err.message);
+	int lengths = 0;
+	for (int i = 0; i < NS; i++) {
+		s2s_result *one = alone(m, i, &o);
+		same_result(all[i], one, "batch", i);
+		lengths |= 1 << (all[i]->hyps[0].n % 16);
+		s2s_result_free(one);
+		s2s_result_free(all[i]);
+	}
+	cr_assert(lengths & (lengths - 1), "all outputs have one length: the test proves little");
+	toy_model_free(m);
+}
+
+Test(batch, lstm_additive_luong_feed_bidir_greedy)
+{
+	s2s_config c = toy_config();
+	check_batch_equals_single(&c, 1);
+}
+
+Test(batch, lstm_additive_luong_feed_bidir_beam)
+{
+	s2s_config c = toy_config();
+	check_batch_equals_single(&c, 4);
+}
+
+Test(batch, gru_general_bahdanau_reversed_last_bridge)
+{
+	s2s_config c = toy_config();
+	c.cell = S2S_CELL_GRU;
+	c.attention = S2S_ATTN_GENERAL;
+	c.placement = S2S_PLACE_BAHDANAU;
+	c.input_feed = false;
+	c.reverse_source = true;
+	c.bridge = S2S_BRIDGE_LAST;
+	c.dec_hidden = 12; /* == K */
+	check_batch_equals_single(&c, 3);
+}
+
+Test(batch, rnn_dot_and_none)
+{
+	s2s_config c = toy_config();
+	c.cell = S2S_CELL_RNN_TANH;
+	c.bidirectional = false;
+	c.enc_layers = 1;
+	c.dec_layers = 1;
+	c.attention = S2S_ATTN_DOT;
+	c.dec_hidden = 6;
+	c.input_feed = false;
+	c.bridge = S2S_BRIDGE_ZEROS;
+	check_batch_equals_single(&c, 3);
+	c.cell = S2S_CELL_RNN_RELU;
+	c.attention = S2S_ATTN_NONE;
+	c.tie_embeddings = true;
+	c.emb_dim = 6;
+	check_batch_equals_single(&c, 2);
+}
+
+/* Greedy and beam sentences share one batch; some join at later steps. */
+Test(batch, mixed_and_joining_midway)
+{
+	s2s_config c = toy_config();
+	s2s_model *m = toy_model_new(&c, 99u, 0.6f);
+	s2s_batch *b;
+	s2s_error err = {0};
+	cr_assert_eq(s2s_batch_new(m, 64, &b, &err), 0);
+	s2s_decode_options o[NS];
+	s2s_result *got[NS] = {0};
+	for (int i = 0; i < NS; i++)
+		o[i] = opts(i % 3 == 0 ? 1 : 2 + i % 4, i % 2 ? 0.6f : 0.0f);
+	int added = 0, steps = 0;
+	while (added < NS || s2s_batch_active(b) > 0) {
+		/* Two sentences join now, then one more every other step. */
+		for (int k = 0; k < (steps == 0 ? 2 : steps % 2) && added < NS; k++, added++)
+			cr_assert_geq(s2s_batch_add(b, SRC[added], LEN[added], &o[added],
+						    (void *)(intptr_t)added, &err),
+				      0, "%s", err.message);
+		cr_assert_geq(s2s_batch_step(b, &err), 0);
+		steps++;
+		s2s_result *r;
+		while ((r = s2s_batch_take_finished(b)) != NULL)
+			got[(intptr_t)r->user] = r;
+	}
+	for (int i = 0; i < NS; i++) {
+		cr_assert_not_null(got[i]);
+		s2s_result *one = alone(m, i, &o[i]);
+		same_result(got[i], one, "mixed", i);
+		s2s_result_free(one);
+		s2s_result_free(got[i]);
+	}
+	s2s_batch_free(b);
+	toy_model_free(m);
+}
+
+Test(batch, cancel_midway_leaves_others_unchanged)
+{
+	s2s_config c = toy_config();
+	s2s_model *m = toy_model_new(&c, 7u, 0.6f);
+	s2s_batch *b;
+	s2s_error err = {0};
+	s2s_decode_options o = opts(3, 0.0f);
+	cr_assert_eq(s2s_batch_new(m, 3 * NS, &b, &err), 0);
+	int handle[NS];
+	for (int i = 0; i < NS; i++)
+		handle[i] = s2s_batch_add(b, SRC[i], LEN[i], &o, (void *)(intptr_t)i, &err);
+	cr_assert_eq(s2s_batch_rows_free(b), 0);
+	cr_assert_eq(s2s_batch_add(b, SRC[0], 1, &o, NULL, &err), S2S_EFULL);
+	s2s_result *got[NS] = {0};
+	cr_assert_geq(s2s_batch_step(b, &err), 0);
+	cr_assert_geq(s2s_batch_step(b, &err), 0);
+	cr_assert_eq(s2s_batch_cancel(b, handle[3]), 0);
+	cr_assert_eq(s2s_batch_cancel(b, handle[3]), S2S_ENOTFOUND);
+	cr_assert_geq(s2s_batch_rows_free(b), 3);
+	while (s2s_batch_active(b) > 0) {
+		cr_assert_geq(s2s_batch_step(b, &err), 0);
+		s2s_result *r;
+		while ((r = s2s_batch_take_finished(b)) != NULL)
+			got[(intptr_t)r->user] = r;
+	}
+	cr_assert_null(got[3]);
+	for (int i = 0; i < NS; i++) {
+		if (i == 3)
+			continue;
+		s2s_result *one = alone(m, i, &o);
+		same_result(got[i], one, "cancel", i);
+		s2s_result_free(one);
+		s2s_result_free(got[i]);
+	}
+	s2s_batch_free(b);
+	toy_model_free(m);
+}
+
+Test(batch, admission_errors_name_the_problem)
+{
+	s2s_config c = toy_config();
+	s2s_model *m = toy_model_new(&c, 5u, 0.5f);
+	s2s_batch *b;
+	s2s_error err = {0};
+	s2s_decode_options o = opts(2, 0.0f);
+	cr_assert_eq(s2s_batch_new(m, 2, &b, &err), 0);
+	cr_assert_eq(s2s_batch_add(b, S0, 0, &o, NULL, &err), S2S_EEMPTY);
+	s2s_error_clear(&err);
+	int32_t bad[] = {4, 23};
+	cr_assert_eq(s2s_batch_add(b, bad, 2, &o, NULL, &err), S2S_EINVAL);
+	cr_assert(strstr(err.message, "position 1") != NULL, "%s", err.message);
+	s2s_error_clear(&err);
+	o.max_len = 3;
+	cr_assert_eq(s2s_batch_add(b, S0, 9, &o, NULL, &err), S2S_ETOOLONG);
+	s2s_error_clear(&err);
+	o.n_best = 3;
+	cr_assert_eq(s2s_batch_add(b, S0, 1, &o, NULL, &err), S2S_EINVAL);
+	cr_assert(strstr(err.message, "n_best") != NULL, "%s", err.message);
+	o = opts(3, 0.0f);
+	cr_assert_eq(s2s_batch_add(b, S0, 1, &o, NULL, &err), S2S_EFULL);
+	o = opts(2, 0.0f);
+	cr_assert_eq(s2s_batch_add(b, S0, 1, &o, NULL, &err), 0);
+	cr_assert_eq(s2s_batch_active(b), 1);
+	s2s_batch_free(b); /* drops the unfinished sentence */
+	toy_model_free(m);
+}
+
+/* Lengths, scores and the T rule of §7 on the results themselves. */
+Test(batch, results_follow_the_decoding_rules)
+{
+	s2s_config c = toy_config();
+	s2s_model *m = toy_model_new(&c, 1234u, 0.6f);
+	s2s_decode_options o = opts(4, 0.6f);
+	o.n_best = 4;
+	for (int i = 0; i < NS; i++) {
+		s2s_result *r = alone(m, i, &o);
+		int T = (int)floorf(1.5f * LEN[i]) + 3;
+		cr_assert_leq(r->steps, T);
+		for (int h = 0; h < r->n_hyps; h++) {
+			const s2s_hypothesis *y = &r->hyps[h];
+			float sum = 0.0f;
+			for (int t = 0; t < y->n; t++) {
+				sum += y->logprobs[t];
+				cr_assert_eq(y->ids[t] == 3, y->finished && t == y->n - 1);
+				float rowsum = 0.0f;
+				for (int j = 0; j < LEN[i]; j++)
+					rowsum += y->attention[t * LEN[i] + j];
+				cr_assert_float_eq(rowsum, 1.0f, 1e-5);
+			}
+			cr_assert(y->finished || y->n == T);
+			cr_assert_float_eq(y->score, sum, 1e-4);
+			cr_assert_float_eq(y->norm_score,
+					   y->score / powf((5.0f + y->n) / 6.0f, 0.6f), 1e-5);
+			if (h > 0)
+				cr_assert_geq(r->hyps[h - 1].norm_score, y->norm_score);
+		}
+		s2s_result_free(r);
+	}
+	toy_model_free(m);
+}
