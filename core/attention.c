@@ -28,24 +28,8 @@ void s2s__attn_keys(const s2s_model *m, int n, const float *mem, float *keys)
 	}
 }
 
-static float s2s__dot(const float *a, const float *b, int n)
-{
-	float s = 0.0f;
-	for (int i = 0; i < n; i++)
-		s += a[i] * b[i];
-	return s;
-}
-
-/* v . tanh(wq + k) for one key row. */
-static float s2s__additive_score(const float *v, const float *wq, const float *k, int A)
-{
-	float s = 0.0f;
-	for (int a = 0; a < A; a++)
-		s += v[a] * s2s__tanh1(wq[a] + k[a]);
-	return s;
-}
-
-static void s2s__scores(const s2s_model *m, const float *q, const float *wq, const s2s__attn_row *r)
+static void s2s__scores(const s2s_model *m, const float *q, const float *wq, const s2s__attn_row *r,
+                        float *tmp)
 {
 	int K = s2s_config_enc_out(&m->cfg), D = m->cfg.dec_hidden, A = m->cfg.attn_dim;
 	for (int j = 0; j < r->n; j++) {
@@ -57,29 +41,26 @@ static void s2s__scores(const s2s_model *m, const float *q, const float *wq, con
 			r->alpha[j] = s2s__dot(q, r->keys + (size_t)j * D, D);
 			break;
 		default:
-			r->alpha[j] = s2s__additive_score(m->w.attn_v, wq, r->keys + (size_t)j * A, A);
+			r->alpha[j] =
+			    s2s__additive_score(m->w.attn_v, wq, r->keys + (size_t)j * A, A, tmp);
 			break;
 		}
 	}
 }
 
-void s2s__attend(const s2s_model *m, int rows, const float *q, const s2s__attn_row *rw,
-		 float *ctx, float *wq)
+void s2s__attend(const s2s_model *m, int rows, const float *q, const s2s__attn_row *rw, float *ctx,
+                 float *wq, float *tmp)
 {
 	int K = s2s_config_enc_out(&m->cfg), D = m->cfg.dec_hidden, A = m->cfg.attn_dim;
 	if (m->cfg.attention == S2S_ATTN_ADDITIVE)
 		s2s__matmul_nt(wq, q, m->w.attn_query_w, rows, A, D, 0.0f);
 	for (int r = 0; r < rows; r++) {
 		const s2s__attn_row *row = &rw[r];
-		s2s__scores(m, q + (size_t)r * D, wq ? wq + (size_t)r * A : NULL, row);
+		s2s__scores(m, q + (size_t)r * D, wq ? wq + (size_t)r * A : NULL, row, tmp);
 		s2s__softmax_inplace(row->alpha, row->n);
 		float *c = ctx + (size_t)r * K;
 		memset(c, 0, (size_t)K * sizeof(float));
-		for (int j = 0; j < row->n; j++) {
-			float a = row->alpha[j];
-			const float *mj = row->mem + (size_t)j * K;
-			for (int k = 0; k < K; k++)
-				c[k] += a * mj[k];
-		}
+		for (int j = 0; j < row->n; j++)
+			s2s__axpy(c, row->alpha[j], row->mem + (size_t)j * K, K);
 	}
 }

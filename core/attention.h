@@ -24,15 +24,15 @@ typedef struct {
 	const float *mem;  /* (n, K) */
 	const float *keys; /* (n, key_dim) or NULL */
 	int n;
-	float *alpha;      /* (n) output: attention weights of this row */
+	float *alpha; /* (n) output: attention weights of this row */
 } s2s__attn_row;
 
 /*
  * For `rows` queries q (rows, D): writes alpha into each row's buffer and
  * the context (rows, K) into ctx. `wq` is scratch of rows * A floats
- * (additive only: W_q q for all rows in one sgemm).
+ * (additive only: W_q q for all rows in one sgemm); tmp holds A floats.
  */
-void s2s__attend(const s2s_model *m, int rows, const float *q, const s2s__attn_row *rw,
-		 float *ctx, float *wq);
+void s2s__attend(const s2s_model *m, int rows, const float *q, const s2s__attn_row *rw, float *ctx,
+                 float *wq, float *tmp);
 
 #endif

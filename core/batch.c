@@ -47,14 +47,14 @@ struct s2s_batch {
 	s2s__decoder dec;
 	s2s__dec_state st[2];
 	int cur;
-	int32_t *prev;          /* (max_rows) */
-	s2s__attn_row *rw;      /* (max_rows) */
-	int *gather;            /* (max_rows) */
-	float *fin_h, *fin_c;   /* (max_rows, enc_layers, K) */
-	float *bridge_tmp;      /* (max_rows, dec_layers, D) */
+	int32_t *prev;           /* (max_rows) */
+	s2s__attn_row *rw;       /* (max_rows) */
+	int *gather;             /* (max_rows) */
+	float *fin_h, *fin_c;    /* (max_rows, enc_layers, K) */
+	float *bridge_tmp;       /* (max_rows, dec_layers, D) */
 	const int32_t **enc_src; /* (max_rows) */
-	int *enc_len;           /* (max_rows) */
-	float **enc_mem;        /* (max_rows) */
+	int *enc_len;            /* (max_rows) */
+	float **enc_mem;         /* (max_rows) */
 	s2s__logits_hook hook;
 	void *hook_ctx;
 };
@@ -112,7 +112,7 @@ int s2s_batch_new(s2s_model *model, int max_rows, s2s_batch **out, s2s_error *er
 	*out = NULL;
 	if (!model || max_rows < 1 || max_rows > (1 << 20))
 		return s2s__error_set(err, S2S_EINVAL, "max_rows %d is outside 1..1048576",
-				      max_rows);
+		                      max_rows);
 	s2s_batch *b = calloc(1, sizeof(*b));
 	if (!b)
 		return s2s__error_set(err, S2S_ENOMEM, "cannot allocate a batch");
@@ -122,7 +122,7 @@ int s2s_batch_new(s2s_model *model, int max_rows, s2s_batch **out, s2s_error *er
 	if (s2s__batch_alloc(b) < 0) {
 		s2s_batch_free(b);
 		return s2s__error_set(err, S2S_ENOMEM, "cannot allocate a batch of %d rows",
-				      max_rows);
+		                      max_rows);
 	}
 	*out = b;
 	return 0;
@@ -175,24 +175,24 @@ static int s2s__max_steps(const s2s_decode_options *o, int n)
 }
 
 static int s2s__check_src(const s2s_model *m, const int32_t *src, int n,
-			  const s2s_decode_options *o, s2s_error *err)
+                          const s2s_decode_options *o, s2s_error *err)
 {
 	if (n <= 0)
 		return s2s__error_set(err, S2S_EEMPTY, "the source sentence has no tokens");
 	if (n > o->max_len)
 		return s2s__error_set(err, S2S_ETOOLONG,
-				      "the source has %d tokens, more than max_len %d", n,
-				      o->max_len);
+		                      "the source has %d tokens, more than max_len %d", n,
+		                      o->max_len);
 	for (int i = 0; i < n; i++)
 		if (src[i] < 0 || src[i] >= m->cfg.src_vocab_size)
 			return s2s__error_set(err, S2S_EINVAL,
-					      "source id %d at position %d is outside 0..%d",
-					      (int)src[i], i, m->cfg.src_vocab_size - 1);
+			                      "source id %d at position %d is outside 0..%d",
+			                      (int)src[i], i, m->cfg.src_vocab_size - 1);
 	return 0;
 }
 
 static s2s__sent *s2s__sent_new(const s2s_model *m, const int32_t *src, int n,
-				const s2s_decode_options *o, void *user)
+                                const s2s_decode_options *o, void *user)
 {
 	s2s__sent *s = calloc(1, sizeof(*s));
 	if (!s)
@@ -206,8 +206,8 @@ static s2s__sent *s2s__sent_new(const s2s_model *m, const int32_t *src, int n,
 	s->keys = kd ? malloc((size_t)n * kd * sizeof(float)) : NULL;
 	bool attn = m->cfg.attention != S2S_ATTN_NONE;
 	if (!s->src || !s->mem || (kd && !s->keys) ||
-	    s2s__search_init(&s->s, o->beam_size, s2s__max_steps(o, n), n,
-			     m->cfg.tgt_vocab_size, o->length_penalty, attn) < 0) {
+	    s2s__search_init(&s->s, o->beam_size, s2s__max_steps(o, n), n, m->cfg.tgt_vocab_size,
+	                     o->length_penalty, attn) < 0) {
 		s2s__sent_free(s);
 		return NULL;
 	}
@@ -215,8 +215,8 @@ static s2s__sent *s2s__sent_new(const s2s_model *m, const int32_t *src, int n,
 	return s;
 }
 
-int s2s_batch_add(s2s_batch *b, const int32_t *src, int n, const s2s_decode_options *o,
-		  void *user, s2s_error *err)
+int s2s_batch_add(s2s_batch *b, const int32_t *src, int n, const s2s_decode_options *o, void *user,
+                  s2s_error *err)
 {
 	int rc = s2s_decode_options_check(o, err);
 	if (rc < 0)
@@ -225,10 +225,11 @@ int s2s_batch_add(s2s_batch *b, const int32_t *src, int n, const s2s_decode_opti
 		return rc;
 	if (s2s_batch_rows_free(b) < o->beam_size)
 		return s2s__error_set(err, S2S_EFULL, "the batch has %d free rows, beam_size is %d",
-				      s2s_batch_rows_free(b), o->beam_size);
+		                      s2s_batch_rows_free(b), o->beam_size);
 	s2s__sent *s = s2s__sent_new(b->m, src, n, o, user);
 	if (!s)
-		return s2s__error_set(err, S2S_ENOMEM, "cannot allocate a sentence of %d tokens", n);
+		return s2s__error_set(err, S2S_ENOMEM, "cannot allocate a sentence of %d tokens",
+		                      n);
 	s->handle = b->next_handle;
 	b->next_handle = b->next_handle == 0x7fffffff ? 0 : b->next_handle + 1;
 	b->sents[b->nsent++] = s;
@@ -252,13 +253,13 @@ static int s2s__encode_newcomers(s2s_batch *b, int *rows)
 		return 0;
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (s2s__encode(m, &b->enc, count, b->enc_src, b->enc_len, b->enc_mem, b->fin_h,
-			b->fin_c) < 0)
+	if (s2s__encode(m, &b->enc, count, b->enc_src, b->enc_len, b->enc_mem, b->fin_h, b->fin_c) <
+	    0)
 		return S2S_ENOMEM;
 	s2s__dec_state *st = &b->st[b->cur];
 	long D = m->cfg.dec_hidden, stride = (long)b->max_rows * D;
 	s2s__bridge(m, count, b->fin_h, b->fin_c, st->h + *rows * D, st->c + *rows * D, stride,
-		    b->bridge_tmp);
+	            b->bridge_tmp);
 	memset(st->feed + *rows * D, 0, (size_t)count * D * sizeof(float));
 	double ms = s2s__ms_since(&t0);
 	for (int i = first; i < b->nsent; i++) {
@@ -309,7 +310,8 @@ static void s2s__gather_state(s2s_batch *b, int rows)
 	for (int r = 0; r < rows; r++) {
 		size_t dst = r * D, src = (size_t)b->gather[r] * D;
 		for (int l = 0; l < c->dec_layers; l++) {
-			memcpy(to->h + l * stride + dst, from->h + l * stride + src, D * sizeof(float));
+			memcpy(to->h + l * stride + dst, from->h + l * stride + src,
+			       D * sizeof(float));
 			if (lstm)
 				memcpy(to->c + l * stride + dst, from->c + l * stride + src,
 				       D * sizeof(float));
@@ -362,7 +364,7 @@ static int s2s__advance(s2s_batch *b)
 		if (b->hook)
 			for (int i = 0; i < s->s.live; i++)
 				b->hook(b->hook_ctx, s->user, s->s.t, i, z + (size_t)i * V, V);
-		if (s2s__search_step(&s->s, z)) {
+		if (s2s__search_step(&s->s, z, b->dec.tmp)) {
 			if (rc == 0)
 				rc = s2s__retire(b, s);
 			b->rows_reserved -= s->o.beam_size;

@@ -13,7 +13,7 @@
  * call only.
  */
 typedef void (*s2s__logits_hook)(void *ctx, void *user, int step, int live_index,
-				 const float *logits, int V);
+                                 const float *logits, int V);
 
 void s2s__batch_set_logits_hook(s2s_batch *b, s2s__logits_hook fn, void *ctx);
 

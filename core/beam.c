@@ -11,8 +11,7 @@
 #define S2S__EOS 3
 #define S2S__BOS 2
 
-int s2s__search_init(s2s__search *s, int B, int T, int n_src, int V, float alpha,
-		     bool keep_attn)
+int s2s__search_init(s2s__search *s, int B, int T, int n_src, int V, float alpha, bool keep_attn)
 {
 	memset(s, 0, sizeof(*s));
 	s->B = B;
@@ -119,13 +118,13 @@ static void s2s__topk_push(s2s__search *s, int *n, float score, int flat, float 
 }
 
 /* Top-B candidates of all live rows into cand_*; returns how many. */
-static int s2s__select(s2s__search *s, const float *logits)
+static int s2s__select(s2s__search *s, const float *logits, float *tmp)
 {
 	int n = 0, V = s->V;
 	for (int i = 0; i < s->live; i++) {
 		const float *z = logits + (size_t)i * V;
 		float mx, lse, base = s->live_score[i];
-		int arg = s2s__logsoftmax_stats(z, V, &mx, &lse);
+		int arg = s2s__logsoftmax_stats(z, V, &mx, &lse, tmp);
 		if (s->B == 1) {
 			/* Greedy: the arg-max is the only candidate (z[arg] - mx is 0). */
 			float lp = (z[arg] - mx) - lse;
@@ -153,12 +152,12 @@ static void s2s__finish(s2s__search *s, int t, int k, float score, bool finished
 	f->finished = finished;
 }
 
-bool s2s__search_step(s2s__search *s, const float *logits)
+bool s2s__search_step(s2s__search *s, const float *logits, float *tmp)
 {
 	int t = s->t, B = s->B;
 	for (int i = 0; i < s->live; i++)
 		s->lslot[(size_t)t * B + i] = s->live_slot[i];
-	int n = s2s__select(s, logits), nl = 0;
+	int n = s2s__select(s, logits, tmp), nl = 0;
 	for (int k = 0; k < n; k++) {
 		int i = s->cand_flat[k] / s->V, w = s->cand_flat[k] % s->V;
 		size_t o = (size_t)t * B + k;
@@ -186,7 +185,7 @@ bool s2s__search_step(s2s__search *s, const float *logits)
 }
 
 static int s2s__build_hyp(const s2s__search *s, const s2s__final *f, bool with_attn,
-			  s2s_hypothesis *h)
+                          s2s_hypothesis *h)
 {
 	int n = f->t + 1, ns = s->n_src;
 	h->n = n;
@@ -204,8 +203,8 @@ static int s2s__build_hyp(const s2s__search *s, const s2s__final *f, bool with_a
 		h->ids[u] = s->tok[o];
 		h->logprobs[u] = s->logp[o];
 		if (h->attention)
-			memcpy(h->attention + (size_t)u * ns,
-			       s->attn + ((size_t)u * s->B + i) * ns, (size_t)ns * sizeof(float));
+			memcpy(h->attention + (size_t)u * ns, s->attn + ((size_t)u * s->B + i) * ns,
+			       (size_t)ns * sizeof(float));
 		k = s->lslot[(size_t)u * s->B + i];
 	}
 	return 0;

@@ -15,29 +15,29 @@
 #include "s2s_decode.h"
 
 typedef struct {
-	int t, k;          /* step (0-based) and slot of the last token */
+	int t, k; /* step (0-based) and slot of the last token */
 	float score, norm;
 	bool finished;
 } s2s__final;
 
 typedef struct {
 	int B, T, n_src, V;
-	float alpha;         /* length penalty */
-	int t;               /* steps done */
-	int live;            /* live hypotheses (rows) */
-	float *live_score;   /* (B) */
-	int32_t *live_tok;   /* (B) last token of each live hypothesis */
-	int *live_parent;    /* (B) live index at the previous step each live row came from */
-	int *live_slot;      /* (B) slot in the last step's history of each live hypothesis */
+	float alpha;       /* length penalty */
+	int t;             /* steps done */
+	int live;          /* live hypotheses (rows) */
+	float *live_score; /* (B) */
+	int32_t *live_tok; /* (B) last token of each live hypothesis */
+	int *live_parent;  /* (B) live index at the previous step each live row came from */
+	int *live_slot;    /* (B) slot in the last step's history of each live hypothesis */
 	/* History, per step: B slots and B live rows; grown by doubling. */
 	int cap;
-	int32_t *tok;        /* (cap, B) token of slot k */
-	float *logp;         /* (cap, B) its log-probability */
-	int *par;            /* (cap, B) live index (at that step) it extends */
-	int *lslot;          /* (cap, B) slot at step t-1 of live row i at step t */
+	int32_t *tok; /* (cap, B) token of slot k */
+	float *logp;  /* (cap, B) its log-probability */
+	int *par;     /* (cap, B) live index (at that step) it extends */
+	int *lslot;   /* (cap, B) slot at step t-1 of live row i at step t */
 	bool keep_attn;
-	float *attn;         /* (cap, B, n_src) attention of live row i at step t, or NULL */
-	s2s__final *fin;     /* (2 B) */
+	float *attn;     /* (cap, B, n_src) attention of live row i at step t, or NULL */
+	s2s__final *fin; /* (2 B) */
 	int nfin;
 	/* Top-B scratch. */
 	float *cand_score;
@@ -46,8 +46,7 @@ typedef struct {
 } s2s__search;
 
 /* Prepares a search with live = [<s>]; keep_attn allocates attention history. */
-int s2s__search_init(s2s__search *s, int B, int T, int n_src, int V, float alpha,
-		      bool keep_attn);
+int s2s__search_init(s2s__search *s, int B, int T, int n_src, int V, float alpha, bool keep_attn);
 void s2s__search_deinit(s2s__search *s);
 
 /* Makes room in the history for step s->t (amortised doubling). S2S_ENOMEM. */
@@ -60,9 +59,9 @@ float *s2s__search_attn_row(s2s__search *s, int live_index);
  * B by score, ties to the smaller flat index), moves hypotheses ending in
  * </s> (and, at step T, all) to the finished list. Afterwards live_parent[i]
  * is the previous live row that new live row i continues. Returns true when
- * the search is over.
+ * the search is over. tmp: V floats of scratch.
  */
-bool s2s__search_step(s2s__search *s, const float *logits);
+bool s2s__search_step(s2s__search *s, const float *logits, float *tmp);
 
 /* Builds the n_best hypotheses into r (caller-owned result). S2S_ENOMEM. */
 int s2s__search_result(const s2s__search *s, int n_best, bool with_attn, s2s_result *r);

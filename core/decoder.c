@@ -38,7 +38,8 @@ int s2s__decoder_init(s2s__decoder *d, const s2s_model *m, int max_rows)
 	d->cat = s2s__zalloc(R * (K + D));
 	d->wq = s2s__zalloc(R * (size_t)(c->attn_dim > 0 ? c->attn_dim : 1));
 	d->logits = s2s__zalloc(R * (size_t)c->tgt_vocab_size);
-	if (!d->x || !d->gx || !d->gh || !d->ctx || !d->cat || !d->wq || !d->logits) {
+	d->tmp = s2s__zalloc((size_t)c->tgt_vocab_size + (size_t)c->attn_dim + (size_t)D);
+	if (!d->x || !d->gx || !d->gh || !d->ctx || !d->cat || !d->wq || !d->logits || !d->tmp) {
 		s2s__decoder_deinit(d);
 		return S2S_ENOMEM;
 	}
@@ -54,6 +55,7 @@ void s2s__decoder_deinit(s2s__decoder *d)
 	free(d->cat);
 	free(d->wq);
 	free(d->logits);
+	free(d->tmp);
 	memset(d, 0, sizeof(*d));
 }
 
@@ -79,8 +81,8 @@ void s2s__dec_state_deinit(s2s__dec_state *s)
 }
 
 /* x = [emb(prev); context or previous attentional vector], one row per hypothesis. */
-static void s2s__embed_rows(const s2s_model *m, s2s__decoder *d, const s2s__dec_state *st,
-			    int rows, const int32_t *prev)
+static void s2s__embed_rows(const s2s_model *m, s2s__decoder *d, const s2s__dec_state *st, int rows,
+                            const int32_t *prev)
 {
 	const s2s_config *c = &m->cfg;
 	int E = c->emb_dim, K = s2s_config_enc_out(c), D = c->dec_hidden, in = s2s__dec_in0(m);
@@ -113,7 +115,7 @@ static void s2s__rnn_step(const s2s_model *m, s2s__decoder *d, s2s__dec_state *s
 
 /* Luong: attentional vector tanh(W_c [c; h]) for all rows in one sgemm. */
 static void s2s__luong_out(const s2s_model *m, s2s__decoder *d, s2s__dec_state *st, int rows,
-			   const float *top)
+                           const float *top)
 {
 	int K = s2s_config_enc_out(&m->cfg), D = m->cfg.dec_hidden;
 	for (int r = 0; r < rows; r++) {
@@ -126,7 +128,7 @@ static void s2s__luong_out(const s2s_model *m, s2s__decoder *d, s2s__dec_state *
 }
 
 void s2s__decoder_step(const s2s_model *m, s2s__decoder *d, s2s__dec_state *st, int rows,
-		       const int32_t *prev, const s2s__attn_row *rw)
+                       const int32_t *prev, const s2s__attn_row *rw)
 {
 	const s2s_config *c = &m->cfg;
 	int D = c->dec_hidden, V = c->tgt_vocab_size;
@@ -134,12 +136,12 @@ void s2s__decoder_step(const s2s_model *m, s2s__decoder *d, s2s__dec_state *st, 
 	const float *top = st->h + (c->dec_layers - 1) * ls;
 	bool attn = c->attention != S2S_ATTN_NONE;
 	if (attn && c->placement == S2S_PLACE_BAHDANAU)
-		s2s__attend(m, rows, top, rw, d->ctx, d->wq); /* with the previous state */
+		s2s__attend(m, rows, top, rw, d->ctx, d->wq, d->tmp); /* with the previous state */
 	s2s__embed_rows(m, d, st, rows, prev);
 	s2s__rnn_step(m, d, st, rows);
 	const float *o = top;
 	if (attn && c->placement == S2S_PLACE_LUONG) {
-		s2s__attend(m, rows, top, rw, d->ctx, d->wq); /* with the new state */
+		s2s__attend(m, rows, top, rw, d->ctx, d->wq, d->tmp); /* with the new state */
 		s2s__luong_out(m, d, st, rows, top);
 		o = st->feed;
 	}

@@ -26,12 +26,13 @@ typedef struct {
 /* Scratch for one step, sized for max_rows at creation: no allocation per step. */
 typedef struct {
 	int max_rows;
-	float *x;      /* (max_rows, in_0) layer-0 input */
+	float *x;       /* (max_rows, in_0) layer-0 input */
 	float *gx, *gh; /* (max_rows, G*D) */
-	float *ctx;    /* (max_rows, K) */
-	float *cat;    /* (max_rows, K + D) luong [c; h] */
-	float *wq;     /* (max_rows, A) additive */
-	float *logits; /* (max_rows, V) */
+	float *ctx;     /* (max_rows, K) */
+	float *cat;     /* (max_rows, K + D) luong [c; h] */
+	float *wq;      /* (max_rows, A) additive */
+	float *logits;  /* (max_rows, V) */
+	float *tmp;     /* (V + A + D) per-row scratch */
 } s2s__decoder;
 
 int s2s__decoder_init(s2s__decoder *d, const s2s_model *m, int max_rows);
@@ -45,7 +46,7 @@ void s2s__dec_state_deinit(s2s__dec_state *s);
  * rw (ignored for attention none) and the logits to d->logits (rows, V).
  */
 void s2s__decoder_step(const s2s_model *m, s2s__decoder *d, s2s__dec_state *st, int rows,
-		       const int32_t *prev, const s2s__attn_row *rw);
+                       const int32_t *prev, const s2s__attn_row *rw);
 
 /* Layer-0 input size of the decoder RNN (§4). */
 int s2s__dec_in0(const s2s_model *m);

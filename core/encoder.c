@@ -94,7 +94,7 @@ static int s2s__pack(s2s__encoder *e, int count, const int *lens, int *tmax_out)
 
 /* Runs one direction of one layer over the packed input projections e->gx. */
 static void s2s__run_direction(const s2s_model *m, s2s__encoder *e, const s2s__rnn_weights *w,
-			       int count, int tmax, bool backward, int col, int K)
+                               int count, int tmax, bool backward, int col, int K)
 {
 	int H = w->hid, GH = s2s_config_gates(&m->cfg) * H;
 	memset(e->h, 0, (size_t)count * H * sizeof(float));
@@ -106,7 +106,7 @@ static void s2s__run_direction(const s2s_model *m, s2s__encoder *e, const s2s__r
 		int b = e->bsz[t];
 		s2s__matmul_nt(e->gh, e->h, w->w_hh, b, GH, H, 0.0f);
 		s2s__cell(m->cfg.cell, b, H, e->gx + (size_t)e->off[t] * GH, GH, e->gh, w->b_ih,
-			  w->b_hh, e->h, e->c);
+		          w->b_hh, e->h, e->c);
 		for (int p = 0; p < b; p++)
 			memcpy(e->y + ((size_t)e->off[t] + p) * K + col, e->h + (size_t)p * H,
 			       (size_t)H * sizeof(float));
@@ -115,7 +115,7 @@ static void s2s__run_direction(const s2s_model *m, s2s__encoder *e, const s2s__r
 
 /* Embeds the tokens into the packed layer-0 input, reversed when asked. */
 static void s2s__embed_packed(const s2s_model *m, s2s__encoder *e, int tmax,
-			      const int32_t *const *src, const int *lens)
+                              const int32_t *const *src, const int *lens)
 {
 	int E = m->cfg.emb_dim;
 	for (int t = 0; t < tmax; t++)
@@ -128,7 +128,7 @@ static void s2s__embed_packed(const s2s_model *m, s2s__encoder *e, int tmax,
 }
 
 static void s2s__save_finals(const s2s_model *m, s2s__encoder *e, int count, int l, int col,
-			     float *fin_h, float *fin_c)
+                             float *fin_h, float *fin_c)
 {
 	int H = m->cfg.enc_hidden, K = s2s_config_enc_out(&m->cfg), L = m->cfg.enc_layers;
 	for (int p = 0; p < count; p++) {
@@ -155,7 +155,7 @@ static int s2s__reserve(const s2s_model *m, s2s__encoder *e, int count, int tota
 }
 
 int s2s__encode(const s2s_model *m, s2s__encoder *e, int count, const int32_t *const *src,
-		const int *lens, float *const *mem, float *fin_h, float *fin_c)
+                const int *lens, float *const *mem, float *fin_h, float *fin_c)
 {
 	int tmax_all = 0;
 	for (int i = 0; i < count; i++)
@@ -198,7 +198,7 @@ int s2s__encode(const s2s_model *m, s2s__encoder *e, int count, const int32_t *c
 }
 
 void s2s__bridge(const s2s_model *m, int count, const float *fin_h, const float *fin_c, float *h,
-		 float *c, long h_stride, float *tmp)
+                 float *c, long h_stride, float *tmp)
 {
 	const s2s_config *cfg = &m->cfg;
 	int D = cfg->dec_hidden, L = cfg->dec_layers, K = s2s_config_enc_out(cfg);
@@ -210,7 +210,8 @@ void s2s__bridge(const s2s_model *m, int count, const float *fin_h, const float 
 			float *cd = lstm ? c + l * h_stride + (long)i * D : NULL;
 			if (cfg->bridge == S2S_BRIDGE_LAST) {
 				/* Config rules guarantee dec_layers == enc_layers and D == K. */
-				memcpy(hd, fin_h + ((size_t)i * EL + l) * K, (size_t)D * sizeof(float));
+				memcpy(hd, fin_h + ((size_t)i * EL + l) * K,
+				       (size_t)D * sizeof(float));
 				if (lstm)
 					memcpy(cd, fin_c + ((size_t)i * EL + l) * K,
 					       (size_t)D * sizeof(float));

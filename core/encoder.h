@@ -39,7 +39,7 @@ void s2s__encoder_deinit(s2s__encoder *e);
  * ignored unless the cell is an LSTM. Returns 0 or S2S_ENOMEM.
  */
 int s2s__encode(const s2s_model *m, s2s__encoder *e, int count, const int32_t *const *src,
-		const int *lens, float *const *mem, float *fin_h, float *fin_c);
+                const int *lens, float *const *mem, float *fin_h, float *fin_c);
 
 /*
  * Decoder start state (§6.2) of sentence i from its encoder finals, written
@@ -47,6 +47,6 @@ int s2s__encode(const s2s_model *m, s2s__encoder *e, int count, const int32_t *c
  * layer l. `tmp` holds count * dec_layers * D floats for the linear bridge.
  */
 void s2s__bridge(const s2s_model *m, int count, const float *fin_h, const float *fin_c, float *h,
-		 float *c, long h_stride, float *tmp);
+                 float *c, long h_stride, float *tmp);
 
 #endif

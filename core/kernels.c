@@ -14,7 +14,7 @@ void s2s__matmul_nt(float *c, const float *a, const float *w, int m, int n, int 
 		cblas_sgemv(CblasRowMajor, CblasNoTrans, n, k, 1.0f, w, k, a, 1, beta, c, 1);
 	else
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, a, k, w, k,
-			    beta, c, n);
+		            beta, c, n);
 }
 
 void s2s__add(float *y, const float *x, int n)
@@ -23,14 +23,25 @@ void s2s__add(float *y, const float *x, int n)
 		y[i] += x[i];
 }
 
-float s2s__tanh1(float x)
+/*
+ * The hot element-wise loops are compiled twice, for AVX2+FMA and for the
+ * x86-64 baseline, and picked at load time: a distribution build cannot use
+ * -march=native, and these loops are a third of a step without vectors.
+ * Vector and scalar paths run the same operations in the same order, so a
+ * row's result does not depend on which lane or which batch it ran in.
+ */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define S2S__VEC __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define S2S__VEC
+#endif
+
+/* Eigen's generic_fast_tanh_float: a 13/6 rational fit on [-7.9, 7.9],
+ * where tanh is 1 to float precision beyond; |error| < 5e-7, branch-free. */
+static inline float s2s__tanhf(float x)
 {
-	/* Eigen's generic_fast_tanh_float: a 13/6 rational fit on [-7.9, 7.9],
-	 * where tanh is 1 to float precision beyond. */
 	const float lim = 7.90531110763549805f;
 	float xc = x < -lim ? -lim : (x > lim ? lim : x);
-	if (fabsf(x) < 0.0004f)
-		return x;
 	float x2 = xc * xc;
 	float p = -2.76076847742355e-16f;
 	p = p * x2 + 2.00018790482477e-13f;
@@ -47,90 +58,148 @@ float s2s__tanh1(float x)
 	return p / q;
 }
 
-void s2s__tanh_inplace(float *x, int n)
+/* Cephes expf: 2^n e^r with |r| <= ln2/2 and a degree-6 polynomial (~1 ulp). */
+static inline float s2s__expf(float x)
+{
+	x = x < -87.3f ? -87.3f : (x > 88.3f ? 88.3f : x);
+	/* Round to nearest without floorf, which has no baseline SSE2 vector form. */
+	float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+	float r = x - n * 0.693359375f - n * -2.12194440e-4f;
+	float p = 1.9875691500E-4f;
+	p = p * r + 1.3981999507E-3f;
+	p = p * r + 8.3334519073E-3f;
+	p = p * r + 4.1665795894E-2f;
+	p = p * r + 1.6666665459E-1f;
+	p = p * r + 5.0000001201E-1f;
+	p = p * r * r + r + 1.0f;
+	union {
+		int32_t i;
+		float f;
+	} u;
+	u.i = ((int32_t)n + 127) << 23;
+	return p * u.f;
+}
+
+static inline float s2s__sigmoidf(float x)
+{
+	return 1.0f / (1.0f + s2s__expf(-x));
+}
+
+float s2s__tanh1(float x)
+{
+	return s2s__tanhf(x);
+}
+
+float s2s__expf1(float x)
+{
+	return s2s__expf(x);
+}
+
+S2S__VEC void s2s__tanh_inplace(float *x, int n)
 {
 	for (int i = 0; i < n; i++)
-		x[i] = s2s__tanh1(x[i]);
+		x[i] = s2s__tanhf(x[i]);
 }
 
 float s2s__sigmoid1(float x)
 {
-	return 1.0f / (1.0f + expf(-x));
+	return s2s__sigmoidf(x);
 }
 
-static void s2s__lstm_row(int hid, float *g, const float *gh, const float *bi, const float *bh,
-			  float *h, float *c)
+/* g (4 hid) <- gate pre-activations; blocks i, f, g, o as torch.nn.LSTM stacks them. */
+static inline __attribute__((always_inline)) void
+s2s__lstm_row(int hid, float *restrict g, const float *restrict gh, const float *restrict bi,
+              const float *restrict bh, float *restrict h, float *restrict c)
 {
-	/* Gate blocks i, f, g, o as torch.nn.LSTM stacks them. */
 	for (int j = 0; j < 4 * hid; j++)
 		g[j] = g[j] + bi[j] + (gh[j] + bh[j]);
-	for (int j = 0; j < hid; j++) {
-		float ig = s2s__sigmoid1(g[j]);
-		float fg = s2s__sigmoid1(g[hid + j]);
-		float gg = tanhf(g[2 * hid + j]);
-		float og = s2s__sigmoid1(g[3 * hid + j]);
-		float cn = fg * c[j] + ig * gg;
-		c[j] = cn;
-		h[j] = og * tanhf(cn);
-	}
+	for (int j = 0; j < 2 * hid; j++)
+		g[j] = s2s__sigmoidf(g[j]);
+	for (int j = 2 * hid; j < 3 * hid; j++)
+		g[j] = s2s__tanhf(g[j]);
+	for (int j = 3 * hid; j < 4 * hid; j++)
+		g[j] = s2s__sigmoidf(g[j]);
+	for (int j = 0; j < hid; j++)
+		c[j] = g[hid + j] * c[j] + g[j] * g[2 * hid + j];
+	for (int j = 0; j < hid; j++)
+		h[j] = g[3 * hid + j] * s2s__tanhf(c[j]);
 }
 
-static void s2s__gru_row(int hid, const float *gx, const float *gh, const float *bi,
-			 const float *bh, float *h)
+/* r, z, n; the reset gate multiplies (W_hn h + b_hn) as in torch.nn.GRU. */
+static inline __attribute__((always_inline)) void
+s2s__gru_row(int hid, float *restrict gx, float *restrict gh, const float *restrict bi,
+             const float *restrict bh, float *restrict h)
 {
-	/* r, z, n; the reset gate multiplies (W_hn h + b_hn) as in torch.nn.GRU. */
+	for (int j = 0; j < 2 * hid; j++)
+		gx[j] = s2s__sigmoidf(gx[j] + bi[j] + (gh[j] + bh[j]));
 	for (int j = 0; j < hid; j++) {
-		float r = s2s__sigmoid1(gx[j] + bi[j] + (gh[j] + bh[j]));
-		float z = s2s__sigmoid1(gx[hid + j] + bi[hid + j] + (gh[hid + j] + bh[hid + j]));
-		float nn = tanhf(gx[2 * hid + j] + bi[2 * hid + j] +
-				 r * (gh[2 * hid + j] + bh[2 * hid + j]));
+		float r = gx[j], z = gx[hid + j];
+		float nn = s2s__tanhf(gx[2 * hid + j] + bi[2 * hid + j] +
+		                      r * (gh[2 * hid + j] + bh[2 * hid + j]));
 		h[j] = (1.0f - z) * nn + z * h[j];
 	}
 }
 
-static void s2s__rnn_row(s2s_cell_kind kind, int hid, const float *gx, const float *gh,
-			 const float *bi, const float *bh, float *h)
+static inline __attribute__((always_inline)) void
+s2s__rnn_row(bool relu, int hid, const float *restrict gx, const float *restrict gh,
+             const float *restrict bi, const float *restrict bh, float *restrict h)
 {
-	for (int j = 0; j < hid; j++) {
-		float a = gx[j] + bi[j] + (gh[j] + bh[j]);
-		h[j] = kind == S2S_CELL_RNN_TANH ? tanhf(a) : (a > 0.0f ? a : 0.0f);
+	if (relu) {
+		for (int j = 0; j < hid; j++) {
+			float a = gx[j] + bi[j] + (gh[j] + bh[j]);
+			h[j] = a > 0.0f ? a : 0.0f;
+		}
+	} else {
+		for (int j = 0; j < hid; j++)
+			h[j] = s2s__tanhf(gx[j] + bi[j] + (gh[j] + bh[j]));
 	}
 }
 
-void s2s__cell(s2s_cell_kind kind, int rows, int hid, float *gx, int gx_stride, float *gh,
-	       const float *b_ih, const float *b_hh, float *h, float *c)
+S2S__VEC void s2s__cell(s2s_cell_kind kind, int rows, int hid, float *gx, int gx_stride, float *gh,
+                        const float *b_ih, const float *b_hh, float *h, float *c)
 {
 	int g = kind == S2S_CELL_LSTM ? 4 : (kind == S2S_CELL_GRU ? 3 : 1);
 	for (int r = 0; r < rows; r++) {
 		float *x = gx + (long)r * gx_stride;
-		const float *hh = gh + (long)r * g * hid;
+		float *hh = gh + (long)r * g * hid;
 		float *hr = h + (long)r * hid;
 		if (kind == S2S_CELL_LSTM)
 			s2s__lstm_row(hid, x, hh, b_ih, b_hh, hr, c + (long)r * hid);
 		else if (kind == S2S_CELL_GRU)
 			s2s__gru_row(hid, x, hh, b_ih, b_hh, hr);
 		else
-			s2s__rnn_row(kind, hid, x, hh, b_ih, b_hh, hr);
+			s2s__rnn_row(kind == S2S_CELL_RNN_RELU, hid, x, hh, b_ih, b_hh, hr);
 	}
 }
 
-void s2s__softmax_inplace(float *x, int n)
+/* Sum with 8 partial sums: a fixed order, independent of alignment, and
+ * not one long dependency chain. */
+static inline float s2s__sum(const float *x, int n)
+{
+	float acc[8] = {0};
+	int i = 0;
+	for (; i + 8 <= n; i += 8)
+		for (int k = 0; k < 8; k++)
+			acc[k] += x[i + k];
+	float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+	for (; i < n; i++)
+		s += x[i];
+	return s;
+}
+
+S2S__VEC void s2s__softmax_inplace(float *x, int n)
 {
 	float mx = x[0];
 	for (int i = 1; i < n; i++)
-		if (x[i] > mx)
-			mx = x[i];
-	float sum = 0.0f;
-	for (int i = 0; i < n; i++) {
-		x[i] = expf(x[i] - mx);
-		sum += x[i];
-	}
-	float inv = 1.0f / sum;
+		mx = x[i] > mx ? x[i] : mx;
+	for (int i = 0; i < n; i++)
+		x[i] = s2s__expf(x[i] - mx);
+	float inv = 1.0f / s2s__sum(x, n);
 	for (int i = 0; i < n; i++)
 		x[i] *= inv;
 }
 
-int s2s__logsoftmax_stats(const float *z, int n, float *max, float *lse)
+S2S__VEC int s2s__logsoftmax_stats(const float *z, int n, float *max, float *lse, float *tmp)
 {
 	int arg = 0;
 	float mx = z[0];
@@ -139,10 +208,36 @@ int s2s__logsoftmax_stats(const float *z, int n, float *max, float *lse)
 			mx = z[i];
 			arg = i;
 		}
-	float sum = 0.0f;
 	for (int i = 0; i < n; i++)
-		sum += expf(z[i] - mx);
+		tmp[i] = s2s__expf(z[i] - mx);
 	*max = mx;
-	*lse = logf(sum);
+	*lse = logf(s2s__sum(tmp, n));
 	return arg;
+}
+
+S2S__VEC float s2s__dot(const float *a, const float *b, int n)
+{
+	float acc[8] = {0};
+	int i = 0;
+	for (; i + 8 <= n; i += 8)
+		for (int k = 0; k < 8; k++)
+			acc[k] += a[i + k] * b[i + k];
+	float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+	for (; i < n; i++)
+		s += a[i] * b[i];
+	return s;
+}
+
+S2S__VEC void s2s__axpy(float *y, float a, const float *x, int n)
+{
+	for (int i = 0; i < n; i++)
+		y[i] += a * x[i];
+}
+
+S2S__VEC float s2s__additive_score(const float *v, const float *wq, const float *k, int n,
+                                   float *tmp)
+{
+	for (int i = 0; i < n; i++)
+		tmp[i] = s2s__tanhf(wq[i] + k[i]);
+	return s2s__dot(v, tmp, n);
 }

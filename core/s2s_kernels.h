@@ -33,6 +33,8 @@ void s2s__add(float *y, const float *x, int n);
 void s2s__tanh_inplace(float *x, int n);
 float s2s__tanh1(float x);
 float s2s__sigmoid1(float x);
+/* expf to ~1 ulp, branch-free (Cephes). */
+float s2s__expf1(float x);
 
 /*
  * One recurrent cell update for `rows` rows of hidden size `hid`.
@@ -42,16 +44,23 @@ float s2s__sigmoid1(float x);
  * Row i of gx is gx + i * gx_stride (so a packed time slice can be used).
  */
 void s2s__cell(s2s_cell_kind kind, int rows, int hid, float *gx, int gx_stride, float *gh,
-	       const float *b_ih, const float *b_hh, float *h, float *c);
+               const float *b_ih, const float *b_hh, float *h, float *c);
+
+/* Dot product with a fixed summation order (8 partial sums). */
+float s2s__dot(const float *a, const float *b, int n);
+/* y (n) += a * x (n). */
+void s2s__axpy(float *y, float a, const float *x, int n);
+/* v . tanh(wq + k) over n entries; tmp holds n floats. */
+float s2s__additive_score(const float *v, const float *wq, const float *k, int n, float *tmp);
 
 /* Softmax of x (n) in place (n >= 1). */
 void s2s__softmax_inplace(float *x, int n);
 
 /*
  * For one row of logits z (n): *max = max z, *lse = log(sum exp(z - max)),
- * so log_softmax(z)_w = (z_w - max) - lse, bit for bit as PyTorch forms it.
- * Returns the arg-max (lowest index on ties).
+ * so log_softmax(z)_w = (z_w - max) - lse, formed as PyTorch forms it.
+ * Returns the arg-max (lowest index on ties). tmp: n floats of scratch.
  */
-int s2s__logsoftmax_stats(const float *z, int n, float *max, float *lse);
+int s2s__logsoftmax_stats(const float *z, int n, float *max, float *lse, float *tmp);
 
 #endif

@@ -7,8 +7,8 @@
 
 #include "s2s_decode.h"
 
-#define S2S__UNK 1
-#define S2S__MAX_BEAM 64
+#define S2S__UNK       1
+#define S2S__MAX_BEAM  64
 #define S2S__MAX_STEPS 4096
 
 void s2s_decode_options_init(s2s_decode_options *o)
@@ -26,22 +26,23 @@ int s2s_decode_options_check(const s2s_decode_options *o, s2s_error *err)
 {
 	if (o->beam_size < 1 || o->beam_size > S2S__MAX_BEAM)
 		return s2s__error_set(err, S2S_EINVAL, "beam_size %d is outside 1..%d",
-				      o->beam_size, S2S__MAX_BEAM);
+		                      o->beam_size, S2S__MAX_BEAM);
 	if (o->n_best < 1 || o->n_best > o->beam_size)
 		return s2s__error_set(err, S2S_EINVAL, "n_best %d is outside 1..beam_size (%d)",
-				      o->n_best, o->beam_size);
+		                      o->n_best, o->beam_size);
 	if (!(o->length_penalty >= 0.0f) || !isfinite(o->length_penalty))
-		return s2s__error_set(err, S2S_EINVAL, "length_penalty %g is not a finite number >= 0",
-				      (double)o->length_penalty);
+		return s2s__error_set(err, S2S_EINVAL,
+		                      "length_penalty %g is not a finite number >= 0",
+		                      (double)o->length_penalty);
 	if (!(o->max_len_a >= 0.0f) || !isfinite(o->max_len_a))
 		return s2s__error_set(err, S2S_EINVAL, "max_len_a %g is not a finite number >= 0",
-				      (double)o->max_len_a);
+		                      (double)o->max_len_a);
 	if (o->max_len_b < 0 || o->max_len_b > S2S__MAX_STEPS)
 		return s2s__error_set(err, S2S_EINVAL, "max_len_b %d is outside 0..%d",
-				      o->max_len_b, S2S__MAX_STEPS);
+		                      o->max_len_b, S2S__MAX_STEPS);
 	if (o->max_len < 1 || o->max_len > S2S__MAX_STEPS)
 		return s2s__error_set(err, S2S_EINVAL, "max_len %d is outside 1..%d", o->max_len,
-				      S2S__MAX_STEPS);
+		                      S2S__MAX_STEPS);
 	return 0;
 }
 
@@ -73,7 +74,7 @@ static int s2s__run_all(s2s_batch *b, s2s_result **results, s2s_error *err)
 }
 
 int s2s_translate_ids(s2s_model *model, const int32_t *const *src, const int *lens, int count,
-		      const s2s_decode_options *o, s2s_result **results, s2s_error *err)
+                      const s2s_decode_options *o, s2s_result **results, s2s_error *err)
 {
 	if (count <= 0)
 		return count == 0 ? 0 : s2s__error_set(err, S2S_EINVAL, "count %d < 0", count);

@@ -30,15 +30,15 @@ static const int LEN[NS] = {9, 1, 4, 12, 2, 6, 3};
 static void same_result(const s2s_result *a, const s2s_result *b, const char *what, int i)
 {
 	cr_assert_eq(a->n_hyps, b->n_hyps, "%s sentence %d: n_hyps %d vs %d", what, i, a->n_hyps,
-		     b->n_hyps);
+	             b->n_hyps);
 	for (int h = 0; h < a->n_hyps; h++) {
 		const s2s_hypothesis *x = &a->hyps[h], *y = &b->hyps[h];
 		cr_assert_eq(x->n, y->n, "%s sentence %d hyp %d: length %d vs %d", what, i, h, x->n,
-			     y->n);
+		             y->n);
 		cr_assert_eq(x->finished, y->finished);
 		for (int t = 0; t < x->n; t++) {
 			cr_assert_eq(x->ids[t], y->ids[t], "%s sentence %d hyp %d step %d", what, i,
-				     h, t);
+			             h, t);
 			cr_assert_float_eq(x->logprobs[t], y->logprobs[t], 1e-5);
 		}
 		cr_assert_float_eq(x->score, y->score, 1e-5, "%s sentence %d", what, i);
@@ -151,8 +151,8 @@ Test(batch, mixed_and_joining_midway)
 		/* Two sentences join now, then one more every other step. */
 		for (int k = 0; k < (steps == 0 ? 2 : steps % 2) && added < NS; k++, added++)
 			cr_assert_geq(s2s_batch_add(b, SRC[added], LEN[added], &o[added],
-						    (void *)(intptr_t)added, &err),
-				      0, "%s", err.message);
+			                            (void *)(intptr_t)added, &err),
+			              0, "%s", err.message);
 		cr_assert_geq(s2s_batch_step(b, &err), 0);
 		steps++;
 		s2s_result *r;
@@ -262,7 +262,7 @@ Test(batch, results_follow_the_decoding_rules)
 			cr_assert(y->finished || y->n == T);
 			cr_assert_float_eq(y->score, sum, 1e-4);
 			cr_assert_float_eq(y->norm_score,
-					   y->score / powf((5.0f + y->n) / 6.0f, 0.6f), 1e-5);
+			                   y->score / powf((5.0f + y->n) / 6.0f, 0.6f), 1e-5);
 			if (h > 0)
 				cr_assert_geq(r->hyps[h - 1].norm_score, y->norm_score);
 		}

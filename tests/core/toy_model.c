@@ -20,6 +20,10 @@ static float toy_rand(toy_alloc *a)
 
 static const float *toy_take(toy_alloc *a, size_t n)
 {
+	if (!a->block) { /* counting pass */
+		a->used += n;
+		return NULL;
+	}
 	float *p = a->block + a->used;
 	for (size_t i = 0; i < n; i++)
 		p[i] = toy_rand(a);
@@ -63,11 +67,22 @@ static int toy_gates(const s2s_config *c)
 	return c->cell == S2S_CELL_LSTM ? 4 : c->cell == S2S_CELL_GRU ? 3 : 1;
 }
 
+static void toy_fill(s2s_model *m, const s2s_config *cfg, toy_alloc *aa);
+
 s2s_model *toy_model_new(const s2s_config *cfg, unsigned seed, float scale)
 {
 	s2s_model *m = calloc(1, sizeof(*m));
-	toy_alloc a = {.cap = 1 << 22, .state = seed, .scale = scale};
-	a.block = malloc(a.cap * sizeof(float));
+	toy_alloc a = {.state = seed, .scale = scale};
+	toy_fill(m, cfg, &a); /* counts */
+	a.block = malloc(a.used * sizeof(float));
+	a.used = 0;
+	toy_fill(m, cfg, &a);
+	return m;
+}
+
+static void toy_fill(s2s_model *m, const s2s_config *cfg, toy_alloc *aa)
+{
+	toy_alloc a = *aa;
 	m->cfg = *cfg;
 	m->widened = a.block;
 	atomic_init(&m->refs, 1);
@@ -102,7 +117,7 @@ s2s_model *toy_model_new(const s2s_config *cfg, unsigned seed, float scale)
 		w->attn_out_w = toy_take(&a, (size_t)D * (K + D));
 	w->out_w = c->tie_embeddings ? w->tgt_emb : toy_take(&a, (size_t)c->tgt_vocab_size * D);
 	w->out_b = toy_take(&a, (size_t)c->tgt_vocab_size);
-	return m;
+	*aa = a;
 }
 
 void toy_model_free(s2s_model *m)
