@@ -6,6 +6,17 @@
 
 #include "s2s_kernels.h"
 
+/*
+ * -O2's "very cheap" vectoriser skips every loop that needs a scalar tail,
+ * which is all of the element-wise ones here; they are most of the non-BLAS
+ * time, so this file asks for the full vectoriser. no-trapping-math lets it
+ * turn the clamps into selects. No -ffast-math: the arithmetic stays as
+ * written, in the written order.
+ */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("tree-vectorize", "vect-cost-model=dynamic", "no-trapping-math")
+#endif
+
 void s2s__matmul_nt(float *c, const float *a, const float *w, int m, int n, int k, float beta)
 {
 	if (m <= 0)
@@ -187,11 +198,27 @@ static inline float s2s__sum(const float *x, int n)
 	return s;
 }
 
+/* Max with 8 lanes (vectorisable); the order does not matter for a max. */
+static inline float s2s__max(const float *x, int n)
+{
+	float m[8];
+	int i = 0;
+	for (int k = 0; k < 8; k++)
+		m[k] = x[k < n ? k : 0];
+	for (; i + 8 <= n; i += 8)
+		for (int k = 0; k < 8; k++)
+			m[k] = x[i + k] > m[k] ? x[i + k] : m[k];
+	float r = m[0];
+	for (int k = 1; k < 8; k++)
+		r = m[k] > r ? m[k] : r;
+	for (; i < n; i++)
+		r = x[i] > r ? x[i] : r;
+	return r;
+}
+
 S2S__VEC void s2s__softmax_inplace(float *x, int n)
 {
-	float mx = x[0];
-	for (int i = 1; i < n; i++)
-		mx = x[i] > mx ? x[i] : mx;
+	float mx = s2s__max(x, n);
 	for (int i = 0; i < n; i++)
 		x[i] = s2s__expf(x[i] - mx);
 	float inv = 1.0f / s2s__sum(x, n);
@@ -201,13 +228,10 @@ S2S__VEC void s2s__softmax_inplace(float *x, int n)
 
 S2S__VEC int s2s__logsoftmax_stats(const float *z, int n, float *max, float *lse, float *tmp)
 {
+	float mx = s2s__max(z, n);
 	int arg = 0;
-	float mx = z[0];
-	for (int i = 1; i < n; i++)
-		if (z[i] > mx) {
-			mx = z[i];
-			arg = i;
-		}
+	while (arg < n - 1 && !(z[arg] == mx))
+		arg++; /* the first maximum: lowest id on ties */
 	for (int i = 0; i < n; i++)
 		tmp[i] = s2s__expf(z[i] - mx);
 	*max = mx;
