@@ -207,7 +207,7 @@ static s2s__sent *s2s__sent_new(const s2s_model *m, const int32_t *src, int n,
 	bool attn = m->cfg.attention != S2S_ATTN_NONE;
 	if (!s->src || !s->mem || (kd && !s->keys) ||
 	    s2s__search_init(&s->s, o->beam_size, s2s__max_steps(o, n), n, m->cfg.tgt_vocab_size,
-	                     o->length_penalty, attn) < 0) {
+	                     o->length_penalty, attn, o->attention) < 0) {
 		s2s__sent_free(s);
 		return NULL;
 	}

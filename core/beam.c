@@ -11,7 +11,8 @@
 #define S2S__EOS 3
 #define S2S__BOS 2
 
-int s2s__search_init(s2s__search *s, int B, int T, int n_src, int V, float alpha, bool keep_attn)
+int s2s__search_init(s2s__search *s, int B, int T, int n_src, int V, float alpha, bool attn,
+                     bool keep_attn)
 {
 	memset(s, 0, sizeof(*s));
 	s->B = B;
@@ -35,7 +36,11 @@ int s2s__search_init(s2s__search *s, int B, int T, int n_src, int V, float alpha
 	}
 	s->live_tok[0] = S2S__BOS;
 	s->live_slot[0] = -1;
-	s->keep_attn = keep_attn;
+	s->keep_attn = attn && keep_attn;
+	if (attn && !keep_attn && !(s->alpha_tmp = calloc((size_t)B * n_src, sizeof(float)))) {
+		s2s__search_deinit(s);
+		return S2S_ENOMEM;
+	}
 	return 0;
 }
 
@@ -50,6 +55,7 @@ void s2s__search_deinit(s2s__search *s)
 	free(s->par);
 	free(s->lslot);
 	free(s->attn);
+	free(s->alpha_tmp);
 	free(s->fin);
 	free(s->cand_score);
 	free(s->cand_flat);
@@ -88,7 +94,7 @@ int s2s__search_reserve(s2s__search *s)
 float *s2s__search_attn_row(s2s__search *s, int live_index)
 {
 	if (!s->keep_attn)
-		return NULL;
+		return s->alpha_tmp ? s->alpha_tmp + (size_t)live_index * s->n_src : NULL;
 	return s->attn + ((size_t)s->t * s->B + live_index) * s->n_src;
 }
 

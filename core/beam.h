@@ -36,8 +36,9 @@ typedef struct {
 	int *par;     /* (cap, B) live index (at that step) it extends */
 	int *lslot;   /* (cap, B) slot at step t-1 of live row i at step t */
 	bool keep_attn;
-	float *attn;     /* (cap, B, n_src) attention of live row i at step t, or NULL */
-	s2s__final *fin; /* (2 B) */
+	float *alpha_tmp; /* (B, n_src) scratch when attention is computed but not kept */
+	float *attn;      /* (cap, B, n_src) attention of live row i at step t, or NULL */
+	s2s__final *fin;  /* (2 B) */
 	int nfin;
 	/* Top-B scratch. */
 	float *cand_score;
@@ -45,13 +46,18 @@ typedef struct {
 	float *cand_logp;
 } s2s__search;
 
-/* Prepares a search with live = [<s>]; keep_attn allocates attention history. */
-int s2s__search_init(s2s__search *s, int B, int T, int n_src, int V, float alpha, bool keep_attn);
+/*
+ * Prepares a search with live = [<s>]. `attn`: the model computes attention;
+ * `keep_attn`: its history is kept for the results (else rows write into a
+ * scratch block that each step overwrites).
+ */
+int s2s__search_init(s2s__search *s, int B, int T, int n_src, int V, float alpha, bool attn,
+                     bool keep_attn);
 void s2s__search_deinit(s2s__search *s);
 
 /* Makes room in the history for step s->t (amortised doubling). S2S_ENOMEM. */
 int s2s__search_reserve(s2s__search *s);
-/* Where live row i writes its attention at step s->t, or NULL without attention history. */
+/* Where live row i writes its attention at step s->t (NULL for a model without attention). */
 float *s2s__search_attn_row(s2s__search *s, int live_index);
 
 /*

@@ -81,6 +81,10 @@ int s2s_translate_ids(s2s_model *model, const int32_t *const *src, const int *le
 	int rc = s2s_decode_options_check(o, err);
 	if (rc < 0)
 		return rc;
+	if (count > (1 << 20) / o->beam_size)
+		return s2s__error_set(err, S2S_EINVAL,
+		                      "count %d times beam_size %d is too many rows", count,
+		                      o->beam_size);
 	for (int i = 0; i < count; i++)
 		results[i] = NULL;
 	s2s_batch *b;

@@ -270,3 +270,40 @@ Test(batch, results_follow_the_decoding_rules)
 	}
 	toy_model_free(m);
 }
+
+Test(batch, attention_off_gives_the_same_tokens_and_no_matrices)
+{
+	s2s_config c = toy_config();
+	s2s_model *m = toy_model_new(&c, 1234u, 0.6f);
+	s2s_decode_options on = opts(3, 0.6f), off = on;
+	off.attention = false;
+	for (int i = 0; i < NS; i++) {
+		s2s_result *a = alone(m, i, &on), *b = alone(m, i, &off);
+		cr_assert_not_null(a->hyps[0].attention);
+		cr_assert_null(b->hyps[0].attention);
+		for (int h = 0; h < a->n_hyps; h++) {
+			free(a->hyps[h].attention);
+			a->hyps[h].attention = NULL;
+		}
+		same_result(a, b, "attention off", i);
+		s2s_result_free(a);
+		s2s_result_free(b);
+	}
+	toy_model_free(m);
+}
+
+Test(batch, unk_sources_pick_the_most_attended_source_token)
+{
+	int32_t ids[3] = {1, 7, 1};
+	float att[3 * 4] = {0.1f, 0.4f, 0.4f, 0.1f, /* tie: first wins */
+	                    0.9f, 0.0f, 0.0f, 0.1f, 0.0f, 0.2f, 0.3f, 0.5f};
+	s2s_hypothesis h = {.n = 3, .ids = ids, .attention = att};
+	int32_t out[3];
+	s2s_hypothesis_unk_sources(&h, 4, out);
+	cr_assert_eq(out[0], 1);
+	cr_assert_eq(out[1], -1, "not an <unk>");
+	cr_assert_eq(out[2], 3);
+	h.attention = NULL;
+	s2s_hypothesis_unk_sources(&h, 4, out);
+	cr_assert_eq(out[0], -1, "no attention, no source");
+}
