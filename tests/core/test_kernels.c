@@ -45,6 +45,10 @@ Test(kernels, matmul_nt_rows_and_single_row)
 	check_matmul(1, 7, 5, 0.0f);
 	check_matmul(1, 33, 17, 1.0f);
 	check_matmul(5, 9, 13, 0.0f);
+	check_matmul(2, 1, 3, 1.0f);
+	check_matmul(3, 2, 8, 0.0f);
+	check_matmul(8, 33, 40, 1.0f);
+	check_matmul(4, 64, 512, 0.0f);
 	check_matmul(37, 65, 31, 1.0f);
 }
 
