@@ -307,3 +307,40 @@ Test(batch, unk_sources_pick_the_most_attended_source_token)
 	s2s_hypothesis_unk_sources(&h, 4, out);
 	cr_assert_eq(out[0], -1, "no attention, no source");
 }
+
+/* A queued sentence can be cancelled before it is encoded; rows come back. */
+Test(batch, cancel_before_encoding_and_rows_reused)
+{
+	s2s_config c = toy_config();
+	s2s_model *m = toy_model_new(&c, 3u, 0.6f);
+	s2s_batch *b;
+	s2s_error err = {0};
+	s2s_decode_options o = opts(2, 0.0f);
+	cr_assert_eq(s2s_batch_new(m, 4, &b, &err), 0);
+	cr_assert_eq(s2s_batch_step(b, &err), 0, "an empty batch steps to nothing");
+	int h0 = s2s_batch_add(b, SRC[0], LEN[0], &o, (void *)0, &err);
+	int h1 = s2s_batch_add(b, SRC[1], LEN[1], &o, (void *)1, &err);
+	cr_assert_eq(s2s_batch_rows_free(b), 0);
+	cr_assert_eq(s2s_batch_cancel(b, h1), 0);
+	cr_assert_eq(s2s_batch_rows_free(b), 2);
+	cr_assert_geq(s2s_batch_add(b, SRC[2], LEN[2], &o, (void *)2, &err), 0);
+	s2s_result *got[3] = {0};
+	while (s2s_batch_active(b) > 0) {
+		cr_assert_geq(s2s_batch_step(b, &err), 0);
+		s2s_result *r;
+		while ((r = s2s_batch_take_finished(b)) != NULL)
+			got[(intptr_t)r->user] = r;
+		if (got[2] && !got[1] && s2s_batch_rows_free(b) >= 2)
+			cr_assert_geq(s2s_batch_add(b, SRC[1], LEN[1], &o, (void *)1, &err), 0);
+	}
+	cr_assert_eq(s2s_batch_cancel(b, h0), S2S_ENOTFOUND, "finished sentences are gone");
+	for (int i = 0; i < 3; i++) {
+		cr_assert_not_null(got[i], "sentence %d", i);
+		s2s_result *one = alone(m, i, &o);
+		same_result(got[i], one, "reuse", i);
+		s2s_result_free(one);
+		s2s_result_free(got[i]);
+	}
+	s2s_batch_free(b);
+	toy_model_free(m);
+}

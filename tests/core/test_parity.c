@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "batch_internal.h"
 #include "s2s_decode.h"
@@ -288,8 +289,14 @@ Test(parity, every_fixture_variant_matches_pytorch, .timeout = 300)
 	int n = 0;
 	struct dirent *de;
 	while ((de = readdir(d)) != NULL && n < 256) {
+		/* A variant is a .json with a .safetensors beside it (other goldens live here too).
+		 */
 		size_t l = strlen(de->d_name);
-		if (l > 5 && strcmp(de->d_name + l - 5, ".json") == 0)
+		char st[4096];
+		if (l <= 5 || strcmp(de->d_name + l - 5, ".json") != 0)
+			continue;
+		snprintf(st, sizeof(st), "%s/%.*s.safetensors", dir, (int)(l - 5), de->d_name);
+		if (access(st, R_OK) == 0)
 			names[n++] = strdup(de->d_name);
 	}
 	closedir(d);
