@@ -107,7 +107,8 @@ static void s2s__rnn_step(const s2s_model *m, s2s__decoder *d, s2s__dec_state *s
 		const s2s__rnn_weights *w = &m->w.dec[l];
 		const float *in = l == 0 ? d->x : st->h + (l - 1) * ls;
 		float *h = st->h + l * ls, *cs = st->c + l * ls;
-		s2s__matmul_nt(d->gx, in, w->w_ih, rows, GD, w->in, 0.0f);
+		int in_l = l == 0 ? s2s__dec_in0(m) : D; /* from the config, not the loader */
+		s2s__matmul_nt(d->gx, in, w->w_ih, rows, GD, in_l, 0.0f);
 		s2s__matmul_nt(d->gh, h, w->w_hh, rows, GD, D, 0.0f);
 		s2s__cell(c->cell, rows, D, d->gx, GD, d->gh, w->b_ih, w->b_hh, h, cs);
 	}

@@ -96,7 +96,7 @@ static int s2s__pack(s2s__encoder *e, int count, const int *lens, int *tmax_out)
 static void s2s__run_direction(const s2s_model *m, s2s__encoder *e, const s2s__rnn_weights *w,
                                int count, int tmax, bool backward, int col, int K)
 {
-	int H = w->hid, GH = s2s_config_gates(&m->cfg) * H;
+	int H = m->cfg.enc_hidden, GH = s2s_config_gates(&m->cfg) * H;
 	memset(e->h, 0, (size_t)count * H * sizeof(float));
 	memset(e->c, 0, (size_t)count * H * sizeof(float));
 	for (int s = 0; s < tmax; s++) {
