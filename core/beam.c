@@ -130,7 +130,7 @@ static int s2s__select(s2s__search *s, const float *logits, float *tmp)
 	for (int i = 0; i < s->live; i++) {
 		const float *z = logits + (size_t)i * V;
 		float mx, lse, base = s->live_score[i];
-		int arg = s2s__logsoftmax_stats(z, V, &mx, &lse, tmp);
+		int arg = s2s__logsoftmax_stats(z, V, &mx, &lse);
 		if (s->B == 1) {
 			/* Greedy: the arg-max is the only candidate (z[arg] - mx is 0). */
 			float lp = (z[arg] - mx) - lse;

@@ -216,16 +216,23 @@ S2S__VEC void s2s__softmax_inplace(float *x, int n)
 		x[i] *= inv;
 }
 
-S2S__VEC int s2s__logsoftmax_stats(const float *z, int n, float *max, float *lse, float *tmp)
+S2S__VEC int s2s__logsoftmax_stats(const float *z, int n, float *max, float *lse)
 {
 	float mx = s2s__max(z, n);
 	int arg = 0;
 	while (arg < n - 1 && !(z[arg] == mx))
 		arg++; /* the first maximum: lowest id on ties */
-	for (int i = 0; i < n; i++)
-		tmp[i] = s2s__expf(z[i] - mx);
+	/* exp and sum in one pass, in s2s__sum's order. */
+	float acc[8] = {0};
+	int i = 0;
+	for (; i + 8 <= n; i += 8)
+		for (int k = 0; k < 8; k++)
+			acc[k] += s2s__expf(z[i + k] - mx);
+	float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+	for (; i < n; i++)
+		s += s2s__expf(z[i] - mx);
 	*max = mx;
-	*lse = logf(s2s__sum(tmp, n));
+	*lse = logf(s);
 	return arg;
 }
 

@@ -59,8 +59,8 @@ void s2s__softmax_inplace(float *x, int n);
 /*
  * For one row of logits z (n): *max = max z, *lse = log(sum exp(z - max)),
  * so log_softmax(z)_w = (z_w - max) - lse, formed as PyTorch forms it.
- * Returns the arg-max (lowest index on ties). tmp: n floats of scratch.
+ * Returns the arg-max (lowest index on ties).
  */
-int s2s__logsoftmax_stats(const float *z, int n, float *max, float *lse, float *tmp);
+int s2s__logsoftmax_stats(const float *z, int n, float *max, float *lse);
 
 #endif
