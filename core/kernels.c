@@ -3,6 +3,7 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "s2s_kernels.h"
@@ -286,54 +287,62 @@ static inline __attribute__((always_inline)) float s2s__hsum8(s2s__v8 v)
 	return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
 }
 
-static inline __attribute__((always_inline)) void
-s2s__small_block(float *c, const float *a, const float *w, int n, int k, float beta, int R)
+static inline __attribute__((always_inline)) void s2s__small_block(float *c, const float *a,
+                                                                   const float *w0, const float *w1,
+                                                                   bool two, int n, int k,
+                                                                   float beta, int R)
 {
 	int k8 = k & ~7;
-	for (int j = 0; j < n; j += 2) {
-		const float *w0 = w + (size_t)j * k;
-		const float *w1 = j + 1 < n ? w0 + k : w0; /* odd n: recompute the last row */
-		s2s__v8 acc0[4] = {0}, acc1[4] = {0};
-		for (int q = 0; q < k8; q += 8) {
-			s2s__v8 x0 = s2s__ld8(w0 + q), x1 = s2s__ld8(w1 + q);
-#pragma GCC unroll 4
-			for (int r = 0; r < R; r++) {
-				s2s__v8 xa = s2s__ld8(a + (size_t)r * k + q);
-				acc0[r] += x0 * xa;
-				acc1[r] += x1 * xa;
-			}
-		}
+	s2s__v8 acc0[4] = {0}, acc1[4] = {0};
+	for (int q = 0; q < k8; q += 8) {
+		s2s__v8 x0 = s2s__ld8(w0 + q), x1 = s2s__ld8(w1 + q);
 #pragma GCC unroll 4
 		for (int r = 0; r < R; r++) {
-			float s0 = s2s__hsum8(acc0[r]), s1 = s2s__hsum8(acc1[r]);
-			for (int q = k8; q < k; q++) {
-				s0 += w0[q] * a[(size_t)r * k + q];
-				s1 += w1[q] * a[(size_t)r * k + q];
-			}
-			float *cr = c + (size_t)r * n + j;
-			cr[0] = beta == 0.0f ? s0 : s0 + beta * cr[0];
-			if (j + 1 < n)
-				cr[1] = beta == 0.0f ? s1 : s1 + beta * cr[1];
+			s2s__v8 xa = s2s__ld8(a + (size_t)r * k + q);
+			acc0[r] += x0 * xa;
+			acc1[r] += x1 * xa;
 		}
+	}
+#pragma GCC unroll 4
+	for (int r = 0; r < R; r++) {
+		float s0 = s2s__hsum8(acc0[r]), s1 = s2s__hsum8(acc1[r]);
+		for (int q = k8; q < k; q++) {
+			s0 += w0[q] * a[(size_t)r * k + q];
+			s1 += w1[q] * a[(size_t)r * k + q];
+		}
+		float *cr = c + (size_t)r * n;
+		cr[0] = beta == 0.0f ? s0 : s0 + beta * cr[0];
+		if (two)
+			cr[1] = beta == 0.0f ? s1 : s1 + beta * cr[1];
 	}
 }
 
+/* Weight rows j, j+1 are loaded from memory once and reused from L1 by every block of rows. */
 S2S__VEC static void s2s__matmul_small(float *c, const float *a, const float *w, int m, int n,
                                        int k, float beta)
 {
-	int i = 0;
-	for (; i + 4 <= m; i += 4)
-		s2s__small_block(c + (size_t)i * n, a + (size_t)i * k, w, n, k, beta, 4);
-	switch (m - i) {
-	case 3:
-		s2s__small_block(c + (size_t)i * n, a + (size_t)i * k, w, n, k, beta, 3);
-		break;
-	case 2:
-		s2s__small_block(c + (size_t)i * n, a + (size_t)i * k, w, n, k, beta, 2);
-		break;
-	case 1:
-		s2s__small_block(c + (size_t)i * n, a + (size_t)i * k, w, n, k, beta, 1);
-		break;
+	for (int j = 0; j < n; j += 2) {
+		const float *w0 = w + (size_t)j * k;
+		bool two = j + 1 < n;
+		const float *w1 = two ? w0 + k : w0; /* odd n: recompute the last row */
+		int i = 0;
+		for (; i + 4 <= m; i += 4)
+			s2s__small_block(c + (size_t)i * n + j, a + (size_t)i * k, w0, w1, two, n,
+			                 k, beta, 4);
+		switch (m - i) {
+		case 3:
+			s2s__small_block(c + (size_t)i * n + j, a + (size_t)i * k, w0, w1, two, n,
+			                 k, beta, 3);
+			break;
+		case 2:
+			s2s__small_block(c + (size_t)i * n + j, a + (size_t)i * k, w0, w1, two, n,
+			                 k, beta, 2);
+			break;
+		case 1:
+			s2s__small_block(c + (size_t)i * n + j, a + (size_t)i * k, w0, w1, two, n,
+			                 k, beta, 1);
+			break;
+		}
 	}
 }
 
