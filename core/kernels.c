@@ -273,7 +273,9 @@ S2S__VEC float s2s__additive_score(const float *v, const float *wq, const float 
  */
 typedef float s2s__v8 __attribute__((vector_size(32)));
 /* These helpers are static and always inlined: no vector crosses an ABI. */
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wpsabi"
+#endif
 
 static inline __attribute__((always_inline)) s2s__v8 s2s__ld8(const float *p)
 {
