@@ -273,7 +273,10 @@ S2S__VEC float s2s__additive_score(const float *v, const float *wq, const float 
  */
 typedef float s2s__v8 __attribute__((vector_size(32)));
 /* These helpers are static and always inlined: no vector crosses an ABI. */
-#if defined(__GNUC__) && !defined(__clang__)
+#if defined(__clang__)
+#pragma clang diagnostic ignored "-Wunknown-warning-option"
+#pragma clang diagnostic ignored "-Wpsabi"
+#elif defined(__GNUC__)
 #pragma GCC diagnostic ignored "-Wpsabi"
 #endif
 
