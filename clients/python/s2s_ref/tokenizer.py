@@ -1,0 +1,199 @@
+"""The seq2seqd tokenizer (docs/checkpoint-format.md section 5), in Python.
+
+This is the twin of core/tokenizer.c: both must produce byte-identical
+pieces for every input, which tests/fixtures/tokenizer_golden.json checks.
+Only ASCII is lowercased and only ASCII whitespace splits words, precisely
+so that C and Python cannot disagree about Unicode tables.
+"""
+
+import collections
+import string
+
+WORD_MARK = "\u2581"  # the word-start symbol, shown as a space on output
+SPECIALS = ["<pad>", "<unk>", "<s>", "</s>"]
+_WHITESPACE = " \t\n\v\f\r"
+_PUNCT = frozenset(string.punctuation)
+_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
+def _words(text):
+    """Splits on ASCII whitespace only (str.split() would also split on U+00A0)."""
+    out, cur = [], []
+    for ch in text:
+        if ch in _WHITESPACE:
+            if cur:
+                out.append("".join(cur))
+                cur = []
+        else:
+            cur.append(ch)
+    if cur:
+        out.append("".join(cur))
+    return out
+
+
+def _pieces(word, split_punct):
+    """Cuts a word into pieces: each punctuation character alone, other runs together."""
+    if not split_punct:
+        return [word]
+    out, cur = [], []
+    for ch in word:
+        if ch in _PUNCT:
+            if cur:
+                out.append("".join(cur))
+                cur = []
+            out.append(ch)
+        else:
+            cur.append(ch)
+    if cur:
+        out.append("".join(cur))
+    return out
+
+
+def _apply_merges(symbols, ranks):
+    """Merges the best-ranked adjacent pair everywhere, left to right, until none applies."""
+    while len(symbols) > 1:
+        best, best_rank = None, None
+        for pair in zip(symbols, symbols[1:]):
+            r = ranks.get(pair)
+            if r is not None and (best_rank is None or r < best_rank):
+                best, best_rank = pair, r
+        if best is None:
+            break
+        merged, i = [], 0
+        while i < len(symbols):
+            if i + 1 < len(symbols) and (symbols[i], symbols[i + 1]) == best:
+                merged.append(symbols[i] + symbols[i + 1])
+                i += 2
+            else:
+                merged.append(symbols[i])
+                i += 1
+        symbols = merged
+    return symbols
+
+
+class Tokenizer:
+    """A char or BPE tokenizer configured like a checkpoint's tokenizer JSON."""
+
+    def __init__(self, kind="char", lowercase=False, split_punct=False, merges=()):
+        if kind not in ("char", "bpe"):
+            raise ValueError("tokenizer type must be 'char' or 'bpe', not %r" % (kind,))
+        if kind == "char" and merges:
+            raise ValueError("a char tokenizer has no merges")
+        self.kind = kind
+        self.lowercase = bool(lowercase)
+        self.split_punct = bool(split_punct)
+        self.merges = [(str(a), str(b)) for a, b in merges]
+        self._ranks = {}
+        for i, pair in enumerate(self.merges):
+            self._ranks.setdefault(pair, i)
+
+    @classmethod
+    def from_json(cls, obj):
+        return cls(obj["type"], obj.get("lowercase", False), obj.get("split_punct", False),
+                   obj.get("merges", ()))
+
+    def to_json(self):
+        obj = {"type": self.kind, "lowercase": self.lowercase, "split_punct": self.split_punct}
+        if self.kind == "bpe":
+            obj["merges"] = [list(m) for m in self.merges]
+        return obj
+
+    def pre_tokenize(self, text):
+        """Returns [(symbols, word_index)] per piece, before any merge."""
+        if self.lowercase:
+            text = text.translate(_LOWER)
+        out = []
+        for wi, word in enumerate(_words(text)):
+            for pi, piece in enumerate(_pieces(word, self.split_punct)):
+                symbols = ([WORD_MARK] if pi == 0 else []) + list(piece)
+                out.append((symbols, wi))
+        return out
+
+    def encode_with_words(self, text):
+        """Returns (pieces, word index of each piece)."""
+        pieces, words = [], []
+        for symbols, wi in self.pre_tokenize(text):
+            if self.kind == "bpe":
+                symbols = _apply_merges(symbols, self._ranks)
+            pieces.extend(symbols)
+            words.extend([wi] * len(symbols))
+        return pieces, words
+
+    def encode_pieces(self, text):
+        return self.encode_with_words(text)[0]
+
+    def encode_ids(self, text, vocab_index):
+        """Maps pieces through a {token: id} dict; unknown pieces become <unk> (1)."""
+        return [vocab_index.get(p, 1) for p in self.encode_pieces(text)]
+
+    @staticmethod
+    def detokenize(pieces):
+        text = "".join(p for p in pieces if p not in SPECIALS).replace(WORD_MARK, " ")
+        return text[1:] if text.startswith(" ") else text
+
+
+def learn_bpe(texts, num_merges, lowercase=False, split_punct=True, min_freq=2):
+    """Learns BPE merges over the pre-tokenized symbols of `texts`.
+
+    Each round merges the most frequent adjacent pair (ties: the
+    lexicographically smallest pair), updating pair counts incrementally so a
+    100k-sentence corpus takes seconds, not hours.
+    """
+    base = Tokenizer("char", lowercase, split_punct)
+    counts = collections.Counter()
+    for text in texts:
+        for symbols, _ in base.pre_tokenize(text):
+            counts[tuple(symbols)] += 1
+    words = [list(w) for w in counts]
+    freqs = [counts[w] for w in counts]
+    pair_count = collections.Counter()
+    where = collections.defaultdict(set)
+    for idx, w in enumerate(words):
+        for pair in zip(w, w[1:]):
+            pair_count[pair] += freqs[idx]
+            where[pair].add(idx)
+    merges = []
+    while len(merges) < num_merges and pair_count:
+        best = min(pair_count.items(), key=lambda kv: (-kv[1], kv[0]))
+        if best[1] < min_freq:
+            break
+        pair = best[0]
+        merges.append(pair)
+        for idx in sorted(where.pop(pair, ())):
+            _merge_word(words, freqs, idx, pair, pair_count, where)
+        pair_count.pop(pair, None)
+    return Tokenizer("bpe", lowercase, split_punct, merges)
+
+
+def _merge_word(words, freqs, idx, pair, pair_count, where):
+    """Replaces `pair` in words[idx] and moves its pair counts accordingly."""
+    w, f = words[idx], freqs[idx]
+    for p in zip(w, w[1:]):
+        pair_count[p] -= f
+        if pair_count[p] <= 0:
+            del pair_count[p]
+    merged, i = [], 0
+    while i < len(w):
+        if i + 1 < len(w) and (w[i], w[i + 1]) == pair:
+            merged.append(w[i] + w[i + 1])
+            i += 2
+        else:
+            merged.append(w[i])
+            i += 1
+    words[idx] = merged
+    for p in zip(merged, merged[1:]):
+        pair_count[p] += f
+        where[p].add(idx)
+
+
+def build_vocab(tokenizer, texts, max_size=None, min_freq=1):
+    """Vocabulary list: the 4 specials, then tokens by count (desc), then by string."""
+    counts = collections.Counter()
+    for text in texts:
+        counts.update(tokenizer.encode_pieces(text))
+    for s in SPECIALS:
+        counts.pop(s, None)
+    ranked = sorted((t for t, c in counts.items() if c >= min_freq), key=lambda t: (-counts[t], t))
+    if max_size is not None:
+        ranked = ranked[: max(0, max_size - len(SPECIALS))]
+    return SPECIALS + ranked
