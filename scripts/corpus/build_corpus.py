@@ -105,7 +105,7 @@ RE_MARKUP = re.compile(r"</?[A-Za-z][^<>]*>|&[A-Za-z]+;|&#\d+;|\[/?[a-z]+\]")
 # Strings that look like code, paths, options, URLs or identifiers.
 RE_CODE = re.compile(
 	r"\\|//|::|->|=|[{}\[\]|`^@#]|\.\w{2,4}\b(?<!\.\.\.)|^-|\s-{1,2}[A-Za-z]"
-	r"|\bhttps?:|\bwww\.|[a-z][A-Z]|\b[A-Z]+_[A-Z_]+\b|\w_\w.*_|^[\W\d_]*$|\(\)")
+	r"|(^|\s)~?/\w|\bhttps?:|\bwww\.|[a-z][A-Z]|\b[A-Z]+_[A-Z_]+\b|\w_\w.*_|^[\W\d_]*$|\(\)")
 # Keyboard accelerators: GTK `_File`, Qt/KDE `&Open`, LibreOffice `~Open`, and
 # the CJK-style `(_F)` suffix some translations add.
 RE_ACCEL_SUFFIX = re.compile(r"\s*\((?:_|&)\w\)")
@@ -133,10 +133,10 @@ def clean_pair(en, fr):
 	for s in (en, fr):
 		if "\t" in s or "\x00" in s:
 			return None, "control"
-		if RE_FORMAT.search(s):
-			return None, "format"
 		if RE_MARKUP.search(s):
 			return None, "markup"
+		if RE_FORMAT.search(s):
+			return None, "format"
 	en2, fr2 = strip_accel(en), strip_accel(fr)
 	if en2 is None or fr2 is None:
 		return None, "code"
@@ -145,6 +145,10 @@ def clean_pair(en, fr):
 	# French typographic spaces become plain spaces: the tokenizer only splits
 	# on ASCII whitespace, and a model should not have to learn U+202F.
 	fr2 = fr2.replace("\u202f", " ").replace("\u00a0", " ")
+	# Catalogs disagree on the apostrophe (' vs U+2019); one form halves the
+	# vocabulary of elided words (l', d', n') and makes references consistent.
+	en2 = en2.replace("\u2019", "'")
+	fr2 = fr2.replace("\u2019", "'")
 	if not en2 or not fr2:
 		return None, "untranslated"
 	for s in (en2, fr2):

@@ -46,8 +46,7 @@ def main():
 	tests = list(flatten(suite))
 	print("1..%d" % len(tests))
 	res = TapResult()
-	for t in tests:
-		t.run(res)
+	suite.run(res)  # the suite, not test by test, so class fixtures run
 	for i, (status, name, extra) in enumerate(res.lines, 1):
 		if extra.startswith("# SKIP"):
 			print("%s %d - %s %s" % (status, i, name, extra))

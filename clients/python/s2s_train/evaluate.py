@@ -1,0 +1,140 @@
+"""Score a model on a test TSV: exact match, BLEU and chrF (our metrics.py).
+
+Backends (--backend):
+  cli    the C core: runs `seq2seq-translate` (path via --cli) on the
+         exported .safetensors, one source per line on stdin, one
+         translation per line on stdout; this is the figure model cards quote.
+  ref    the PyTorch reference (s2s_ref.model greedy/beam_search) on a
+         training checkpoint (.pt from s2s_train.train).
+  batch  fast batched greedy on a .pt (training-time monitor; greedy only).
+
+  /usr/bin/python3 -m s2s_train.evaluate --backend batch --model runs/dates/best.pt \
+      --test data/dates/test.tsv
+
+Prints one summary line and, with --out, writes the hypotheses (one per line).
+"""
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+
+from s2s_train import data as D  # noqa: E402
+from s2s_train import metrics  # noqa: E402
+
+
+def load_pt(path):
+	import torch
+	from s2s_ref.model import Seq2Seq, Seq2SeqConfig
+	from s2s_ref.tokenizer import Tokenizer
+
+	blob = torch.load(path, map_location="cpu")
+	model = Seq2Seq(Seq2SeqConfig.from_json(blob["cfg"]))
+	model.load_state_dict(blob["state_dict"])
+	model.eval()
+	return (model, Tokenizer.from_json(blob["src_tok"]), Tokenizer.from_json(blob["tgt_tok"]),
+		blob["src_vocab"], blob["tgt_vocab"])
+
+
+def translate_batch(path, srcs, a):
+	"""Batched greedy with the training-time decoder (see train.batch_greedy)."""
+	import torch
+	from s2s_train.train import batch_greedy
+
+	model, stok, ttok, svoc, tvoc = load_pt(path)
+	sidx = {t: i for i, t in enumerate(svoc)}
+	ex = [(D.to_ids(stok, sidx, s) or [D.UNK], []) for s in srcs]
+	out = []
+	for c in range(0, len(ex), 128):
+		chunk = ex[c:c + 128]
+		src, lens, _, _ = D.collate(chunk, list(range(len(chunk))), torch, torch.device("cpu"))
+		steps = min(a.max_len, int(a.max_len_a * int(lens.max())) + a.max_len_b)
+		for ids in batch_greedy(model, src, lens, steps):
+			out.append(ttok.detokenize([tvoc[i] for i in ids]))
+	return out
+
+
+def translate_ref(path, srcs, a):
+	"""One sentence at a time through the reference greedy / beam search."""
+	import torch
+
+	model, stok, ttok, svoc, tvoc = load_pt(path)
+	sidx = {t: i for i, t in enumerate(svoc)}
+	out = []
+	with torch.no_grad():
+		for s in srcs:
+			ids = D.to_ids(stok, sidx, s) or [D.UNK]
+			src = torch.tensor([ids])
+			lens = torch.tensor([len(ids)])
+			kw = dict(max_len_a=a.max_len_a, max_len_b=a.max_len_b, max_len=a.max_len)
+			if a.beam > 1:
+				hyps = model.beam_search(src, lens, beam_size=a.beam, n_best=1,
+							 length_penalty=a.length_penalty, **kw)
+			else:
+				hyps = [model.greedy(src, lens, **kw)]
+			hyp = hyps[0]
+			if isinstance(hyp, list):  # a batch API returns one list per sentence
+				hyp = hyp[0]
+			toks = hyp["ids"] if isinstance(hyp, dict) else hyp.ids
+			out.append(ttok.detokenize([tvoc[i] for i in toks if i > D.EOS]))
+	return out
+
+
+def translate_cli(path, srcs, a):
+	cmd = [a.cli, "--model", path, "--beam", str(a.beam)]
+	if a.length_penalty:
+		cmd += ["--length-penalty", str(a.length_penalty)]
+	r = subprocess.run(cmd, input="".join(s + "\n" for s in srcs), capture_output=True,
+			   text=True, check=False)
+	if r.returncode != 0:
+		sys.exit("%s failed (%d): %s" % (" ".join(cmd), r.returncode, r.stderr.strip()[:500]))
+	lines = r.stdout.split("\n")[:len(srcs)]
+	if len(lines) != len(srcs):
+		sys.exit("%s printed %d lines for %d sources" % (a.cli, len(lines), len(srcs)))
+	return lines
+
+
+def main(argv=None):
+	ap = argparse.ArgumentParser(description="Score a model on a test TSV.")
+	ap.add_argument("--backend", choices=["cli", "ref", "batch"], default="cli")
+	ap.add_argument("--model", required=True, help=".safetensors for cli, training .pt otherwise")
+	ap.add_argument("--test", required=True)
+	ap.add_argument("--cli", default="seq2seq-translate")
+	ap.add_argument("--beam", type=int, default=1)
+	ap.add_argument("--length-penalty", type=float, default=0.0)
+	ap.add_argument("--max-len-a", type=float, default=2.0)
+	ap.add_argument("--max-len-b", type=int, default=10)
+	ap.add_argument("--max-len", type=int, default=256)
+	ap.add_argument("--limit", type=int, default=0)
+	ap.add_argument("--threads", type=int, default=2)
+	ap.add_argument("--out", help="write hypotheses here")
+	a = ap.parse_args(argv)
+	if a.backend != "cli":
+		import torch
+		torch.set_num_threads(a.threads)
+	pairs = D.read_tsv(a.test, a.limit or None)
+	srcs = [s for s, _ in pairs]
+	refs = [t for _, t in pairs]
+	t0 = time.time()
+	fn = {"cli": translate_cli, "ref": translate_ref, "batch": translate_batch}[a.backend]
+	hyps = fn(a.model, srcs, a)
+	secs = time.time() - t0
+	if a.out:
+		with open(a.out, "w", encoding="utf-8") as f:
+			f.write("".join(h + "\n" for h in hyps))
+	print("%s: %d sentences, backend %s, beam %d: exact %.2f%%  BLEU %.2f  chrF %.2f  (%.1f s)" % (
+		a.test, len(hyps), a.backend, a.beam, metrics.exact_match(hyps, refs),
+		metrics.corpus_bleu(hyps, refs), metrics.corpus_chrf(hyps, refs), secs))
+	return 0
+
+
+if __name__ == "__main__":
+	sys.exit(main())
