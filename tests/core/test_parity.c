@@ -5,10 +5,10 @@
  * For every <variant>.json in $S2S_FIXTURES (default
  * $S2S_SRCDIR/tests/fixtures) the matching .safetensors is loaded and every
  * case is decoded greedily (per-step logits and attention compared, max
- * |delta| <= 1e-5) and with beam search (tokens identical, scores within
- * 1e-4); then all cases run as one batch, greedy and beam mixed, some joining
- * at later steps, and must give the same. Each failure names the variant and
- * case; the largest deltas seen are printed.
+ * |delta| <= 1e-5, for logits relative to |z| where |z| > 1) and with beam search (tokens
+ * identical, scores within 1e-4); then all cases run as one batch, greedy and beam mixed, some
+ * joining at later steps, and must give the same. Each failure names the variant and case; the
+ * largest deltas seen are printed.
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -32,7 +32,7 @@
 typedef struct {
 	const char *variant;
 	int failures;
-	double d_logit, d_attn, d_score;
+	double d_logit, d_logit_scaled, d_attn, d_score;
 } parity;
 
 static parity P;
@@ -126,10 +126,16 @@ static void on_logits(void *ctx, void *user, int step, int live, const float *z,
 		return;
 	}
 	for (int w = 0; w < V; w++) {
-		double d = fabs(z[w] - num(json_array_get(row, w)));
+		double e = num(json_array_get(row, w)), d = fabs(z[w] - e);
+		/* 1e-5 absolute, relative beyond |z| = 1: a float logit of 128 has an
+		 * ulp of 1.5e-5, so an absolute bound alone would demand more than
+		 * float32 holds (an exploding rnn_relu fixture reaches |z| = 330). */
+		double scaled = d / (fabs(e) > 1.0 ? fabs(e) : 1.0);
 		track(&P.d_logit, d);
-		if (!(d <= TOL_LOGIT) && !lc->bad++)
-			FAIL("%s: step %d logit %d off by %g", lc->what, step, w, d);
+		track(&P.d_logit_scaled, scaled);
+		if (!(scaled <= TOL_LOGIT) && !lc->bad++)
+			FAIL("%s: step %d logit %d off by %g (PyTorch %g)", lc->what, step, w, d,
+			     e);
 	}
 }
 
@@ -257,7 +263,8 @@ static void run_variant(const char *dir, const char *json_name)
 	run_alone(m, &cs);
 	for (int mode = 0; mode < 3; mode++)
 		run_together(m, &cs, mode);
-	cr_log_info("%-28s %d cases %s", P.variant, cs.n, P.failures > before ? "FAILED" : "ok");
+	fprintf(stderr, "# parity: %-36s %d cases %s\n", P.variant, cs.n,
+	        P.failures > before ? "FAILED" : "ok");
 	for (int i = 0; i < cs.n; i++)
 		free(cs.src[i]);
 	s2s_model_unref(m);
@@ -307,12 +314,10 @@ Test(parity, every_fixture_variant_matches_pytorch, .timeout = 300)
 		run_variant(dir, names[i]);
 		free(names[i]);
 	}
-	cr_log_warn("parity over %d variants: max |d logits| %.3g, |d attention| %.3g, "
-	            "|d scores| %.3g",
-	            n, P.d_logit, P.d_attn, P.d_score);
+	/* stderr: Criterion's TAP mode keeps it, so `make check` logs show the deltas. */
 	fprintf(stderr,
-	        "# parity: %d variants, max |d logits| %.3g, |d attention| %.3g, "
-	        "|d scores| %.3g\n",
-	        n, P.d_logit, P.d_attn, P.d_score);
+	        "# parity: %d variants, max |d logits| %.3g (relative beyond |z| = 1: %.3g), "
+	        "|d attention| %.3g, |d scores| %.3g\n",
+	        n, P.d_logit, P.d_logit_scaled, P.d_attn, P.d_score);
 	cr_assert_eq(P.failures, 0, "%d parity failures (see above)", P.failures);
 }
