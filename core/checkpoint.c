@@ -1,2 +1,324 @@
-/* placeholder: filled in by its module owner */
-typedef int s2s__placeholder_checkpoint;
+/*
+ * checkpoint.c - the safetensors container: map, validate, look up.
+ *
+ * Everything in the file is hostile until checked. The header length, each
+ * tensor's dtype, shape and offsets are validated with overflow-safe
+ * arithmetic before any pointer into the data section is formed, so no later
+ * code can read outside the mapping.
+ */
+#include "s2s_checkpoint.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_HEADER (100u << 20)
+#define MAX_NUMEL ((int64_t)INT32_MAX)
+
+typedef struct {
+	char *key;
+	char *value;
+} meta_entry;
+
+struct s2s_checkpoint {
+	const unsigned char *bytes; /* whole file (mapping or caller buffer) */
+	size_t len;
+	int mapped;
+	int ntensors;
+	s2s_tensor_info *tensors; /* sorted by data offset after validation */
+	char **names;             /* owned copies backing tensors[i].name */
+	int nmeta;
+	meta_entry *meta;
+};
+
+static int dtype_parse(const char *s, s2s_dtype *out)
+{
+	if (strcmp(s, "F32") == 0)
+		*out = S2S_DTYPE_F32;
+	else if (strcmp(s, "F16") == 0)
+		*out = S2S_DTYPE_F16;
+	else if (strcmp(s, "BF16") == 0)
+		*out = S2S_DTYPE_BF16;
+	else
+		return -1;
+	return 0;
+}
+
+static size_t dtype_size(s2s_dtype d)
+{
+	return d == S2S_DTYPE_F32 ? 4 : 2;
+}
+
+static int parse_shape(const char *name, json_t *shape, s2s_tensor_info *t, s2s_error *err)
+{
+	if (!json_is_array(shape) || json_array_size(shape) < 1 || json_array_size(shape) > S2S_MAX_RANK)
+		return s2s__error_set(err, S2S_EFORMAT,
+				      "tensor '%s': shape must be an array of 1 to %d dimensions", name,
+				      S2S_MAX_RANK);
+	t->rank = (int)json_array_size(shape);
+	t->numel = 1;
+	for (int i = 0; i < t->rank; i++) {
+		json_t *d = json_array_get(shape, (size_t)i);
+		if (!json_is_integer(d) || json_integer_value(d) < 1 ||
+		    json_integer_value(d) > INT32_MAX)
+			return s2s__error_set(err, S2S_EFORMAT,
+					      "tensor '%s': dimension %d must be an integer in 1..2^31-1",
+					      name, i);
+		t->shape[i] = json_integer_value(d);
+		if (t->numel > MAX_NUMEL / t->shape[i])
+			return s2s__error_set(err, S2S_EFORMAT,
+					      "tensor '%s': element count exceeds 2^31-1", name);
+		t->numel *= t->shape[i];
+	}
+	return 0;
+}
+
+static int parse_offsets(const char *name, json_t *offs, size_t data_len, s2s_tensor_info *t,
+			 int64_t *begin, s2s_error *err)
+{
+	json_t *b = json_array_get(offs, 0), *e = json_array_get(offs, 1);
+	if (!json_is_array(offs) || json_array_size(offs) != 2 || !json_is_integer(b) ||
+	    !json_is_integer(e))
+		return s2s__error_set(err, S2S_EFORMAT,
+				      "tensor '%s': data_offsets must be [begin, end] integers", name);
+	json_int_t lo = json_integer_value(b), hi = json_integer_value(e);
+	if (lo < 0 || hi < lo || (uint64_t)hi > data_len)
+		return s2s__error_set(err, S2S_EBOUNDS,
+				      "tensor '%s': data_offsets [%lld, %lld] exceed data size %zu", name,
+				      (long long)lo, (long long)hi, data_len);
+	size_t es = dtype_size(t->dtype);
+	if ((uint64_t)(hi - lo) != (uint64_t)t->numel * es)
+		return s2s__error_set(err, S2S_EFORMAT,
+				      "tensor '%s': %lld bytes in data_offsets, shape needs %lld", name,
+				      (long long)(hi - lo), (long long)(t->numel * (int64_t)es));
+	if (lo % (json_int_t)es != 0)
+		return s2s__error_set(err, S2S_EFORMAT,
+				      "tensor '%s': offset %lld is not aligned to %zu bytes", name,
+				      (long long)lo, es);
+	*begin = lo;
+	t->nbytes = (size_t)(hi - lo);
+	return 0;
+}
+
+static int parse_tensor(const char *name, json_t *v, const unsigned char *data, size_t data_len,
+			s2s_tensor_info *t, s2s_error *err)
+{
+	if (!json_is_object(v))
+		return s2s__error_set(err, S2S_EFORMAT, "tensor '%s': entry is not an object", name);
+	json_t *dt = json_object_get(v, "dtype");
+	if (!json_is_string(dt))
+		return s2s__error_set(err, S2S_EFORMAT, "tensor '%s': dtype missing", name);
+	if (dtype_parse(json_string_value(dt), &t->dtype) < 0)
+		return s2s__error_set(err, S2S_EDTYPE, "tensor '%s' has dtype %s; supported: F32, F16, BF16",
+				      name, json_string_value(dt));
+	int rc = parse_shape(name, json_object_get(v, "shape"), t, err);
+	int64_t begin = 0;
+	if (rc == 0)
+		rc = parse_offsets(name, json_object_get(v, "data_offsets"), data_len, t, &begin, err);
+	if (rc == 0)
+		t->data = data + begin;
+	return rc;
+}
+
+static int parse_metadata(s2s_checkpoint *ck, json_t *m, s2s_error *err)
+{
+	if (!json_is_object(m))
+		return s2s__error_set(err, S2S_EFORMAT, "__metadata__ is not an object");
+	ck->meta = calloc(json_object_size(m) + 1, sizeof *ck->meta);
+	if (!ck->meta)
+		return s2s__error_set(err, S2S_ENOMEM, "out of memory reading metadata");
+	const char *k;
+	json_t *v;
+	json_object_foreach(m, k, v)
+	{
+		if (!json_is_string(v))
+			return s2s__error_set(err, S2S_EFORMAT, "metadata key '%s' is not a string", k);
+		meta_entry *e = &ck->meta[ck->nmeta++];
+		e->key = strdup(k);
+		e->value = strdup(json_string_value(v));
+		if (!e->key || !e->value)
+			return s2s__error_set(err, S2S_ENOMEM, "out of memory reading metadata");
+	}
+	return 0;
+}
+
+static int cmp_offset(const void *a, const void *b)
+{
+	const s2s_tensor_info *x = a, *y = b;
+	return x->data < y->data ? -1 : x->data > y->data ? 1 : 0;
+}
+
+/* Sorted by start, two tensors overlap iff one starts before the previous ends. */
+static int check_overlaps(s2s_checkpoint *ck, s2s_error *err)
+{
+	qsort(ck->tensors, (size_t)ck->ntensors, sizeof *ck->tensors, cmp_offset);
+	for (int i = 1; i < ck->ntensors; i++) {
+		const s2s_tensor_info *p = &ck->tensors[i - 1], *t = &ck->tensors[i];
+		if (t->nbytes && p->nbytes &&
+		    (const unsigned char *)t->data < (const unsigned char *)p->data + p->nbytes)
+			return s2s__error_set(err, S2S_EFORMAT, "tensor '%s' overlaps tensor '%s'",
+					      t->name, p->name);
+	}
+	return 0;
+}
+
+static int parse_header(s2s_checkpoint *ck, json_t *root, size_t data_off, s2s_error *err)
+{
+	size_t n = json_object_size(root);
+	ck->tensors = calloc(n + 1, sizeof *ck->tensors);
+	ck->names = calloc(n + 1, sizeof *ck->names);
+	if (!ck->tensors || !ck->names)
+		return s2s__error_set(err, S2S_ENOMEM, "out of memory reading header");
+	const char *k;
+	json_t *v;
+	json_object_foreach(root, k, v)
+	{
+		int rc;
+		if (strcmp(k, "__metadata__") == 0) {
+			rc = parse_metadata(ck, v, err);
+		} else {
+			s2s_tensor_info *t = &ck->tensors[ck->ntensors];
+			if (!(ck->names[ck->ntensors] = strdup(k)))
+				return s2s__error_set(err, S2S_ENOMEM, "out of memory");
+			t->name = ck->names[ck->ntensors++];
+			rc = parse_tensor(k, v, ck->bytes + data_off, ck->len - data_off, t, err);
+		}
+		if (rc < 0)
+			return rc;
+	}
+	return check_overlaps(ck, err);
+}
+
+static int validate(s2s_checkpoint *ck, s2s_error *err)
+{
+	if (ck->len < 8)
+		return s2s__error_set(err, S2S_EFORMAT, "file is %zu bytes; a checkpoint has at least 8",
+				      ck->len);
+	uint64_t hlen = 0;
+	for (int i = 7; i >= 0; i--)
+		hlen = (hlen << 8) | ck->bytes[i];
+	if (hlen > MAX_HEADER || hlen > ck->len - 8)
+		return s2s__error_set(err, S2S_EFORMAT, "header length %llu exceeds file size %zu",
+				      (unsigned long long)hlen, ck->len);
+	if ((8 + hlen) % 8 != 0)
+		return s2s__error_set(err, S2S_EFORMAT,
+				      "header length %llu: data section must start at a multiple of 8",
+				      (unsigned long long)hlen);
+	json_error_t jerr;
+	json_t *root = json_loadb((const char *)ck->bytes + 8, (size_t)hlen, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root)
+		return s2s__error_set(err, S2S_EFORMAT, "header is not valid JSON: %s", jerr.text);
+	int rc = json_is_object(root) ? parse_header(ck, root, 8 + (size_t)hlen, err)
+				       : s2s__error_set(err, S2S_EFORMAT, "header is not a JSON object");
+	json_decref(root);
+	return rc;
+}
+
+static int finish_open(s2s_checkpoint *ck, s2s_checkpoint **out, s2s_error *err)
+{
+	int rc = validate(ck, err);
+	if (rc < 0) {
+		s2s_checkpoint_close(ck);
+		return rc;
+	}
+	*out = ck;
+	return 0;
+}
+
+int s2s_checkpoint_open_buffer(const void *buf, size_t len, s2s_checkpoint **out, s2s_error *err)
+{
+	*out = NULL;
+	s2s_checkpoint *ck = calloc(1, sizeof *ck);
+	if (!ck)
+		return s2s__error_set(err, S2S_ENOMEM, "out of memory");
+	ck->bytes = buf;
+	ck->len = len;
+	return finish_open(ck, out, err);
+}
+
+int s2s_checkpoint_open(const char *path, s2s_checkpoint **out, s2s_error *err)
+{
+	*out = NULL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return s2s__error_set(err, S2S_EIO, "cannot open %s: %s", path, strerror(errno));
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return s2s__error_set(err, S2S_EIO, "%s is not a regular file", path);
+	}
+	s2s_checkpoint *ck = calloc(1, sizeof *ck);
+	if (!ck) {
+		close(fd);
+		return s2s__error_set(err, S2S_ENOMEM, "out of memory");
+	}
+	ck->len = (size_t)st.st_size;
+	if (ck->len > 0) {
+		void *p = mmap(NULL, ck->len, PROT_READ, MAP_PRIVATE, fd, 0);
+		if (p == MAP_FAILED) {
+			int e = errno;
+			close(fd);
+			free(ck);
+			return s2s__error_set(err, S2S_EIO, "cannot map %s: %s", path, strerror(e));
+		}
+		ck->bytes = p;
+		ck->mapped = 1;
+	}
+	close(fd); /* the mapping keeps the file alive */
+	return finish_open(ck, out, err);
+}
+
+void s2s_checkpoint_close(s2s_checkpoint *ck)
+{
+	if (!ck)
+		return;
+	for (int i = 0; i < ck->ntensors; i++)
+		free(ck->names[i]);
+	for (int i = 0; i < ck->nmeta; i++) {
+		free(ck->meta[i].key);
+		free(ck->meta[i].value);
+	}
+	free(ck->names);
+	free(ck->tensors);
+	free(ck->meta);
+	if (ck->mapped)
+		munmap((void *)ck->bytes, ck->len);
+	free(ck);
+}
+
+int s2s_checkpoint_tensor_count(const s2s_checkpoint *ck)
+{
+	return ck->ntensors;
+}
+
+const s2s_tensor_info *s2s_checkpoint_tensor_at(const s2s_checkpoint *ck, int i)
+{
+	return i >= 0 && i < ck->ntensors ? &ck->tensors[i] : NULL;
+}
+
+const s2s_tensor_info *s2s_checkpoint_tensor(const s2s_checkpoint *ck, const char *name)
+{
+	for (int i = 0; i < ck->ntensors; i++)
+		if (strcmp(ck->tensors[i].name, name) == 0)
+			return &ck->tensors[i];
+	return NULL;
+}
+
+const char *s2s_checkpoint_meta(const s2s_checkpoint *ck, const char *key)
+{
+	for (int i = 0; i < ck->nmeta; i++)
+		if (strcmp(ck->meta[i].key, key) == 0)
+			return ck->meta[i].value;
+	return NULL;
+}
+
+const void *s2s_checkpoint_bytes(const s2s_checkpoint *ck, size_t *len)
+{
+	*len = ck->len;
+	return ck->bytes;
+}
