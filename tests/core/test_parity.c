@@ -246,7 +246,8 @@ static void run_together(s2s_model *m, cases *cs, int mode)
 static void run_variant(const char *dir, const char *json_name)
 {
 	char path[4096];
-	snprintf(path, sizeof(path), "%s/%s", dir, json_name);
+	int w = snprintf(path, sizeof(path), "%s/%s", dir, json_name);
+	cr_assert(w > 0 && w + 12 < (int)sizeof(path), "fixture path too long: %s", json_name);
 	json_error_t je;
 	json_t *root = json_load_file(path, 0, &je);
 	cr_assert_not_null(root, "%s: %s", path, je.text);
@@ -302,8 +303,9 @@ Test(parity, every_fixture_variant_matches_pytorch, .timeout = 300)
 		char st[4096];
 		if (l <= 5 || strcmp(de->d_name + l - 5, ".json") != 0)
 			continue;
-		snprintf(st, sizeof(st), "%s/%.*s.safetensors", dir, (int)(l - 5), de->d_name);
-		if (access(st, R_OK) == 0)
+		int w =
+		    snprintf(st, sizeof(st), "%s/%.*s.safetensors", dir, (int)(l - 5), de->d_name);
+		if (w > 0 && w < (int)sizeof(st) && access(st, R_OK) == 0)
 			names[n++] = strdup(de->d_name);
 	}
 	closedir(d);
