@@ -282,6 +282,14 @@ static const char *fixture_dir(char *buf, size_t n)
 	return buf;
 }
 
+static void report_deltas(FILE *f, int n)
+{
+	fprintf(f,
+	        "# parity: %d variants, max |d logits| %.3g (relative beyond |z| = 1: %.3g), "
+	        "|d attention| %.3g, |d scores| %.3g\n",
+	        n, P.d_logit, P.d_logit_scaled, P.d_attn, P.d_score);
+}
+
 static int by_name(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -316,10 +324,18 @@ Test(parity, every_fixture_variant_matches_pytorch, .timeout = 300)
 		run_variant(dir, names[i]);
 		free(names[i]);
 	}
-	/* stderr: Criterion's TAP mode keeps it, so `make check` logs show the deltas. */
-	fprintf(stderr,
-	        "# parity: %d variants, max |d logits| %.3g (relative beyond |z| = 1: %.3g), "
-	        "|d attention| %.3g, |d scores| %.3g\n",
-	        n, P.d_logit, P.d_logit_scaled, P.d_attn, P.d_score);
+	report_deltas(stderr, n);
+	/* In TAP mode Criterion drops the test's own output, so `make check`
+	 * keeps the figures in a file beside the log. */
+	const char *bd = getenv("S2S_BUILDDIR");
+	char rp[4096];
+	if (bd && *bd &&
+	    snprintf(rp, sizeof(rp), "%s/tests/core/test_parity.deltas", bd) < (int)sizeof(rp)) {
+		FILE *f = fopen(rp, "w");
+		if (f) {
+			report_deltas(f, n);
+			fclose(f);
+		}
+	}
 	cr_assert_eq(P.failures, 0, "%d parity failures (see above)", P.failures);
 }
