@@ -32,15 +32,30 @@ from s2s_train import metrics  # noqa: E402
 
 
 def load_pt(path):
+	"""(model, src_tok, tgt_tok, src_vocab, tgt_vocab) from a training .pt or,
+	for .safetensors, from the exported file itself (F16/BF16 widened to F32,
+	as the C core does), so the shipped weights are what gets scored."""
+	import json
+
 	import torch
 	from s2s_ref.model import Seq2Seq, Seq2SeqConfig
 	from s2s_ref.tokenizer import Tokenizer
 
-	blob = torch.load(path, map_location="cpu")
-	model = Seq2Seq(Seq2SeqConfig.from_json(blob["cfg"]))
+	if path.endswith(".safetensors"):
+		from s2s_ref.export import load_model
+
+		model, meta = load_model(path)
+		return (model, Tokenizer.from_json(json.loads(meta["seq2seqd.src_tokenizer"])),
+			Tokenizer.from_json(json.loads(meta["seq2seqd.tgt_tokenizer"])),
+			json.loads(meta["seq2seqd.src_vocab"]), json.loads(meta["seq2seqd.tgt_vocab"]))
+
+	from s2s_train.train import compat
+
+	blob = compat(torch.load(path, map_location="cpu"))
+	model = Seq2Seq(Seq2SeqConfig.from_json(blob["config"]))
 	model.load_state_dict(blob["state_dict"])
 	model.eval()
-	return (model, Tokenizer.from_json(blob["src_tok"]), Tokenizer.from_json(blob["tgt_tok"]),
+	return (model, Tokenizer.from_json(blob["src_tokenizer"]), Tokenizer.from_json(blob["tgt_tokenizer"]),
 		blob["src_vocab"], blob["tgt_vocab"])
 
 
@@ -72,18 +87,13 @@ def translate_ref(path, srcs, a):
 	with torch.no_grad():
 		for s in srcs:
 			ids = D.to_ids(stok, sidx, s) or [D.UNK]
-			src = torch.tensor([ids])
-			lens = torch.tensor([len(ids)])
 			kw = dict(max_len_a=a.max_len_a, max_len_b=a.max_len_b, max_len=a.max_len)
 			if a.beam > 1:
-				hyps = model.beam_search(src, lens, beam_size=a.beam, n_best=1,
-							 length_penalty=a.length_penalty, **kw)
+				hyp = model.beam_search(ids, beam_size=a.beam, n_best=1,
+							length_penalty=a.length_penalty, **kw)[0]
 			else:
-				hyps = [model.greedy(src, lens, **kw)]
-			hyp = hyps[0]
-			if isinstance(hyp, list):  # a batch API returns one list per sentence
-				hyp = hyp[0]
-			toks = hyp["ids"] if isinstance(hyp, dict) else hyp.ids
+				hyp = model.greedy([ids], **kw)[0]
+			toks = hyp["ids"]
 			out.append(ttok.detokenize([tvoc[i] for i in toks if i > D.EOS]))
 	return out
 
@@ -105,7 +115,8 @@ def translate_cli(path, srcs, a):
 def main(argv=None):
 	ap = argparse.ArgumentParser(description="Score a model on a test TSV.")
 	ap.add_argument("--backend", choices=["cli", "ref", "batch"], default="cli")
-	ap.add_argument("--model", required=True, help=".safetensors for cli, training .pt otherwise")
+	ap.add_argument("--model", required=True,
+			help=".safetensors (any backend) or a training .pt (ref, batch)")
 	ap.add_argument("--test", required=True)
 	ap.add_argument("--cli", default="seq2seq-translate")
 	ap.add_argument("--beam", type=int, default=1)

@@ -11,9 +11,9 @@ Work directory (--work) contents, all written by this tool:
             command resumes from it after an interruption;
   best.pt   the state with the best dev score so far (what gets exported);
   train.log one line per evaluation.
-Both .pt files hold the keys cfg (dict), src_vocab, tgt_vocab (lists),
-src_tok, tgt_tok (tokenizer dicts) and state_dict, which is what the exporter
-needs.
+Both .pt files hold the keys config (dict), src_vocab, tgt_vocab (lists),
+src_tokenizer, tgt_tokenizer (tokenizer dicts) and state_dict: the layout
+`python3 -m s2s_ref.export` reads, so either file can be exported by hand.
 
 Threads: on a small CPU, PyTorch's defaults oversubscribe the cores
 (intra-op threads plus OpenMP/OpenBLAS spinning). We set torch threads to
@@ -214,8 +214,8 @@ def better(new, old):
 
 def save(path, model, opt, st, cfg):
 	blob = {
-		"cfg": cfg.to_json(), "src_vocab": st["src_vocab"], "tgt_vocab": st["tgt_vocab"],
-		"src_tok": st["src_tok"], "tgt_tok": st["tgt_tok"],
+		"config": cfg.to_json(), "src_vocab": st["src_vocab"], "tgt_vocab": st["tgt_vocab"],
+		"src_tokenizer": st["src_tok"], "tgt_tokenizer": st["tgt_tok"],
 		"state_dict": model.state_dict(), "optimizer": opt.state_dict(),
 		"progress": {k: st[k] for k in ("step", "epoch", "batch", "best", "bad_evals",
 						 "lr", "train_seconds")},
@@ -226,11 +226,19 @@ def save(path, model, opt, st, cfg):
 	os.replace(tmp, path)  # atomic: an interrupted save never corrupts last.pt
 
 
+def compat(blob):
+	"""Accept checkpoints written before the keys matched s2s_ref.export."""
+	for old, new in (("cfg", "config"), ("src_tok", "src_tokenizer"), ("tgt_tok", "tgt_tokenizer")):
+		if old in blob and new not in blob:
+			blob[new] = blob.pop(old)
+	return blob
+
+
 def export_best(a, log):
 	from s2s_ref.export import export
 
-	blob = torch.load(os.path.join(a.work, "best.pt"), map_location="cpu")
-	cfg = Seq2SeqConfig.from_json(blob["cfg"])
+	blob = compat(torch.load(os.path.join(a.work, "best.pt"), map_location="cpu"))
+	cfg = Seq2SeqConfig.from_json(blob["config"])
 	model = Seq2Seq(cfg)
 	model.load_state_dict(blob["state_dict"])
 	model.eval()
@@ -239,7 +247,7 @@ def export_best(a, log):
 		with open(a.examples, encoding="utf-8") as f:
 			examples = [l.strip() for l in f if l.strip()]
 	export(model, cfg, blob["src_vocab"], blob["tgt_vocab"],
-	       Tokenizer.from_json(blob["src_tok"]), Tokenizer.from_json(blob["tgt_tok"]),
+	       Tokenizer.from_json(blob["src_tokenizer"]), Tokenizer.from_json(blob["tgt_tokenizer"]),
 	       a.export, dtype=a.dtype, name=a.name, description=a.description, examples=examples)
 	log("exported %s (%s, %.1f MB)" % (a.export, a.dtype, os.path.getsize(a.export) / 1e6))
 
@@ -276,11 +284,11 @@ def setup(a, log):
 	dev_pairs = D.read_tsv(a.dev)
 	log("train %d pairs, dev %d pairs" % (len(pairs), len(dev_pairs)))
 	if os.path.exists(last):
-		blob = torch.load(last, map_location="cpu")
-		st = {"src_tok": blob["src_tok"], "tgt_tok": blob["tgt_tok"],
+		blob = compat(torch.load(last, map_location="cpu"))
+		st = {"src_tok": blob["src_tokenizer"], "tgt_tok": blob["tgt_tokenizer"],
 		      "src_vocab": blob["src_vocab"], "tgt_vocab": blob["tgt_vocab"]}
 		st.update(blob["progress"])
-		cfg = Seq2SeqConfig.from_json(blob["cfg"])
+		cfg = Seq2SeqConfig.from_json(blob["config"])
 		log("resuming from %s at step %d (epoch %d, batch %d)" % (last, st["step"], st["epoch"], st["batch"]))
 	else:
 		blob = None
@@ -324,7 +332,7 @@ def main(argv=None):
 	log("encoded %d train / %d dev examples in %.0f s; config %s" % (
 		len(train_ex), len(dev_ex), time.time() - t0, json.dumps(cfg.to_json())))
 
-	model = Seq2Seq(cfg, dropout=a.dropout) if _takes_dropout() else Seq2Seq(cfg)
+	model = Seq2Seq(cfg)
 	if blob is None and a.param_init > 0:
 		for p in model.parameters():
 			torch.nn.init.uniform_(p, -a.param_init, a.param_init)
@@ -344,11 +352,6 @@ def main(argv=None):
 	return 0
 
 
-def _takes_dropout():
-	import inspect
-	return "dropout" in inspect.signature(Seq2Seq.__init__).parameters
-
-
 def train_loop(a, model, opt, crit, st, cfg, train_ex, dev_pairs, dev_ex, device, log):
 	prog = Progress()
 	model.train()
@@ -359,7 +362,7 @@ def train_loop(a, model, opt, crit, st, cfg, train_ex, dev_pairs, dev_ex, device
 		while st["batch"] < len(batches):
 			idx = batches[st["batch"]]
 			src, lens, tin, tout = D.collate(train_ex, idx, torch, device)
-			logits = model(src, lens, tin)
+			logits = model(src, lens, tin, dropout=a.dropout)
 			loss = crit(logits.reshape(-1, logits.size(-1)), tout.reshape(-1))
 			opt.zero_grad()
 			loss.backward()
