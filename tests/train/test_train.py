@@ -1,0 +1,83 @@
+"""Training tool end to end on a tiny date task: batches, a few steps,
+best/last checkpoints, resume, export and reload. Skipped without torch."""
+
+import contextlib
+import io
+import os
+import random
+import sys
+import tempfile
+import unittest
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+sys.path.insert(0, os.path.join(ROOT, "clients", "python"))
+
+try:
+	import torch
+except ImportError:  # pragma: no cover
+	torch = None
+
+from s2s_train import data as D  # noqa: E402
+
+
+class TestBatches(unittest.TestCase):
+	def test_every_example_once_and_caps(self):
+		rng = random.Random(3)
+		ex = [([5] * rng.randint(1, 30), [6] * rng.randint(1, 30)) for _ in range(1000)]
+		batches = D.make_batches(ex, max_tokens=300, max_sents=16, seed=1)
+		flat = sorted(i for b in batches for i in b)
+		self.assertEqual(flat, list(range(1000)))
+		for b in batches:
+			self.assertLessEqual(len(b), 16)
+			longest = max(len(ex[i][0]) + len(ex[i][1]) + 1 for i in b)
+			self.assertTrue(len(b) == 1 or longest * len(b) <= 300, (len(b), longest))
+		self.assertEqual(batches, D.make_batches(ex, 300, 16, 1))
+		self.assertNotEqual(batches, D.make_batches(ex, 300, 16, 2))
+
+	@unittest.skipIf(torch is None, "torch not installed")
+	def test_collate(self):
+		ex = [([7, 8, 9], [10]), ([11], [12, 13])]
+		src, lens, tin, tout = D.collate(ex, [0, 1], torch, torch.device("cpu"))
+		self.assertEqual(src.tolist(), [[7, 8, 9], [11, 0, 0]])
+		self.assertEqual(lens.tolist(), [3, 1])
+		self.assertEqual(tin.tolist(), [[D.BOS, 10, 0], [D.BOS, 12, 13]])
+		self.assertEqual(tout.tolist(), [[10, D.EOS, 0], [12, 13, D.EOS]])
+
+
+@unittest.skipIf(torch is None, "torch not installed")
+class TestTrainLoop(unittest.TestCase):
+	def test_train_resume_export(self):
+		from s2s_ref.export import load_model
+		from s2s_train import train
+
+		torch.set_num_threads(1)
+		with tempfile.TemporaryDirectory() as tmp:
+			rows = ["%d/%d/%d\t%04d-%02d-%02d" % (m, d, y, y, m, d)
+				for y in (1999, 2000, 2001) for m in range(1, 13) for d in (1, 9, 17, 25)]
+			for name in ("train", "dev"):
+				with open(os.path.join(tmp, name + ".tsv"), "w") as f:
+					f.write("\n".join(rows) + "\n")
+			work = os.path.join(tmp, "run")
+			args = ["--train", os.path.join(tmp, "train.tsv"), "--dev", os.path.join(tmp, "dev.tsv"),
+				"--work", work, "--src-tok", "char", "--tgt-tok", "char", "--emb", "8",
+				"--hidden", "8", "--attn-dim", "8", "--batch-size", "16", "--eval-every", "5",
+				"--dev-limit", "20", "--threads", "1", "--metric", "exact"]
+			err = io.StringIO()
+			with contextlib.redirect_stderr(err):
+				train.main(args + ["--max-steps", "5"])
+				first = torch.load(os.path.join(work, "last.pt"))
+				self.assertEqual(first["progress"]["step"], 5)
+				self.assertTrue(os.path.exists(os.path.join(work, "best.pt")))
+				out = os.path.join(tmp, "m.safetensors")
+				train.main(args + ["--max-steps", "8", "--export", out, "--dtype", "F16", "--name", "t"])
+			self.assertIn("resuming", err.getvalue())
+			second = torch.load(os.path.join(work, "last.pt"))
+			self.assertEqual(second["progress"]["step"], 8)
+			self.assertEqual(second["progress"]["batch"], first["progress"]["batch"] + 3)
+			model, meta = load_model(out)
+			self.assertEqual(meta["seq2seqd.name"], "t")
+			self.assertEqual(model.cfg.enc_hidden, 8)
+
+
+if __name__ == "__main__":
+	unittest.main()
