@@ -99,9 +99,10 @@ def translate_ref(path, srcs, a):
 
 
 def translate_cli(path, srcs, a):
-	cmd = [a.cli, "--model", path, "--beam", str(a.beam)]
+	cmd = [a.cli, "-m", path, "--beam", str(a.beam), "--max-len-a", str(a.max_len_a),
+	       "--max-len-b", str(a.max_len_b)]
 	if a.length_penalty:
-		cmd += ["--length-penalty", str(a.length_penalty)]
+		cmd += ["--alpha", str(a.length_penalty)]
 	r = subprocess.run(cmd, input="".join(s + "\n" for s in srcs), capture_output=True,
 			   text=True, check=False)
 	if r.returncode != 0:
