@@ -364,7 +364,7 @@ static int s2s__advance(s2s_batch *b)
 		if (b->hook)
 			for (int i = 0; i < s->s.live; i++)
 				b->hook(b->hook_ctx, s->user, s->s.t, i, z + (size_t)i * V, V);
-		if (s2s__search_step(&s->s, z, b->dec.tmp)) {
+		if (s2s__search_step(&s->s, z)) {
 			if (rc == 0)
 				rc = s2s__retire(b, s);
 			b->rows_reserved -= s->o.beam_size;

@@ -124,7 +124,7 @@ static void s2s__topk_push(s2s__search *s, int *n, float score, int flat, float 
 }
 
 /* Top-B candidates of all live rows into cand_*; returns how many. */
-static int s2s__select(s2s__search *s, const float *logits, float *tmp)
+static int s2s__select(s2s__search *s, const float *logits)
 {
 	int n = 0, V = s->V;
 	for (int i = 0; i < s->live; i++) {
@@ -158,12 +158,12 @@ static void s2s__finish(s2s__search *s, int t, int k, float score, bool finished
 	f->finished = finished;
 }
 
-bool s2s__search_step(s2s__search *s, const float *logits, float *tmp)
+bool s2s__search_step(s2s__search *s, const float *logits)
 {
 	int t = s->t, B = s->B;
 	for (int i = 0; i < s->live; i++)
 		s->lslot[(size_t)t * B + i] = s->live_slot[i];
-	int n = s2s__select(s, logits, tmp), nl = 0;
+	int n = s2s__select(s, logits), nl = 0;
 	for (int k = 0; k < n; k++) {
 		int i = s->cand_flat[k] / s->V, w = s->cand_flat[k] % s->V;
 		size_t o = (size_t)t * B + k;

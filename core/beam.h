@@ -65,9 +65,9 @@ float *s2s__search_attn_row(s2s__search *s, int live_index);
  * B by score, ties to the smaller flat index), moves hypotheses ending in
  * </s> (and, at step T, all) to the finished list. Afterwards live_parent[i]
  * is the previous live row that new live row i continues. Returns true when
- * the search is over. tmp: V floats of scratch.
+ * the search is over.
  */
-bool s2s__search_step(s2s__search *s, const float *logits, float *tmp);
+bool s2s__search_step(s2s__search *s, const float *logits);
 
 /* Builds the n_best hypotheses into r (caller-owned result). S2S_ENOMEM. */
 int s2s__search_result(const s2s__search *s, int n_best, bool with_attn, s2s_result *r);

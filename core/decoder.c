@@ -38,7 +38,7 @@ int s2s__decoder_init(s2s__decoder *d, const s2s_model *m, int max_rows)
 	d->cat = s2s__zalloc(R * (K + D));
 	d->wq = s2s__zalloc(R * (size_t)(c->attn_dim > 0 ? c->attn_dim : 1));
 	d->logits = s2s__zalloc(R * (size_t)c->tgt_vocab_size);
-	d->tmp = s2s__zalloc((size_t)c->tgt_vocab_size + (size_t)c->attn_dim + (size_t)D);
+	d->tmp = s2s__zalloc((size_t)(c->attn_dim > 0 ? c->attn_dim : 1));
 	if (!d->x || !d->gx || !d->gh || !d->ctx || !d->cat || !d->wq || !d->logits || !d->tmp) {
 		s2s__decoder_deinit(d);
 		return S2S_ENOMEM;

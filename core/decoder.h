@@ -32,7 +32,7 @@ typedef struct {
 	float *cat;     /* (max_rows, K + D) luong [c; h] */
 	float *wq;      /* (max_rows, A) additive */
 	float *logits;  /* (max_rows, V) */
-	float *tmp;     /* (V + A + D) per-row scratch */
+	float *tmp;     /* (A) additive-attention scratch */
 } s2s__decoder;
 
 int s2s__decoder_init(s2s__decoder *d, const s2s_model *m, int max_rows);
