@@ -55,12 +55,13 @@ static int parse_merge(s2s_tokenizer *t, json_t *m, int i, const char *what, s2s
 		return s2s__error_set(err, S2S_ETOKENIZER, "%s merges[%d] is not a [left, right] pair",
 				      what, i);
 	size_t ll = json_string_length(l), rl = json_string_length(r);
-	char *key = malloc(ll + rl + 1);
+	char *key = malloc(ll + rl + 2); /* "left\0right\0": both halves are C strings */
 	if (!key)
 		return s2s__error_set(err, S2S_ENOMEM, "out of memory");
 	memcpy(key, json_string_value(l), ll);
 	key[ll] = '\0';
 	memcpy(key + ll + 1, json_string_value(r), rl);
+	key[ll + 1 + rl] = '\0';
 	t->merge_keys[t->nmerges++] = key;
 	if (ll + 1 + rl > t->max_key)
 		t->max_key = ll + 1 + rl;
