@@ -6,7 +6,7 @@ set -euo pipefail
 BUILD_PKGS="build-essential autoconf automake libtool pkg-config
   libopenblas-dev libjansson-dev libmicrohttpd-dev libuv1-dev libsystemd-dev
   libcriterion-dev"
-TEST_PKGS="python3 curl systemd"
+TEST_PKGS="python3 curl systemd valgrind"
 # PyTorch is optional: with it, `make check-torch` re-checks the core live.
 OPTIONAL_PKGS="${S2S_EXTRA_PKGS:-}"
 

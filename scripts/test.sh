@@ -19,6 +19,11 @@ fi
 make -j"$(nproc)"
 rc=0
 make -j"$(nproc)" check || rc=$?
+# The core suite once more under valgrind: memory errors and leaks fail it.
+vg=0
+if [ "$rc" -eq 0 ]; then
+	make check-valgrind || vg=1
+fi
 
 # One closing line that every reader understands.
 pass=$(awk '/^# PASS:/ {print $3}' test-suite.log 2>/dev/null || echo 0)
@@ -27,5 +32,7 @@ errs=$(awk '/^# ERROR:/ {print $3}' test-suite.log 2>/dev/null || echo 0)
 if [ "$rc" -ne 0 ]; then
 	cat test-suite.log || true
 fi
-echo "tests: ${pass:-0} passed, $(( ${fail:-0} + ${errs:-0} )) failed"
-exit "$rc"
+[ "$vg" -eq 0 ] || echo "valgrind pass FAILED (see build/valgrind-*.log)"
+echo "tests: ${pass:-0} passed, $(( ${fail:-0} + ${errs:-0} + vg )) failed"
+[ "$rc" -ne 0 ] && exit "$rc"
+exit "$vg"
