@@ -19,39 +19,18 @@ time of one greedy call, as in bench_core. Output lines, read by bench_core:
     default|tuned BATCH SENTENCES_PER_S THREADS
 """
 import argparse
-import json
 import os
-import struct
 import subprocess
 import sys
 import time
 
 
 def load_reference(srcdir, path):
-    """The reference module with the checkpoint's weights (our own tiny
-    safetensors reader: the bench only needs F32)."""
+    """The reference module with the checkpoint's weights (s2s_ref.export.load_model)."""
     sys.path.insert(0, os.path.join(srcdir, "clients", "python"))
-    import numpy as np
-    import torch
-    from s2s_ref.model import Seq2Seq, Seq2SeqConfig
-
-    with open(path, "rb") as f:
-        blob = f.read()
-    (n,) = struct.unpack("<Q", blob[:8])
-    header = json.loads(blob[8:8 + n])
-    meta = header.pop("__metadata__")
-    cfg = Seq2SeqConfig.from_json(json.loads(meta["seq2seqd.config"]))
-    data = memoryview(blob)[8 + n:]
-    state = {}
-    for name, t in header.items():
-        assert t["dtype"] == "F32", f"bench model tensor {name} must be F32"
-        b, e = t["data_offsets"]
-        arr = np.frombuffer(data[b:e], dtype="<f4").reshape(t["shape"])
-        state[name] = torch.from_numpy(arr.copy())
-    model = Seq2Seq(cfg)
-    model.load_state_dict(state, strict=False)
-    model.eval()
-    return model, cfg
+    from s2s_ref.export import load_model
+    model, _ = load_model(path)
+    return model, model.cfg if hasattr(model, "cfg") else None
 
 
 def random_sources(batch, n, vocab):
@@ -71,18 +50,17 @@ def child(args):
     import torch
     if args.threads > 0:
         torch.set_num_threads(args.threads)
-    model, cfg = load_reference(args.srcdir, args.model)
+    model, _ = load_reference(args.srcdir, args.model)
+    vocab = model.encoder.embedding.weight.shape[0]
     threads = torch.get_num_threads()
     for batch in args.batches:
-        srcs = random_sources(batch, args.src_len, cfg.src_vocab_size)
-        src = torch.tensor(srcs, dtype=torch.long)
-        lens = torch.tensor([args.src_len] * batch, dtype=torch.long)
+        srcs = random_sources(batch, args.src_len, vocab)
         times = []
         start = time.perf_counter()
         with torch.no_grad():
             while True:
                 t = time.perf_counter()
-                out = model.greedy(src, lens, max_len_a=0.0, max_len_b=args.steps)
+                out = model.greedy(srcs, max_len_a=0.0, max_len_b=args.steps)
                 t = time.perf_counter() - t
                 if time.perf_counter() - start > 0.1 * args.seconds:
                     times.append(t)
