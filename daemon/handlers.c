@@ -1,0 +1,451 @@
+/*
+ * handlers.c - routing and the endpoints of docs/api.md.
+ *
+ * Every handler runs on the loop thread and never blocks: it answers at
+ * once, or marks the request busy, hands the work over (scheduler or
+ * thread pool) and suspends the connection; the completion callback sets
+ * the response and resumes it.
+ */
+#include "server.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "log.h"
+#include "notify.h"
+
+static bool is_get(const s2sd_req *r)
+{
+	return !strcmp(r->method, "GET") || !strcmp(r->method, "HEAD");
+}
+
+static bool is_post(const s2sd_req *r)
+{
+	return !strcmp(r->method, "POST");
+}
+
+static void answer_json(s2sd_req *r, int status, json_t *j)
+{
+	char *s = j ? json_dumps(j, S2S_API_DUMP_FLAGS) : NULL;
+	json_decref(j);
+	if (!s)
+		s2sd_req_error(r, S2S_API_INTERNAL, "out of memory");
+	else
+		s2sd_req_set(r, status, s, "application/json");
+}
+
+/* 413 and 415 checks of the POST routes that read a JSON body. */
+static bool body_ok(s2sd_req *r)
+{
+	if (r->too_large) {
+		s2sd_req_error(r, S2S_API_PAYLOAD_TOO_LARGE, "request body exceeds %d bytes",
+			       r->srv->cfg->max_body_bytes);
+		return false;
+	}
+	const char *ct = s2sd_req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
+	size_t n = ct ? strcspn(ct, "; \t") : 0;
+	if (!ct || n != 16 || strncasecmp(ct, "application/json", 16) != 0) {
+		s2sd_req_error(r, S2S_API_UNSUPPORTED_MEDIA_TYPE,
+			       "Content-Type must be application/json, got \"%s\"", ct ? ct : "");
+		return false;
+	}
+	return true;
+}
+
+/* ---- translation ---- */
+
+void s2sd_req_free_translate(s2sd_req *r)
+{
+	for (int i = 0; r->toks && i < r->api.n; i++)
+		s2s_tokens_deinit(&r->toks[i]);
+	free(r->toks);
+	r->toks = NULL;
+	for (int i = 0; r->job.items && i < r->job.n_items; i++)
+		s2s_result_free(r->job.items[i].result);
+	free(r->job.items);
+	r->job.items = NULL;
+	s2s_model_unref(r->model);
+	r->model = NULL;
+	s2s_api_request_deinit(&r->api);
+}
+
+/* Tokenizes every sentence with the entry's model; 422 for empty or over-long ones. */
+static bool tokenize_all(s2sd_req *r)
+{
+	const int max = r->srv->cfg->max_tokens < r->api.opt.decode.max_len ? r->srv->cfg->max_tokens
+									       : r->api.opt.decode.max_len;
+	char path[64];
+	r->toks = calloc((size_t)r->api.n, sizeof *r->toks);
+	if (!r->toks) {
+		s2sd_req_error(r, S2S_API_INTERNAL, "out of memory");
+		return false;
+	}
+	for (int i = 0; i < r->api.n; i++) {
+		s2s_error err = {0};
+		const char *s = r->api.sentences[i];
+		snprintf(path, sizeof path, r->api.opennmt_id >= 0 ? "[%d].src" : "sentences[%d]", i);
+		if (s2s_tokenize(s2s_model_src_tokenizer(r->model), s2s_model_src_vocab(r->model), s,
+				 strlen(s), &r->toks[i], &err) < 0) {
+			s2sd_req_error(r, S2S_API_INVALID_FIELD, "field \"%s\": %s", path, err.message);
+			return false;
+		}
+		r->n_tokens += r->toks[i].n;
+		if (r->toks[i].n == 0) {
+			s2sd_req_error(r, S2S_API_EMPTY_INPUT, "%s is empty", path);
+			return false;
+		}
+		if (r->toks[i].n > max) {
+			s2sd_req_error(r, S2S_API_INPUT_TOO_LONG, "%s has %d tokens; at most %d are allowed",
+				       path, r->toks[i].n, max);
+			return false;
+		}
+	}
+	return true;
+}
+
+static void submit(s2sd_req *r)
+{
+	s2sd_job *j = &r->job;
+	j->model = r->model;
+	j->opt = r->api.opt.decode;
+	/* the core records attention only when something in the response needs it */
+	j->opt.attention = r->api.opt.attention || r->api.opt.coverage || r->api.opt.replace_unk;
+	j->arrival_ns = r->arrival_ns;
+	j->deadline_ns = r->api.opt.deadline_ms
+				 ? r->arrival_ns + (uint64_t)r->api.opt.deadline_ms * 1000000ull
+				 : 0;
+	j->user = r;
+	j->n_items = r->api.n;
+	j->items = calloc((size_t)r->api.n, sizeof *j->items);
+	if (!j->items) {
+		s2sd_req_error(r, S2S_API_INTERNAL, "out of memory");
+		return;
+	}
+	for (int i = 0; i < r->api.n; i++) {
+		j->items[i].ids = r->toks[i].ids;
+		j->items[i].n = r->toks[i].n;
+	}
+	if (s2sd_sched_submit(r->srv->sched, j) < 0) {
+		s2sd_req_error(r, S2S_API_QUEUE_FULL,
+			       "the admission queue (%d sentences) has no room for %d more; retry later",
+			       r->srv->cfg->queue_length, r->api.n);
+		return;
+	}
+	r->busy = true;
+	s2sd_req_suspend(r);
+}
+
+static s2sd_model_entry *pick_model(s2sd_req *r)
+{
+	s2sd_models *ms = &r->srv->models;
+	s2sd_model_entry *e = NULL;
+	if (r->api.opennmt_id >= 0) {
+		e = r->api.opennmt_id < ms->n ? &ms->v[r->api.opennmt_id] : NULL;
+		if (!e)
+			s2sd_req_error(r, S2S_API_MODEL_NOT_FOUND, "no model with id %d (0..%d)",
+				       r->api.opennmt_id, ms->n - 1);
+		return e;
+	}
+	e = s2sd_models_find(ms, r->api.model);
+	if (!e)
+		s2sd_req_error(r, S2S_API_MODEL_NOT_FOUND, "no model named \"%s\"",
+			       r->api.model ? r->api.model : "");
+	return e;
+}
+
+static void handle_translate(s2sd_req *r, bool opennmt)
+{
+	const s2sd_config *c = r->srv->cfg;
+	s2s_api_limits lim = {c->max_sentences, c->max_beam, c->default_deadline_ms};
+	s2s_api_error e = {0};
+	if (!body_ok(r))
+		return;
+	int rc = opennmt ? s2s_api_parse_opennmt(r->body ? r->body : "", r->body_len, &lim, &r->api, &e)
+			 : s2s_api_parse_translate(r->body ? r->body : "", r->body_len, &lim, &r->api, &e);
+	if (rc < 0) {
+		s2sd_req_error(r, e.code, "%s", e.message);
+		return;
+	}
+	if (!opennmt)
+		r->api.opennmt_id = -1;
+	if (!(r->entry = pick_model(r)))
+		return;
+	snprintf(r->model_name, sizeof r->model_name, "%s", r->entry->name);
+	r->model = s2s_model_ref(r->entry->model);
+	if (tokenize_all(r))
+		submit(r);
+}
+
+/* Builds the translate (or OpenNMT) response from the finished job. */
+static void answer_job(s2sd_req *r)
+{
+	s2sd_job *j = &r->job;
+	bool expired = false, failed = false;
+	for (int i = 0; i < j->n_items; i++) {
+		expired |= j->items[i].expired;
+		failed |= !j->items[i].result && !j->items[i].expired;
+	}
+	if (failed) {
+		s2sd_req_error(r, S2S_API_INTERNAL, "the decoder rejected a sentence (see the log)");
+		return;
+	}
+	if (expired && (!r->api.opt.partial || r->api.opennmt_id >= 0)) {
+		s2sd_req_error(r, S2S_API_DEADLINE_EXCEEDED,
+			       "the deadline of %d ms passed before every sentence finished",
+			       r->api.opt.deadline_ms);
+		return;
+	}
+	s2s_api_sentence *s = calloc(j->n_items > 0 ? (size_t)j->n_items : 1, sizeof *s);
+	if (!s) {
+		s2sd_req_error(r, S2S_API_INTERNAL, "out of memory");
+		return;
+	}
+	for (int i = 0; i < j->n_items; i++)
+		s[i] = (s2s_api_sentence){r->api.sentences[i], &r->toks[i], j->items[i].result,
+					  j->items[i].queued_ms};
+	s2s_api_view v = {r->model, r->model_name, r->request_id, &r->api.opt,
+			  (double)(s2sd_now_ns() - r->arrival_ns) / 1e6};
+	char *body = r->api.opennmt_id >= 0 ? s2s_api_opennmt_response(&v, s, j->n_items)
+					    : s2s_api_translate_response(&v, s, j->n_items);
+	free(s);
+	if (!body)
+		s2sd_req_error(r, S2S_API_INTERNAL, "out of memory");
+	else
+		s2sd_req_set(r, 200, body, "application/json");
+}
+
+void s2sd_handle_job_done(s2sd_job *job, void *ud)
+{
+	s2sd_req *r = job->user;
+	if (!r->cancelled && !r->mhd_done)
+		answer_job(r);
+	s2sd_req_work_done(r);
+}
+
+/* ---- models and reload ---- */
+
+static json_t *model_json(s2sd_server *srv, s2sd_model_entry *e)
+{
+	return s2s_api_model_info(e->model, e->name, e == &srv->models.v[0], e->loaded_at,
+				  e->reloads);
+}
+
+static void handle_models(s2sd_req *r)
+{
+	json_t *list = json_array();
+	for (int i = 0; i < r->srv->models.n; i++)
+		json_array_append_new(list, model_json(r->srv, &r->srv->models.v[i]));
+	answer_json(r, 200, json_pack("{s:o}", "models", list));
+}
+
+/* The {name} of /v1/models/{name}[/reload], copied into r->model_name. */
+static s2sd_model_entry *named_model(s2sd_req *r)
+{
+	const char *name = r->url + strlen("/v1/models/");
+	size_t len = strcspn(name, "/");
+	snprintf(r->model_name, sizeof r->model_name, "%.*s", (int)(len < 64 ? len : 64), name);
+	s2sd_model_entry *e = len < 65 ? s2sd_models_find(&r->srv->models, r->model_name) : NULL;
+	if (!e)
+		s2sd_req_error(r, S2S_API_MODEL_NOT_FOUND, "no model named \"%s\"", r->model_name);
+	return e;
+}
+
+/* Constant-time comparison: the time taken does not depend on where they differ. */
+static bool key_equal(const char *given, const char *key)
+{
+	size_t gl = strlen(given), kl = strlen(key);
+	unsigned char diff = (unsigned char)(gl != kl);
+	for (size_t i = 0; i < kl; i++)
+		diff |= (unsigned char)(key[i] ^ (i < gl ? given[i] : 0));
+	return diff == 0;
+}
+
+static bool admin_ok(s2sd_req *r)
+{
+	const char *key = r->srv->cfg->admin_key;
+	if (!key || !*key) {
+		s2sd_req_error(r, S2S_API_FORBIDDEN, "admin endpoints are disabled (no admin_key configured)");
+		return false;
+	}
+	const char *auth = s2sd_req_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
+	const char *given = s2sd_req_header(r, "X-API-Key");
+	if (auth && !strncasecmp(auth, "Bearer ", 7))
+		given = auth + 7;
+	if (!given || !key_equal(given, key)) {
+		s2sd_req_error(r, S2S_API_UNAUTHORIZED, "admin key missing or wrong");
+		return false;
+	}
+	return true;
+}
+
+static void on_reloaded(s2sd_model_entry *e, bool ok, const char *message, const char *old_sha,
+			void *ud)
+{
+	s2sd_req *r = ud;
+	char stamp[32];
+	time_t t = (time_t)e->loaded_at;
+	struct tm tm;
+	if (ok) {
+		gmtime_r(&t, &tm);
+		strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
+		answer_json(r, 200, json_pack("{s:s,s:b,s:s,s:s,s:s}", "model", e->name, "reloaded", 1,
+					      "sha256", s2s_model_sha256(e->model), "previous_sha256",
+					      old_sha, "loaded_at", stamp));
+	} else {
+		s2sd_req_error(r, S2S_API_RELOAD_FAILED, "model %s: %s; the previous model still serves",
+			       e->name, message);
+	}
+	s2sd_req_work_done(r);
+}
+
+static void handle_reload(s2sd_req *r)
+{
+	s2sd_model_entry *e;
+	if (!admin_ok(r) || !(e = named_model(r)))
+		return;
+	if (s2sd_models_reload(&r->srv->models, e, on_reloaded, r) < 0) {
+		s2sd_req_error(r, S2S_API_RELOAD_IN_PROGRESS, "a reload of %s is already running", e->name);
+		return;
+	}
+	r->busy = true;
+	s2sd_req_suspend(r);
+}
+
+/* ---- health and metrics ---- */
+
+static void handle_readyz(s2sd_req *r)
+{
+	s2sd_server *srv = r->srv;
+	int loaded = 0;
+	for (int i = 0; i < srv->models.n; i++)
+		loaded += srv->models.v[i].model != NULL;
+	if (srv->draining)
+		s2sd_req_error(r, S2S_API_NOT_READY, "draining: the daemon is shutting down");
+	else if (loaded == 0 || loaded < srv->models.n)
+		s2sd_req_error(r, S2S_API_NOT_READY, "%d of %d models loaded", loaded, srv->models.n);
+	else
+		answer_json(r, 200, json_pack("{s:s,s:i}", "status", "ready", "models", loaded));
+}
+
+static void handle_metrics(s2sd_req *r)
+{
+	s2sd_server *srv = r->srv;
+	s2sd_metrics_gauges g = {s2sd_sched_queue_depth(srv->sched), srv->cfg->queue_length,
+				 srv->models.n, srv->draining};
+	char *text = s2sd_metrics_render(&g);
+	if (!text)
+		s2sd_req_error(r, S2S_API_INTERNAL, "out of memory");
+	else
+		s2sd_req_set(r, 200, text, "text/plain; version=0.0.4; charset=utf-8");
+}
+
+/* ---- routing ---- */
+
+typedef struct {
+	const char *path; /* exact path, or prefix when `named` */
+	bool named;       /* /v1/models/{name}[suffix] */
+	const char *suffix;
+	s2sd_route route;
+	bool post; /* else GET/HEAD */
+} route_row;
+
+static const route_row routes[] = {
+	{"/v1/translate", false, NULL, S2SD_ROUTE_TRANSLATE, true},
+	{"/translator/translate", false, NULL, S2SD_ROUTE_OPENNMT, true},
+	{"/v1/models", false, NULL, S2SD_ROUTE_MODELS, false},
+	{"/v1/models/", true, "/reload", S2SD_ROUTE_RELOAD, true},
+	{"/v1/models/", true, "", S2SD_ROUTE_MODEL, false},
+	{"/healthz", false, NULL, S2SD_ROUTE_HEALTHZ, false},
+	{"/readyz", false, NULL, S2SD_ROUTE_READYZ, false},
+	{"/metrics", false, NULL, S2SD_ROUTE_METRICS, false},
+};
+
+static bool route_match(const route_row *rt, const char *url)
+{
+	size_t n = strlen(rt->path);
+	if (!rt->named)
+		return !strcmp(url, rt->path);
+	if (strncmp(url, rt->path, n) != 0)
+		return false;
+	const char *name = url + n;
+	size_t len = strcspn(name, "/");
+	return len > 0 && !strcmp(name + len, rt->suffix);
+}
+
+static void dispatch(s2sd_req *r, const route_row *rt)
+{
+	switch (rt->route) {
+	case S2SD_ROUTE_TRANSLATE:
+	case S2SD_ROUTE_OPENNMT:
+		if (r->srv->draining)
+			s2sd_req_error(r, S2S_API_DRAINING, "the daemon is shutting down");
+		else
+			handle_translate(r, rt->route == S2SD_ROUTE_OPENNMT);
+		break;
+	case S2SD_ROUTE_MODELS:
+		handle_models(r);
+		break;
+	case S2SD_ROUTE_MODEL: {
+		s2sd_model_entry *e = named_model(r);
+		if (e)
+			answer_json(r, 200, model_json(r->srv, e));
+		break;
+	}
+	case S2SD_ROUTE_RELOAD:
+		handle_reload(r);
+		break;
+	case S2SD_ROUTE_HEALTHZ:
+		answer_json(r, 200, json_pack("{s:s}", "status", "ok"));
+		break;
+	case S2SD_ROUTE_READYZ:
+		handle_readyz(r);
+		break;
+	default:
+		handle_metrics(r);
+		break;
+	}
+}
+
+void s2sd_handle(s2sd_req *r)
+{
+	for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+		const route_row *rt = &routes[i];
+		if (!route_match(rt, r->url))
+			continue;
+		r->route = rt->route;
+		if (rt->post ? !is_post(r) : !is_get(r)) {
+			r->allow = rt->post ? "POST" : "GET, HEAD";
+			s2sd_req_error(r, S2S_API_METHOD_NOT_ALLOWED, "%s is not allowed on %s; use %s",
+				       r->method, s2sd_route_name(rt->route), r->allow);
+			return;
+		}
+		dispatch(r, rt);
+		return;
+	}
+	s2sd_req_error(r, S2S_API_NOT_FOUND, "no route %s", r->url);
+}
+
+/* ---- SIGHUP ---- */
+
+static int reloads_running;
+
+static void on_hup_reloaded(s2sd_model_entry *e, bool ok, const char *message,
+			    const char *old_sha, void *ud)
+{
+	if (--reloads_running == 0)
+		s2sd_notify("READY=1\nSTATUS=serving");
+}
+
+void s2sd_reload_all(s2sd_server *srv)
+{
+	s2sd_log(S2SD_LOG_NOTICE, "SIGHUP: reloading %d model(s)", srv->models.n);
+	s2sd_notify("RELOADING=1\nSTATUS=reloading models");
+	for (int i = 0; i < srv->models.n; i++)
+		if (s2sd_models_reload(&srv->models, &srv->models.v[i], on_hup_reloaded, NULL) == 0)
+			reloads_running++;
+	if (reloads_running == 0)
+		s2sd_notify("READY=1\nSTATUS=serving");
+}

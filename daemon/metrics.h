@@ -1,0 +1,49 @@
+/*
+ * metrics.h - the daemon's Prometheus metrics (docs/api.md "GET /metrics").
+ *
+ * Counters and histograms are atomics: workers and the loop update them
+ * without locks. Rendering reads them with relaxed loads, so a scrape may
+ * see a histogram mid-update by one observation, which Prometheus tolerates.
+ */
+#ifndef S2SD_METRICS_H
+#define S2SD_METRICS_H
+
+#include <stdint.h>
+
+typedef enum {
+	S2SD_ROUTE_TRANSLATE,
+	S2SD_ROUTE_OPENNMT,
+	S2SD_ROUTE_MODELS,
+	S2SD_ROUTE_MODEL,
+	S2SD_ROUTE_RELOAD,
+	S2SD_ROUTE_HEALTHZ,
+	S2SD_ROUTE_READYZ,
+	S2SD_ROUTE_METRICS,
+	S2SD_ROUTE_OTHER,
+	S2SD_ROUTE_COUNT
+} s2sd_route;
+
+const char *s2sd_route_name(s2sd_route r);
+
+void s2sd_metrics_request(s2sd_route r, int status, double seconds);
+void s2sd_metrics_step(int rows);
+void s2sd_metrics_sentence_done(int generated_tokens);
+void s2sd_metrics_cancel(int deadline, int sentences); /* deadline: 1, disconnect: 0 */
+void s2sd_metrics_reload(const char *model, int ok);
+/* Called once a second by the loop: updates tokens/s. */
+void s2sd_metrics_tick(double seconds);
+void s2sd_metrics_inflight(int delta);
+uint64_t s2sd_metrics_cancellations(void);
+
+/* Gauges owned elsewhere, sampled at render time. */
+typedef struct {
+	int queue_depth;
+	int queue_capacity;
+	int models_loaded;
+	int draining;
+} s2sd_metrics_gauges;
+
+/* Prometheus text; malloc'd, caller frees. NULL on ENOMEM. */
+char *s2sd_metrics_render(const s2sd_metrics_gauges *g);
+
+#endif

@@ -1,0 +1,395 @@
+/* sched.c - see sched.h. */
+#include "sched.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "metrics.h"
+
+typedef struct {
+	struct s2sd_sched *sched;
+	pthread_t thread;
+	s2s_batch *batch; /* owned; for `model` */
+	s2s_model *model; /* borrowed through the batch's reference */
+	s2sd_item **slots; /* (max_rows) items in the batch */
+	int n_slots;
+	s2sd_item **done; /* (max_rows) finished this step */
+	int n_done;
+} worker;
+
+struct s2sd_sched {
+	s2sd_sched_options o;
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	s2sd_item *head, *tail; /* admission queue */
+	int queued, queued_rows;
+	s2sd_job *done_head; /* completions for the loop */
+	bool stop;
+	uv_async_t async;
+	s2sd_job_done_cb done_cb;
+	void *ud;
+	worker *workers;
+	int n_workers;
+};
+
+uint64_t s2sd_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Under mu: an item is done; the last one of a job queues its completion. Returns true then. */
+static bool item_done(s2sd_sched *s, s2sd_item *it)
+{
+	s2sd_job *j = it->job;
+	if (--j->pending > 0)
+		return false;
+	j->done_next = s->done_head;
+	s->done_head = j;
+	return true;
+}
+
+static void on_async(uv_async_t *h)
+{
+	s2sd_sched *s = h->data;
+	pthread_mutex_lock(&s->mu);
+	s2sd_job *j = s->done_head;
+	s->done_head = NULL;
+	pthread_mutex_unlock(&s->mu);
+	while (j) {
+		s2sd_job *next = j->done_next;
+		s->done_cb(j, s->ud);
+		j = next;
+	}
+}
+
+/* Under mu: unlinks `it` (whose predecessor is `prev`, or NULL) from the queue. */
+static void unlink_item(s2sd_sched *s, s2sd_item *prev, s2sd_item *it)
+{
+	if (prev)
+		prev->next = it->next;
+	else
+		s->head = it->next;
+	if (s->tail == it)
+		s->tail = prev;
+	it->next = NULL;
+	s->queued--;
+	s->queued_rows -= it->job->opt.beam_size;
+}
+
+int s2sd_sched_submit(s2sd_sched *s, s2sd_job *job)
+{
+	pthread_mutex_lock(&s->mu);
+	if (s->queued + job->n_items > s->o.queue_length) {
+		pthread_mutex_unlock(&s->mu);
+		return -1;
+	}
+	atomic_init(&job->cancelled, false);
+	job->pending = job->n_items;
+	for (int i = 0; i < job->n_items; i++) {
+		s2sd_item *it = &job->items[i];
+		it->job = job;
+		it->next = NULL;
+		if (s->tail)
+			s->tail->next = it;
+		else
+			s->head = it;
+		s->tail = it;
+		s->queued++;
+		s->queued_rows += job->opt.beam_size;
+	}
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->mu);
+	return 0;
+}
+
+bool s2sd_sched_cancel(s2sd_sched *s, s2sd_job *job)
+{
+	bool gone = false, pushed = false;
+	int dropped = 0;
+	pthread_mutex_lock(&s->mu);
+	atomic_store(&job->cancelled, true);
+	if (job->pending > 0) {
+		for (s2sd_item *prev = NULL, *it = s->head, *next; it; it = next) {
+			next = it->next;
+			if (it->job != job) {
+				prev = it;
+				continue;
+			}
+			unlink_item(s, prev, it);
+			dropped++;
+			if (--job->pending == 0)
+				gone = true;
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
+	(void)pushed;
+	s2sd_metrics_cancel(0, dropped);
+	return gone;
+}
+
+void s2sd_sched_expire(s2sd_sched *s, uint64_t now)
+{
+	bool pushed = false;
+	int dropped = 0;
+	pthread_mutex_lock(&s->mu);
+	for (s2sd_item *prev = NULL, *it = s->head, *next; it; it = next) {
+		next = it->next;
+		if (!it->job->deadline_ns || it->job->deadline_ns > now) {
+			prev = it;
+			continue;
+		}
+		unlink_item(s, prev, it);
+		it->expired = true;
+		dropped++;
+		pushed |= item_done(s, it);
+	}
+	pthread_mutex_unlock(&s->mu);
+	s2sd_metrics_cancel(1, dropped);
+	if (pushed)
+		uv_async_send(&s->async);
+}
+
+int s2sd_sched_queue_depth(s2sd_sched *s)
+{
+	pthread_mutex_lock(&s->mu);
+	int n = s->queued;
+	pthread_mutex_unlock(&s->mu);
+	return n;
+}
+
+/* Under mu, idle worker: makes the batch serve `m` (a reload or another model). */
+static int switch_model(worker *w, s2s_model *m)
+{
+	s2s_error err = {0};
+	s2s_batch *b;
+	if (w->batch && w->model == m)
+		return 0;
+	if (s2s_batch_new(m, w->sched->o.max_rows, &b, &err) < 0) {
+		s2sd_log(S2SD_LOG_ERR, "worker: cannot create a batch: %s", err.message);
+		return -1;
+	}
+	s2s_batch_free(w->batch);
+	w->batch = b;
+	w->model = m;
+	return 0;
+}
+
+/* Under mu: moves queued items of the batch's model into the batch while rows allow. */
+static bool admit(worker *w, uint64_t now)
+{
+	s2sd_sched *s = w->sched;
+	bool pushed = false;
+	int expired = 0;
+
+	for (s2sd_item *prev = NULL, *it = s->head, *next; it; it = next) {
+		next = it->next;
+		s2sd_job *j = it->job;
+		if (j->deadline_ns && j->deadline_ns <= now) {
+			unlink_item(s, prev, it);
+			it->expired = true;
+			expired++;
+			pushed |= item_done(s, it);
+			continue;
+		}
+		if (w->n_slots == 0 && switch_model(w, j->model) < 0)
+			break;
+		if (j->model != w->model) {
+			prev = it;
+			continue;
+		}
+		if (s2s_batch_rows_free(w->batch) < j->opt.beam_size)
+			break; /* keep arrival order: no overtaking by smaller beams */
+		unlink_item(s, prev, it);
+		s2s_error err = {0};
+		it->handle = s2s_batch_add(w->batch, it->ids, it->n, &j->opt, it, &err);
+		it->queued_ms = (double)(now - j->arrival_ns) / 1e6;
+		if (it->handle < 0) {
+			s2sd_log(S2SD_LOG_ERR, "worker: sentence rejected by the batch: %s", err.message);
+			pushed |= item_done(s, it);
+			continue;
+		}
+		w->slots[w->n_slots++] = it;
+	}
+	s2sd_metrics_cancel(1, expired);
+	return pushed;
+}
+
+/* Without mu: drops rows of cancelled or expired sentences before the next step. */
+static void prune(worker *w, uint64_t now)
+{
+	for (int i = 0; i < w->n_slots;) {
+		s2sd_item *it = w->slots[i];
+		bool gone = atomic_load(&it->job->cancelled);
+		bool late = it->job->deadline_ns && it->job->deadline_ns <= now;
+		if (!gone && !late) {
+			i++;
+			continue;
+		}
+		s2s_batch_cancel(w->batch, it->handle);
+		it->expired = late && !gone;
+		s2sd_metrics_cancel(it->expired, 1);
+		w->done[w->n_done++] = it;
+		w->slots[i] = w->slots[--w->n_slots];
+	}
+}
+
+static void remove_slot(worker *w, s2sd_item *it)
+{
+	for (int i = 0; i < w->n_slots; i++)
+		if (w->slots[i] == it) {
+			w->slots[i] = w->slots[--w->n_slots];
+			return;
+		}
+}
+
+/* Without mu: one decoder step and the sentences it finished. */
+static void run_step(worker *w)
+{
+	s2s_error err = {0};
+	int rows = w->sched->o.max_rows - s2s_batch_rows_free(w->batch);
+	if (s2s_batch_step(w->batch, &err) < 0) {
+		s2sd_log(S2SD_LOG_ERR, "worker: decoder step failed: %s", err.message);
+		for (int i = 0; i < w->n_slots; i++) {
+			s2s_batch_cancel(w->batch, w->slots[i]->handle);
+			w->done[w->n_done++] = w->slots[i];
+		}
+		w->n_slots = 0;
+		return;
+	}
+	s2sd_metrics_step(rows);
+	if (w->sched->o.step_delay_ms)
+		nanosleep(&(struct timespec){0, w->sched->o.step_delay_ms * 1000000L}, NULL);
+	s2s_result *r;
+	while ((r = s2s_batch_take_finished(w->batch)) != NULL) {
+		s2sd_item *it = r->user;
+		it->result = r;
+		int tokens = 0;
+		for (int h = 0; h < r->n_hyps; h++)
+			tokens += r->hyps[h].n;
+		s2sd_metrics_sentence_done(tokens);
+		remove_slot(w, it);
+		w->done[w->n_done++] = it;
+	}
+}
+
+/* Under mu: sleeps until there is work; then the admission window. False: stop. */
+static bool wait_for_work(worker *w)
+{
+	s2sd_sched *s = w->sched;
+	while (!s->stop && s->queued == 0)
+		pthread_cond_wait(&s->cond, &s->mu);
+	if (s->stop)
+		return false;
+	if (s->o.admission_window_ms <= 0)
+		return true;
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_nsec += s->o.admission_window_ms * 1000000L;
+	until.tv_sec += until.tv_nsec / 1000000000L;
+	until.tv_nsec %= 1000000000L;
+	while (!s->stop && s->queued_rows < s->o.max_rows &&
+	       pthread_cond_timedwait(&s->cond, &s->mu, &until) != ETIMEDOUT)
+		;
+	return !s->stop;
+}
+
+static void *worker_main(void *arg)
+{
+	worker *w = arg;
+	s2sd_sched *s = w->sched;
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		if (w->n_slots == 0 && !wait_for_work(w))
+			break;
+		bool pushed = false;
+		if (s->o.step_level || w->n_slots == 0)
+			pushed = admit(w, s2sd_now_ns());
+		pthread_mutex_unlock(&s->mu);
+		if (pushed)
+			uv_async_send(&s->async);
+		prune(w, s2sd_now_ns());
+		if (w->n_slots > 0 || (w->batch && s2s_batch_active(w->batch) > 0))
+			run_step(w);
+		pthread_mutex_lock(&s->mu);
+		pushed = false;
+		for (int i = 0; i < w->n_done; i++)
+			pushed |= item_done(s, w->done[i]);
+		w->n_done = 0;
+		if (pushed)
+			uv_async_send(&s->async);
+		if (s->stop)
+			break;
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+static void free_workers(s2sd_sched *s)
+{
+	for (int i = 0; i < s->n_workers; i++) {
+		s2s_batch_free(s->workers[i].batch);
+		free(s->workers[i].slots);
+		free(s->workers[i].done);
+	}
+	free(s->workers);
+}
+
+int s2sd_sched_new(uv_loop_t *loop, const s2sd_sched_options *o, s2sd_job_done_cb done, void *ud,
+		   s2sd_sched **out)
+{
+	s2sd_sched *s = calloc(1, sizeof *s);
+	if (!s)
+		return -1;
+	s->o = *o;
+	s->done_cb = done;
+	s->ud = ud;
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cond, NULL);
+	uv_async_init(loop, &s->async, on_async);
+	s->async.data = s;
+	s->workers = calloc((size_t)o->workers, sizeof *s->workers);
+	if (!s->workers)
+		goto err;
+	for (int i = 0; i < o->workers; i++) {
+		worker *w = &s->workers[i];
+		w->sched = s;
+		w->slots = calloc((size_t)o->max_rows, sizeof *w->slots);
+		w->done = calloc((size_t)o->max_rows * 2, sizeof *w->done);
+		if (!w->slots || !w->done || pthread_create(&w->thread, NULL, worker_main, w) != 0)
+			goto err;
+		s->n_workers++;
+	}
+	*out = s;
+	return 0;
+err:
+	s2sd_sched_free(s);
+	return -1;
+}
+
+static void free_sched(uv_handle_t *h)
+{
+	s2sd_sched *s = h->data;
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->cond);
+	free(s);
+}
+
+void s2sd_sched_free(s2sd_sched *s)
+{
+	if (!s)
+		return;
+	pthread_mutex_lock(&s->mu);
+	s->stop = true;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->mu);
+	for (int i = 0; i < s->n_workers; i++)
+		pthread_join(s->workers[i].thread, NULL);
+	free_workers(s);
+	uv_close((uv_handle_t *)&s->async, free_sched);
+}

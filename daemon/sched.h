@@ -1,0 +1,89 @@
+/*
+ * sched.h - the admission queue and the worker pool.
+ *
+ * The loop thread submits jobs (one request: one or more sentences, one
+ * model, one set of options). N worker threads each own one s2s_batch and
+ * pull sentences from the shared queue into it:
+ *   - step-level batching: between any two decoder steps, as long as the
+ *     batch has free rows (continuous batching);
+ *   - request-level batching: only when the batch is empty; the batch then
+ *     runs to completion.
+ * An idle worker that sees a first sentence waits up to the admission window
+ * for more before its first step. When every sentence of a job is done
+ * (finished, cancelled or past its deadline) the job is handed back to the
+ * loop thread through a locked list and one uv_async.
+ *
+ * Threads: s2sd_sched_new/submit/cancel/expire/queue_depth/free are
+ * loop-thread only; the completion callback runs on the loop thread.
+ */
+#ifndef S2SD_SCHED_H
+#define S2SD_SCHED_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "s2s.h"
+
+typedef struct s2sd_job s2sd_job;
+
+typedef struct s2sd_item {
+	s2sd_job *job;
+	const int32_t *ids; /* borrowed from the job's owner; immutable until completion */
+	int n;
+	s2s_result *result; /* owned by the item after completion; NULL: not finished */
+	bool expired;       /* dropped at the deadline */
+	double queued_ms;   /* arrival -> admitted into a batch */
+	/* scheduler private */
+	int handle;
+	struct s2sd_item *next;
+} s2sd_item;
+
+struct s2sd_job {
+	s2s_model *model; /* borrowed: the owner holds a reference until it frees the job */
+	s2s_decode_options opt;
+	uint64_t arrival_ns;
+	uint64_t deadline_ns; /* CLOCK_MONOTONIC; 0 = none */
+	int n_items;
+	s2sd_item *items; /* (n_items), owner-allocated */
+	void *user;
+	/* scheduler private */
+	int pending;           /* items not done; under the scheduler mutex */
+	atomic_bool cancelled; /* the client went away */
+	s2sd_job *done_next;
+};
+
+typedef struct s2sd_sched s2sd_sched;
+typedef void (*s2sd_job_done_cb)(s2sd_job *job, void *ud);
+
+typedef struct {
+	int workers;
+	bool step_level;
+	int max_rows;
+	int admission_window_ms;
+	int queue_length; /* sentences */
+	int step_delay_ms;
+} s2sd_sched_options;
+
+int s2sd_sched_new(uv_loop_t *loop, const s2sd_sched_options *o, s2sd_job_done_cb done, void *ud,
+		   s2sd_sched **out);
+/* Joins the workers (abandoning unfinished work) and closes the async handle. */
+void s2sd_sched_free(s2sd_sched *s);
+
+/* Queues every item of `job`. 0, or -1 when the queue has no room for all of them. */
+int s2sd_sched_submit(s2sd_sched *s, s2sd_job *job);
+/*
+ * The client left: drops the job's queued items and makes workers drop the
+ * rest at their next step. Returns true when no completion will be delivered
+ * for the job (the caller may free it now), false when one still will.
+ */
+bool s2sd_sched_cancel(s2sd_sched *s, s2sd_job *job);
+/* Drops queued items whose deadline has passed (the loop calls it periodically). */
+void s2sd_sched_expire(s2sd_sched *s, uint64_t now_ns);
+int s2sd_sched_queue_depth(s2sd_sched *s);
+
+uint64_t s2sd_now_ns(void);
+
+#endif

@@ -1,0 +1,284 @@
+/*
+ * s2s_api.c - request parsing and the error table (see s2s_api.h). Response
+ * building lives in s2s_api_response.c.
+ */
+#include "s2s_api.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct {
+	const char *name;
+	int status;
+} api_errors[] = {
+	{"ok", 200},
+#define S2S__API_ROW(name, str, status) {str, status},
+	S2S_API_ERROR_MAP(S2S__API_ROW)
+#undef S2S__API_ROW
+};
+#define N_API_ERRORS ((int)(sizeof api_errors / sizeof api_errors[0]))
+
+int s2s_api_status(s2s_api_code code)
+{
+	return (int)code >= 0 && (int)code < N_API_ERRORS ? api_errors[code].status : 500;
+}
+
+const char *s2s_api_code_name(s2s_api_code code)
+{
+	return (int)code >= 0 && (int)code < N_API_ERRORS ? api_errors[code].name : "internal";
+}
+
+int s2s_api_fail(s2s_api_error *e, s2s_api_code code, const char *fmt, ...)
+{
+	if (!e || e->code != S2S_API_OK)
+		return -1;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(e->message, sizeof e->message, fmt, ap);
+	va_end(ap);
+	e->code = code;
+	return -1;
+}
+
+char *s2s_api_error_body(const s2s_api_error *e)
+{
+	json_t *j = json_pack("{s:{s:s,s:s}}", "error", "code", s2s_api_code_name(e->code),
+			      "message", e->message);
+	char *s = j ? json_dumps(j, S2S_API_DUMP_FLAGS) : NULL;
+	json_decref(j);
+	return s;
+}
+
+/* ---- typed field readers: each names the field's JSON path in its error ---- */
+
+static int get_int(json_t *obj, const char *key, long min, long max, int *dst, s2s_api_error *e)
+{
+	json_t *v = json_object_get(obj, key);
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
+		return s2s_api_fail(e, S2S_API_INVALID_FIELD,
+				    "field \"options.%s\" must be an integer in %ld..%ld", key, min, max);
+	*dst = (int)json_integer_value(v);
+	return 0;
+}
+
+static int get_num(json_t *obj, const char *key, double min, double max, double *dst,
+		   s2s_api_error *e)
+{
+	json_t *v = json_object_get(obj, key);
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_number(v) || json_number_value(v) < min || json_number_value(v) > max)
+		return s2s_api_fail(e, S2S_API_INVALID_FIELD,
+				    "field \"options.%s\" must be a number in %g..%g", key, min, max);
+	*dst = json_number_value(v);
+	return 0;
+}
+
+static int get_bool(json_t *obj, const char *key, bool *dst, s2s_api_error *e)
+{
+	json_t *v = json_object_get(obj, key);
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_boolean(v))
+		return s2s_api_fail(e, S2S_API_INVALID_FIELD, "field \"options.%s\" must be true or false",
+				    key);
+	*dst = json_is_true(v);
+	return 0;
+}
+
+static void options_defaults(s2s_api_options *o, const s2s_api_limits *lim)
+{
+	memset(o, 0, sizeof *o);
+	s2s_decode_options_init(&o->decode);
+	o->coverage = true;
+	o->coverage_threshold = 0.5;
+	o->deadline_ms = lim->default_deadline_ms;
+}
+
+static int parse_level(json_t *opts, s2s_api_options *o, s2s_api_error *e)
+{
+	json_t *v = json_object_get(opts, "attention_level");
+	if (!v || json_is_null(v))
+		return 0;
+	const char *s = json_string_value(v);
+	if (!s || (strcmp(s, "word") && strcmp(s, "subword")))
+		return s2s_api_fail(e, S2S_API_INVALID_FIELD,
+				    "field \"options.attention_level\" must be \"subword\" or \"word\"");
+	o->word_level = !strcmp(s, "word");
+	return 0;
+}
+
+static int parse_options(json_t *opts, const s2s_api_limits *lim, s2s_api_options *o,
+			 s2s_api_error *e)
+{
+	s2s_decode_options *d = &o->decode;
+	double a = d->max_len_a, lp = d->length_penalty;
+
+	if (!opts || json_is_null(opts))
+		return 0;
+	if (!json_is_object(opts))
+		return s2s_api_fail(e, S2S_API_INVALID_FIELD, "field \"options\" must be an object");
+	if (get_int(opts, "beam_size", 1, lim->max_beam, &d->beam_size, e) < 0 ||
+	    get_int(opts, "n_best", 1, d->beam_size, &d->n_best, e) < 0 ||
+	    get_int(opts, "max_length", 1, 4096, &d->max_len, e) < 0 ||
+	    get_num(opts, "max_len_a", 0, 100, &a, e) < 0 ||
+	    get_int(opts, "max_len_b", 0, 4096, &d->max_len_b, e) < 0 ||
+	    get_num(opts, "length_penalty", 0, 10, &lp, e) < 0 ||
+	    get_bool(opts, "attention", &o->attention, e) < 0 || parse_level(opts, o, e) < 0 ||
+	    get_bool(opts, "coverage", &o->coverage, e) < 0 ||
+	    get_num(opts, "coverage_threshold", 0, 1000, &o->coverage_threshold, e) < 0 ||
+	    get_bool(opts, "replace_unk", &o->replace_unk, e) < 0 ||
+	    get_int(opts, "deadline_ms", 0, 600000, &o->deadline_ms, e) < 0 ||
+	    get_bool(opts, "partial", &o->partial, e) < 0)
+		return -1;
+	d->max_len_a = (float)a;
+	d->length_penalty = (float)lp;
+	return 0;
+}
+
+static bool blank(const char *s)
+{
+	for (; *s; s++)
+		if (!strchr(" \t\n\v\f\r", *s))
+			return false;
+	return true;
+}
+
+/* JSON path of sentence i: "text", "sentences[i]" or, for OpenNMT, "[i].src". */
+static void sentence_path(char *buf, size_t n, bool text, bool opennmt, size_t i)
+{
+	if (text)
+		snprintf(buf, n, "text");
+	else if (opennmt)
+		snprintf(buf, n, "[%zu].src", i);
+	else
+		snprintf(buf, n, "sentences[%zu]", i);
+}
+
+/* Copies the sentence strings of `arr` (or the one string `text`) into r. */
+static int take_sentences(json_t *arr, json_t *text, bool opennmt, const s2s_api_limits *lim,
+			  s2s_api_request *r, s2s_api_error *e)
+{
+	size_t n = text ? 1 : json_array_size(arr);
+	char path[64];
+
+	if (n == 0 || n > (size_t)lim->max_sentences)
+		return s2s_api_fail(e, S2S_API_TOO_MANY_SENTENCES,
+				    "%zu sentences given; a request takes 1..%d", n, lim->max_sentences);
+	r->sentences = calloc(n, sizeof *r->sentences);
+	if (!r->sentences)
+		return s2s_api_fail(e, S2S_API_INTERNAL, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		json_t *v = text ? text : json_array_get(arr, i);
+		json_t *s = opennmt ? json_object_get(v, "src") : v;
+		sentence_path(path, sizeof path, text != NULL, opennmt, i);
+		if (!json_is_string(s))
+			return s2s_api_fail(e, S2S_API_INVALID_FIELD, "field \"%s\" must be a string",
+					    path);
+		r->sentences[r->n] = strdup(json_string_value(s));
+		if (!r->sentences[r->n++])
+			return s2s_api_fail(e, S2S_API_INTERNAL, "out of memory");
+		if (blank(json_string_value(s)))
+			return s2s_api_fail(e, S2S_API_EMPTY_INPUT, "%s is empty", path);
+	}
+	return 0;
+}
+
+static json_t *load_body(const char *body, size_t len, s2s_api_error *e)
+{
+	json_error_t je;
+	json_t *root = json_loadb(body, len, 0, &je);
+	if (!root)
+		s2s_api_fail(e, S2S_API_INVALID_JSON, "body is not valid JSON: %s (line %d, column %d)",
+			     je.text, je.line, je.column);
+	return root;
+}
+
+static int parse_translate_root(json_t *root, const s2s_api_limits *lim, s2s_api_request *out,
+				s2s_api_error *e)
+{
+	if (!json_is_object(root))
+		return s2s_api_fail(e, S2S_API_INVALID_FIELD, "the body must be a JSON object");
+	json_t *model = json_object_get(root, "model");
+	if (model && !json_is_null(model)) {
+		if (!json_is_string(model))
+			return s2s_api_fail(e, S2S_API_INVALID_FIELD, "field \"model\" must be a string");
+		out->model = strdup(json_string_value(model));
+	}
+	json_t *text = json_object_get(root, "text"), *arr = json_object_get(root, "sentences");
+	if (!text == !arr)
+		return s2s_api_fail(e, S2S_API_INVALID_FIELD,
+				    "exactly one of field \"sentences\" and field \"text\" is required");
+	if (arr && !json_is_array(arr))
+		return s2s_api_fail(e, S2S_API_INVALID_FIELD,
+				    "field \"sentences\" must be an array of strings");
+	if (parse_options(json_object_get(root, "options"), lim, &out->opt, e) < 0)
+		return -1;
+	return take_sentences(arr, text, false, lim, out, e);
+}
+
+int s2s_api_parse_translate(const char *body, size_t len, const s2s_api_limits *lim,
+			    s2s_api_request *out, s2s_api_error *e)
+{
+	memset(out, 0, sizeof *out);
+	out->opennmt_id = -1;
+	options_defaults(&out->opt, lim);
+	json_t *root = load_body(body, len, e);
+	if (!root)
+		return -1;
+	int rc = parse_translate_root(root, lim, out, e);
+	json_decref(root);
+	return rc;
+}
+
+static int parse_opennmt_root(json_t *root, const s2s_api_limits *lim, s2s_api_request *out,
+			      s2s_api_error *e)
+{
+	if (!json_is_array(root))
+		return s2s_api_fail(e, S2S_API_INVALID_FIELD,
+				    "the body must be an array of {\"src\", \"id\"} objects");
+	size_t i;
+	json_t *item;
+	json_array_foreach(root, i, item)
+	{
+		json_t *id = json_is_object(item) ? json_object_get(item, "id") : NULL;
+		if (!json_is_object(item))
+			return s2s_api_fail(e, S2S_API_INVALID_FIELD, "field \"[%zu]\" must be an object", i);
+		if (id && (!json_is_integer(id) || json_integer_value(id) < 0))
+			return s2s_api_fail(e, S2S_API_INVALID_FIELD, "field \"[%zu].id\" must be a non-negative integer", i);
+		int v = id ? (int)json_integer_value(id) : 0;
+		if (i > 0 && v != out->opennmt_id)
+			return s2s_api_fail(e, S2S_API_INVALID_FIELD,
+					    "field \"[%zu].id\" differs from \"[0].id\"; one request serves one model", i);
+		out->opennmt_id = v;
+	}
+	return take_sentences(root, NULL, true, lim, out, e);
+}
+
+int s2s_api_parse_opennmt(const char *body, size_t len, const s2s_api_limits *lim,
+			  s2s_api_request *out, s2s_api_error *e)
+{
+	memset(out, 0, sizeof *out);
+	out->opennmt_id = 0;
+	options_defaults(&out->opt, lim);
+	out->opt.coverage = false;
+	json_t *root = load_body(body, len, e);
+	if (!root)
+		return -1;
+	int rc = parse_opennmt_root(root, lim, out, e);
+	json_decref(root);
+	return rc;
+}
+
+void s2s_api_request_deinit(s2s_api_request *r)
+{
+	for (int i = 0; i < r->n; i++)
+		free(r->sentences[i]);
+	free(r->sentences);
+	free(r->model);
+	memset(r, 0, sizeof *r);
+}
