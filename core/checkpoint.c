@@ -30,7 +30,7 @@ struct s2s_checkpoint {
 	size_t len;
 	int mapped;
 	int ntensors;
-	s2s_tensor_info *tensors; /* sorted by data offset after validation */
+	s2s_tensor_info *tensors; /* in header order */
 	char **names;             /* owned copies backing tensors[i].name */
 	int nmeta;
 	meta_entry *meta;
@@ -87,7 +87,11 @@ static int parse_offsets(const char *name, json_t *offs, size_t data_len, s2s_te
 		return s2s__error_set(err, S2S_EFORMAT,
 				      "tensor '%s': data_offsets must be [begin, end] integers", name);
 	json_int_t lo = json_integer_value(b), hi = json_integer_value(e);
-	if (lo < 0 || hi < lo || (uint64_t)hi > data_len)
+	if (lo < 0 || hi < lo)
+		return s2s__error_set(err, S2S_EBOUNDS,
+				      "tensor '%s': data_offsets [%lld, %lld] must satisfy 0 <= begin <= end",
+				      name, (long long)lo, (long long)hi);
+	if ((uint64_t)hi > data_len)
 		return s2s__error_set(err, S2S_EBOUNDS,
 				      "tensor '%s': data_offsets [%lld, %lld] exceed data size %zu", name,
 				      (long long)lo, (long long)hi, data_len);
@@ -149,22 +153,35 @@ static int parse_metadata(s2s_checkpoint *ck, json_t *m, s2s_error *err)
 
 static int cmp_offset(const void *a, const void *b)
 {
-	const s2s_tensor_info *x = a, *y = b;
+	const s2s_tensor_info *x = *(const s2s_tensor_info *const *)a;
+	const s2s_tensor_info *y = *(const s2s_tensor_info *const *)b;
 	return x->data < y->data ? -1 : x->data > y->data ? 1 : 0;
 }
 
-/* Sorted by start, two tensors overlap iff one starts before the previous ends. */
+/*
+ * Sorted by start, two tensors overlap iff one starts before the previous
+ * ends (if t_i overlaps a later t_j, it also overlaps t_{i+1}). A sorted
+ * copy of pointers keeps s2s_checkpoint_tensor_at in header order.
+ */
 static int check_overlaps(s2s_checkpoint *ck, s2s_error *err)
 {
-	qsort(ck->tensors, (size_t)ck->ntensors, sizeof *ck->tensors, cmp_offset);
-	for (int i = 1; i < ck->ntensors; i++) {
-		const s2s_tensor_info *p = &ck->tensors[i - 1], *t = &ck->tensors[i];
-		if (t->nbytes && p->nbytes &&
-		    (const unsigned char *)t->data < (const unsigned char *)p->data + p->nbytes)
-			return s2s__error_set(err, S2S_EFORMAT, "tensor '%s' overlaps tensor '%s'",
-					      t->name, p->name);
+	if (ck->ntensors < 2)
+		return 0;
+	const s2s_tensor_info **by = malloc((size_t)ck->ntensors * sizeof *by);
+	if (!by)
+		return s2s__error_set(err, S2S_ENOMEM, "out of memory checking offsets");
+	for (int i = 0; i < ck->ntensors; i++)
+		by[i] = &ck->tensors[i];
+	qsort(by, (size_t)ck->ntensors, sizeof *by, cmp_offset);
+	int rc = 0;
+	for (int i = 1; i < ck->ntensors && rc == 0; i++) {
+		const s2s_tensor_info *p = by[i - 1], *t = by[i];
+		if ((const unsigned char *)t->data < (const unsigned char *)p->data + p->nbytes)
+			rc = s2s__error_set(err, S2S_EFORMAT, "tensor '%s' overlaps tensor '%s'",
+					    t->name, p->name);
 	}
-	return 0;
+	free(by);
+	return rc;
 }
 
 static int parse_header(s2s_checkpoint *ck, json_t *root, size_t data_off, s2s_error *err)

@@ -7,6 +7,7 @@
  * with its shape, nothing unexpected present. Only then are weight pointers
  * set: F32 in place, F16/BF16 widened once into one owned buffer.
  */
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +16,8 @@
 #include "model_internal.h"
 #include "sha256.h"
 
-#define MAX_EXPECT (S2S_MAX_LAYERS * 8 + 16)
+/* Encoder 8 per layer (4 per direction), decoder 4 per layer, at most 11 others. */
+#define MAX_EXPECT (S2S_MAX_LAYERS * 12 + 16)
 
 typedef struct {
 	char name[64];
@@ -34,6 +36,7 @@ static void want(expect_table *t, const float **dst, int64_t rows, int64_t cols,
 
 static void want(expect_table *t, const float **dst, int64_t rows, int64_t cols, const char *fmt, ...)
 {
+	assert(t->n < MAX_EXPECT); /* the bound above is wrong if this fires */
 	expect *e = &t->e[t->n++];
 	va_list ap;
 	va_start(ap, fmt);
