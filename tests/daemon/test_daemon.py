@@ -781,7 +781,7 @@ def main():
             failed += 1
             for line in str(info).splitlines():
                 print("# " + line)
-    if failed == 0:
+    if failed == 0 and not os.environ.get("S2SD_TEST_KEEP"):
         shutil.rmtree(TMP, ignore_errors=True)
     else:
         print("# daemon logs kept in " + TMP)
