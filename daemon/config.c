@@ -48,6 +48,7 @@ static const opt_row opt_table[] = {
 	{"idle_timeout_s", OPT_INT, O(idle_timeout_s), "30", 1, 3600, NULL, "idle connection timeout (s)"},
 	{"data_dir", OPT_STR, O(data_dir), S2S_PKGDATADIR, 0, 0, NULL, "directory with models/*.safetensors"},
 	{"workers", OPT_INT, O(workers), "2", 1, 256, NULL, "worker threads"},
+	{"blas_threads", OPT_INT, O(blas_threads), "1", 0, 256, NULL, "OpenBLAS threads per call (0: its default)"},
 	{"batching", OPT_ENUM, O(batching_step), "step", 0, 0, batching_choices, "step or request"},
 	{"max_rows", OPT_INT, O(max_rows), "64", 1, 4096, NULL, "decoder rows per worker batch"},
 	{"admission_window_ms", OPT_INT, O(admission_window_ms), "2", 0, 1000, NULL, "wait for more sentences when idle (ms)"},

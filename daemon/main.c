@@ -4,6 +4,7 @@
  */
 #include <config.h>
 
+#include <cblas.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,6 +170,13 @@ int main(int argc, char **argv)
 		return rc == S2SD_CONFIG_EXIT_OK ? 0 : 2;
 	}
 	s2sd_log_init(cfg.log_level);
+	/*
+	 * Workers already run decoder batches in parallel; OpenBLAS's own pool on
+	 * top of that oversubscribes the cores (measured: 8x slower at 64 clients
+	 * on 2 cores), so by default each call runs on its caller's thread.
+	 */
+	if (cfg.blas_threads > 0)
+		openblas_set_num_threads(cfg.blas_threads);
 	signal(SIGPIPE, SIG_IGN);
 	rc = serve(&d, &cfg);
 	if (rc < 0)
