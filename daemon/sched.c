@@ -278,6 +278,23 @@ static void run_step(worker *w)
 	}
 }
 
+/*
+ * Under mu, step-level with a running batch: admit once newcomers can fill a
+ * quarter of the free rows, or the oldest has waited an admission window.
+ * Encoding newcomers one or two at a time every step costs more than
+ * encoding them together a step or two later.
+ */
+static bool admit_now(worker *w, uint64_t now)
+{
+	s2sd_sched *s = w->sched;
+	int free_rows = s2s_batch_rows_free(w->batch);
+	if (!s->head || free_rows == 0)
+		return false;
+	if (s->queued_rows * 4 >= free_rows)
+		return true;
+	return now - s->head->job->arrival_ns >= (uint64_t)s->o.admission_window_ms * 1000000ull;
+}
+
 /* Under mu: sleeps until there is work; then the admission window. False: stop. */
 static bool wait_for_work(worker *w)
 {
@@ -308,8 +325,9 @@ static void *worker_main(void *arg)
 		if (w->n_slots == 0 && !wait_for_work(w))
 			break;
 		bool pushed = false;
-		if (s->o.step_level || w->n_slots == 0)
-			pushed = admit(w, s2sd_now_ns());
+		uint64_t now = s2sd_now_ns();
+		if (w->n_slots == 0 || (s->o.step_level && admit_now(w, now)))
+			pushed = admit(w, now);
 		pthread_mutex_unlock(&s->mu);
 		if (pushed)
 			uv_async_send(&s->async);
