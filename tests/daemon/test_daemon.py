@@ -394,8 +394,36 @@ def t_replace_unk(d):
             if text.startswith(" "):
                 text = text[1:]
             check(r["hypotheses"][0]["text"] == text, "text %r vs %r" % (r["hypotheses"][0]["text"], text))
-    if not found:
-        print("# note: no <unk> in these fixtures' greedy outputs; replacement path only smoke-tested")
+    # The fixtures never emit <unk>, so force it: a copy of model a whose output
+    # bias for <unk> (id 1) is +50 emits nothing else. Each output token must
+    # then be the source piece with the highest attention in its row (first on
+    # ties), read from the same response's attention matrix.
+    path = os.path.join(TMP, "unk.safetensors")
+    shutil.copy(fixture_path(MODEL_A, ".safetensors"), path)
+    hdr = safetensors_header(path)
+    with open(path, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+    bias = hdr["decoder.out.bias"]
+    check(bias["dtype"] == "F32", "fixture dtype")
+    with open(path, "r+b") as f:
+        f.seek(8 + n + bias["data_offsets"][0] + 4 * 1)
+        f.write(struct.pack("<f", 50.0))
+    u = Daemon(models={"u": path})
+    try:
+        for case in load_fixture(MODEL_A)["cases"]:
+            o = dict(FIXTURE_DECODE, attention=True)
+            _, _, plain = u.json("POST", "/v1/translate", {"text": case["src_text"], "options": o})
+            o["replace_unk"] = True
+            _, _, rep = u.json("POST", "/v1/translate", {"text": case["src_text"], "options": o})
+            hp, hr = plain["results"][0]["hypotheses"][0], rep["results"][0]["hypotheses"][0]
+            src = rep["results"][0]["source_tokens"]
+            check(hp["tokens"] and all(t == "<unk>" for t in hp["tokens"]), "bias did not force <unk>: %s" % hp["tokens"])
+            want = [src[row.index(max(row))] for row in hp["attention"]]
+            check(hr["tokens"] == want, "%r: %s vs %s" % (case["src_text"], hr["tokens"], want))
+            text = "".join(want).replace("\u2581", " ")
+            check(hr["text"] == (text[1:] if text.startswith(" ") else text), "text %r" % hr["text"])
+    finally:
+        u.stop()
 
 
 @test("every error status: 400 (field named), 404, 405 + Allow, 413, 415, 422")
