@@ -334,7 +334,7 @@ static void handle_metrics(s2sd_req *r)
 {
 	s2sd_server *srv = r->srv;
 	s2sd_metrics_gauges g = {s2sd_sched_queue_depth(srv->sched), srv->cfg->queue_length,
-				 srv->models.n, srv->draining};
+				 srv->models.n, srv->draining, srv->open_requests - 1};
 	char *text = s2sd_metrics_render(&g);
 	if (!text)
 		s2sd_req_error(r, S2S_API_INTERNAL, "out of memory");

@@ -229,7 +229,8 @@ static void on_watch(uv_poll_t *p, int status, int events)
 {
 	s2sd_req *r = p->data;
 	char c;
-	ssize_t n = recv(p->io_watcher.fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+	uv_os_fd_t fd;
+	ssize_t n = uv_fileno((uv_handle_t *)p, &fd) == 0 ? recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) : 0;
 	if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR) && status == 0)) {
 		if (n > 0)
 			watch_stop(r);

@@ -29,7 +29,6 @@ static struct {
 	atomic_ullong row_buckets[N_ROWS + 1];
 	atomic_ullong rows_sum, steps, sentences, tokens;
 	atomic_ullong cancel[2];
-	atomic_int inflight;
 	char reload_model[MAX_RELOAD_MODELS][65]; /* loop thread only */
 	unsigned long long reloads[MAX_RELOAD_MODELS][2];
 	unsigned long long tokens_at_tick;
@@ -81,11 +80,6 @@ void s2sd_metrics_cancel(int deadline, int sentences)
 uint64_t s2sd_metrics_cancellations(void)
 {
 	return atomic_load(&M.cancel[0]) + atomic_load(&M.cancel[1]);
-}
-
-void s2sd_metrics_inflight(int delta)
-{
-	atomic_fetch_add(&M.inflight, delta);
 }
 
 void s2sd_metrics_reload(const char *model, int ok)
@@ -208,7 +202,7 @@ char *s2sd_metrics_render(const s2sd_metrics_gauges *g)
 		return NULL;
 	render_requests(&b);
 	gauge(&b, "seq2seqd_http_inflight_requests", "Requests accepted and not answered.",
-	      atomic_load(&M.inflight));
+	      g->inflight);
 	gauge(&b, "seq2seqd_queue_depth", "Sentences waiting for a decoder batch.", g->queue_depth);
 	gauge(&b, "seq2seqd_queue_capacity", "Admission queue capacity (sentences).",
 	      g->queue_capacity);

@@ -32,7 +32,6 @@ void s2sd_metrics_cancel(int deadline, int sentences); /* deadline: 1, disconnec
 void s2sd_metrics_reload(const char *model, int ok);
 /* Called once a second by the loop: updates tokens/s. */
 void s2sd_metrics_tick(double seconds);
-void s2sd_metrics_inflight(int delta);
 uint64_t s2sd_metrics_cancellations(void);
 
 /* Gauges owned elsewhere, sampled at render time. */
@@ -41,6 +40,7 @@ typedef struct {
 	int queue_capacity;
 	int models_loaded;
 	int draining;
+	int inflight; /* requests open */
 } s2sd_metrics_gauges;
 
 /* Prometheus text; malloc'd, caller frees. NULL on ENOMEM. */
