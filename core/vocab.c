@@ -33,17 +33,20 @@ static int add_tokens(s2s_vocab *v, json_t *arr, const char *what, s2s_error *er
 	for (size_t i = 0; i < json_array_size(arr); i++) {
 		json_t *t = json_array_get(arr, i);
 		if (!json_is_string(t) || json_string_length(t) == 0)
-			return s2s__error_set(err, S2S_EVOCAB, "%s[%zu] is not a non-empty string", what, i);
+			return s2s__error_set(err, S2S_EVOCAB, "%s[%zu] is not a non-empty string",
+			                      what, i);
 		if (i < 4 && strcmp(json_string_value(t), specials[i]) != 0)
-			return s2s__error_set(err, S2S_EVOCAB, "%s[%zu] must be %s, not '%s'", what, i,
-					      specials[i], json_string_value(t));
+			return s2s__error_set(err, S2S_EVOCAB, "%s[%zu] must be %s, not '%s'", what,
+			                      i, specials[i], json_string_value(t));
 		if (!(v->tokens[i] = strdup(json_string_value(t))))
 			return s2s__error_set(err, S2S_ENOMEM, "out of memory");
 		v->n = (int)i + 1;
-		int32_t prev = s2s__strmap_put(&v->index, v->tokens[i], strlen(v->tokens[i]), (int32_t)i);
+		int32_t prev =
+		    s2s__strmap_put(&v->index, v->tokens[i], strlen(v->tokens[i]), (int32_t)i);
 		if (prev >= 0)
-			return s2s__error_set(err, S2S_EVOCAB, "%s[%zu] duplicates token '%s' (first at %d)",
-					      what, i, v->tokens[i], prev);
+			return s2s__error_set(err, S2S_EVOCAB,
+			                      "%s[%zu] duplicates token '%s' (first at %d)", what,
+			                      i, v->tokens[i], prev);
 	}
 	return 0;
 }
@@ -62,7 +65,8 @@ int s2s_vocab_new(const char *json_text, const char *what, s2s_vocab **out, s2s_
 	int rc = S2S_ENOMEM;
 	if (n < 5 || n > (1u << 24))
 		rc = s2s__error_set(err, S2S_EVOCAB, "%s has %zu tokens; allowed 5..2^24", what, n);
-	else if (!v || !(v->tokens = calloc(n, sizeof *v->tokens)) || s2s__strmap_init(&v->index, n) < 0)
+	else if (!v || !(v->tokens = calloc(n, sizeof *v->tokens)) ||
+	         s2s__strmap_init(&v->index, n) < 0)
 		rc = s2s__error_set(err, S2S_ENOMEM, "out of memory for %s", what);
 	else
 		rc = add_tokens(v, arr, what, err);

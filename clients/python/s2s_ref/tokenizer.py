@@ -11,6 +11,7 @@ import string
 
 WORD_MARK = "\u2581"  # the word-start symbol, shown as a space on output
 SPECIALS = ["<pad>", "<unk>", "<s>", "</s>"]
+_DROPPED = frozenset(["<pad>", "<s>", "</s>"])  # specials detokenize drops
 _WHITESPACE = " \t\n\v\f\r"
 _PUNCT = frozenset(string.punctuation)
 _LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
@@ -100,6 +101,9 @@ class Tokenizer:
 
     def pre_tokenize(self, text):
         """Returns [(symbols, word_index)] per piece, before any merge."""
+        if "\0" in text:
+            # C pieces are NUL-terminated strings; both sides refuse rather than truncate.
+            raise ValueError("NUL character at index %d" % text.index("\0"))
         if self.lowercase:
             text = text.translate(_LOWER)
         out = []
@@ -128,7 +132,12 @@ class Tokenizer:
 
     @staticmethod
     def detokenize(pieces):
-        text = "".join(p for p in pieces if p not in SPECIALS).replace(WORD_MARK, " ")
+        """Joins target tokens: <pad> <s> </s> dropped, WORD_MARK -> space, one leading space dropped.
+
+        <unk> is kept (as written, or as the source piece unk replacement put
+        there), as the C core and the daemon's "text" field do.
+        """
+        text = "".join(p for p in pieces if p not in _DROPPED).replace(WORD_MARK, " ")
         return text[1:] if text.startswith(" ") else text
 
 
