@@ -261,7 +261,9 @@ int s2s_checkpoint_open_buffer(const void *buf, size_t len, s2s_checkpoint **out
 int s2s_checkpoint_open(const char *path, s2s_checkpoint **out, s2s_error *err)
 {
 	*out = NULL;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer
+	 * forever; with it the fstat below rejects the FIFO. No effect on files. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return s2s__error_set(err, S2S_EIO, "cannot open %s: %s", path, strerror(errno));
 	struct stat st;

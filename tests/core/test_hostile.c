@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ckpt_bytes.h"
@@ -207,6 +208,44 @@ Test(hostile, header_length_not_multiple_of_8)
 	expect_container(b, len, S2S_EFORMAT, "must start at a multiple of 8");
 	free(b);
 	cb_free(&cb);
+}
+
+/* --- what the path names ------------------------------------------------------------- */
+
+static void expect_path(const char *path, int want, const char *sub)
+{
+	s2s_error e = {0};
+	s2s_model *m = (s2s_model *)&m;
+	int rc = s2s_model_open(path, &m, &e);
+	assert_err(rc, e, want, sub);
+	cr_assert_null(m);
+	s2s_checkpoint *ck = (s2s_checkpoint *)&ck;
+	s2s_error_clear(&e);
+	rc = s2s_checkpoint_open(path, &ck, &e);
+	assert_err(rc, e, want, sub);
+	cr_assert_null(ck);
+}
+
+Test(hostile, path_missing_or_directory)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s/no-such.safetensors", tmpdir);
+	expect_path(path, S2S_EIO, "cannot open");
+	expect_path(tmpdir, S2S_EIO, "is not a regular file");
+}
+
+/* A FIFO where a model should be (a mistyped reload path) must fail at once,
+ * not wait for a writer forever: the timeout turns a hang into a failure. */
+Test(hostile, fifo_is_refused_without_blocking, .timeout = 20)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s/fifo.safetensors", tmpdir);
+	cr_assert_eq(mkfifo(path, 0600), 0, "mkfifo failed");
+	s2s_error e = {0};
+	s2s_model *m;
+	int rc = s2s_model_open(path, &m, &e);
+	unlink(path);
+	assert_err(rc, e, S2S_EIO, "is not a regular file");
 }
 
 /* --- the header JSON --------------------------------------------------------------------- */
