@@ -127,7 +127,7 @@ stop_daemon() {
 	kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
 }
 
-echo "== bench_http: model $model, $nsent sentences of $(awk '{ print length }' "$sent" | sort -n | sed -n '1p;$p' | paste -sd- -) characters, ${secs}s per run, $(nproc) CPUs"
+echo "== bench_http: model $model, $nsent sentences of $(awk '{ print length }' "$sent" | sort -n | sed -n '1p;$p' | paste -sd- -) characters, ${secs}s per run, $(nproc) CPUs, load average $(cut -d" " -f1-3 /proc/loadavg)"
 echo "== in-process: seq2seq-translate --batch 64"
 core=$(inproc 640 6400)
 
