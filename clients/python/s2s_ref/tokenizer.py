@@ -89,9 +89,32 @@ class Tokenizer:
             self._ranks.setdefault(pair, i)
 
     @classmethod
-    def from_json(cls, obj):
-        return cls(obj["type"], obj.get("lowercase", False), obj.get("split_punct", False),
-                   obj.get("merges", ()))
+    def from_json(cls, obj, what="tokenizer"):
+        """Builds a tokenizer from its checkpoint JSON (a dict), validating it as
+        core/tokenizer.c does, with the same messages; raises ValueError."""
+        if not isinstance(obj, dict):
+            raise ValueError("%s is not a JSON object" % what)
+        for key in obj:
+            if key not in ("type", "lowercase", "split_punct", "merges"):
+                raise ValueError("%s has unknown key '%s'" % (what, key))
+        kind = obj.get("type")
+        if kind not in ("char", "bpe"):
+            raise ValueError("%s 'type' must be \"char\" or \"bpe\"" % what)
+        flags = []
+        for key in ("lowercase", "split_punct"):
+            if key in obj and not isinstance(obj[key], bool):
+                raise ValueError("%s '%s' must be true or false" % (what, key))
+            flags.append(obj.get(key, False))
+        merges = obj.get("merges", []) if kind == "char" else obj.get("merges")
+        if kind == "char" and ("merges" in obj and (not isinstance(merges, list) or merges)):
+            raise ValueError("%s: a char tokenizer has no merges" % what)
+        if not isinstance(merges, list):
+            raise ValueError("%s: bpe needs a 'merges' array" % what)
+        for i, m in enumerate(merges):
+            if not (isinstance(m, list) and len(m) == 2
+                    and all(isinstance(x, str) and x for x in m)):
+                raise ValueError("%s merges[%d] is not a [left, right] pair" % (what, i))
+        return cls(kind, flags[0], flags[1], merges)
 
     def to_json(self):
         obj = {"type": self.kind, "lowercase": self.lowercase, "split_punct": self.split_punct}
