@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #define MAX_HEADER (100u << 20)
-#define MAX_NUMEL ((int64_t)INT32_MAX)
+#define MAX_NUMEL  ((int64_t)INT32_MAX)
 
 typedef struct {
 	char *key;
@@ -56,74 +56,80 @@ static size_t dtype_size(s2s_dtype d)
 
 static int parse_shape(const char *name, json_t *shape, s2s_tensor_info *t, s2s_error *err)
 {
-	if (!json_is_array(shape) || json_array_size(shape) < 1 || json_array_size(shape) > S2S_MAX_RANK)
+	if (!json_is_array(shape) || json_array_size(shape) < 1 ||
+	    json_array_size(shape) > S2S_MAX_RANK)
 		return s2s__error_set(err, S2S_EFORMAT,
-				      "tensor '%s': shape must be an array of 1 to %d dimensions", name,
-				      S2S_MAX_RANK);
+		                      "tensor '%s': shape must be an array of 1 to %d dimensions",
+		                      name, S2S_MAX_RANK);
 	t->rank = (int)json_array_size(shape);
 	t->numel = 1;
 	for (int i = 0; i < t->rank; i++) {
 		json_t *d = json_array_get(shape, (size_t)i);
 		if (!json_is_integer(d) || json_integer_value(d) < 1 ||
 		    json_integer_value(d) > INT32_MAX)
-			return s2s__error_set(err, S2S_EFORMAT,
-					      "tensor '%s': dimension %d must be an integer in 1..2^31-1",
-					      name, i);
+			return s2s__error_set(
+			    err, S2S_EFORMAT,
+			    "tensor '%s': dimension %d must be an integer in 1..2^31-1", name, i);
 		t->shape[i] = json_integer_value(d);
 		if (t->numel > MAX_NUMEL / t->shape[i])
 			return s2s__error_set(err, S2S_EFORMAT,
-					      "tensor '%s': element count exceeds 2^31-1", name);
+			                      "tensor '%s': element count exceeds 2^31-1", name);
 		t->numel *= t->shape[i];
 	}
 	return 0;
 }
 
 static int parse_offsets(const char *name, json_t *offs, size_t data_len, s2s_tensor_info *t,
-			 int64_t *begin, s2s_error *err)
+                         int64_t *begin, s2s_error *err)
 {
 	json_t *b = json_array_get(offs, 0), *e = json_array_get(offs, 1);
 	if (!json_is_array(offs) || json_array_size(offs) != 2 || !json_is_integer(b) ||
 	    !json_is_integer(e))
 		return s2s__error_set(err, S2S_EFORMAT,
-				      "tensor '%s': data_offsets must be [begin, end] integers", name);
+		                      "tensor '%s': data_offsets must be [begin, end] integers",
+		                      name);
 	json_int_t lo = json_integer_value(b), hi = json_integer_value(e);
 	if (lo < 0 || hi < lo)
-		return s2s__error_set(err, S2S_EBOUNDS,
-				      "tensor '%s': data_offsets [%lld, %lld] must satisfy 0 <= begin <= end",
-				      name, (long long)lo, (long long)hi);
+		return s2s__error_set(
+		    err, S2S_EBOUNDS,
+		    "tensor '%s': data_offsets [%lld, %lld] must satisfy 0 <= begin <= end", name,
+		    (long long)lo, (long long)hi);
 	if ((uint64_t)hi > data_len)
 		return s2s__error_set(err, S2S_EBOUNDS,
-				      "tensor '%s': data_offsets [%lld, %lld] exceed data size %zu", name,
-				      (long long)lo, (long long)hi, data_len);
+		                      "tensor '%s': data_offsets [%lld, %lld] exceed data size %zu",
+		                      name, (long long)lo, (long long)hi, data_len);
 	size_t es = dtype_size(t->dtype);
 	if ((uint64_t)(hi - lo) != (uint64_t)t->numel * es)
-		return s2s__error_set(err, S2S_EFORMAT,
-				      "tensor '%s': %lld bytes in data_offsets, shape needs %lld", name,
-				      (long long)(hi - lo), (long long)(t->numel * (int64_t)es));
+		return s2s__error_set(
+		    err, S2S_EFORMAT, "tensor '%s': %lld bytes in data_offsets, shape needs %lld",
+		    name, (long long)(hi - lo), (long long)(t->numel * (int64_t)es));
 	if (lo % (json_int_t)es != 0)
 		return s2s__error_set(err, S2S_EFORMAT,
-				      "tensor '%s': offset %lld is not aligned to %zu bytes", name,
-				      (long long)lo, es);
+		                      "tensor '%s': offset %lld is not aligned to %zu bytes", name,
+		                      (long long)lo, es);
 	*begin = lo;
 	t->nbytes = (size_t)(hi - lo);
 	return 0;
 }
 
 static int parse_tensor(const char *name, json_t *v, const unsigned char *data, size_t data_len,
-			s2s_tensor_info *t, s2s_error *err)
+                        s2s_tensor_info *t, s2s_error *err)
 {
 	if (!json_is_object(v))
-		return s2s__error_set(err, S2S_EFORMAT, "tensor '%s': entry is not an object", name);
+		return s2s__error_set(err, S2S_EFORMAT, "tensor '%s': entry is not an object",
+		                      name);
 	json_t *dt = json_object_get(v, "dtype");
 	if (!json_is_string(dt))
 		return s2s__error_set(err, S2S_EFORMAT, "tensor '%s': dtype missing", name);
 	if (dtype_parse(json_string_value(dt), &t->dtype) < 0)
-		return s2s__error_set(err, S2S_EDTYPE, "tensor '%s' has dtype %s; supported: F32, F16, BF16",
-				      name, json_string_value(dt));
+		return s2s__error_set(err, S2S_EDTYPE,
+		                      "tensor '%s' has dtype %s; supported: F32, F16, BF16", name,
+		                      json_string_value(dt));
 	int rc = parse_shape(name, json_object_get(v, "shape"), t, err);
 	int64_t begin = 0;
 	if (rc == 0)
-		rc = parse_offsets(name, json_object_get(v, "data_offsets"), data_len, t, &begin, err);
+		rc = parse_offsets(name, json_object_get(v, "data_offsets"), data_len, t, &begin,
+		                   err);
 	if (rc == 0)
 		t->data = data + begin;
 	return rc;
@@ -141,7 +147,8 @@ static int parse_metadata(s2s_checkpoint *ck, json_t *m, s2s_error *err)
 	json_object_foreach(m, k, v)
 	{
 		if (!json_is_string(v))
-			return s2s__error_set(err, S2S_EFORMAT, "metadata key '%s' is not a string", k);
+			return s2s__error_set(err, S2S_EFORMAT, "metadata key '%s' is not a string",
+			                      k);
 		meta_entry *e = &ck->meta[ck->nmeta++];
 		e->key = strdup(k);
 		e->value = strdup(json_string_value(v));
@@ -178,7 +185,7 @@ static int check_overlaps(s2s_checkpoint *ck, s2s_error *err)
 		const s2s_tensor_info *p = by[i - 1], *t = by[i];
 		if ((const unsigned char *)t->data < (const unsigned char *)p->data + p->nbytes)
 			rc = s2s__error_set(err, S2S_EFORMAT, "tensor '%s' overlaps tensor '%s'",
-					    t->name, p->name);
+			                    t->name, p->name);
 	}
 	free(by);
 	return rc;
@@ -214,24 +221,27 @@ static int parse_header(s2s_checkpoint *ck, json_t *root, size_t data_off, s2s_e
 static int validate(s2s_checkpoint *ck, s2s_error *err)
 {
 	if (ck->len < 8)
-		return s2s__error_set(err, S2S_EFORMAT, "file is %zu bytes; a checkpoint has at least 8",
-				      ck->len);
+		return s2s__error_set(err, S2S_EFORMAT,
+		                      "file is %zu bytes; a checkpoint has at least 8", ck->len);
 	uint64_t hlen = 0;
 	for (int i = 7; i >= 0; i--)
 		hlen = (hlen << 8) | ck->bytes[i];
 	if (hlen > MAX_HEADER || hlen > ck->len - 8)
 		return s2s__error_set(err, S2S_EFORMAT, "header length %llu exceeds file size %zu",
-				      (unsigned long long)hlen, ck->len);
+		                      (unsigned long long)hlen, ck->len);
 	if ((8 + hlen) % 8 != 0)
-		return s2s__error_set(err, S2S_EFORMAT,
-				      "header length %llu: data section must start at a multiple of 8",
-				      (unsigned long long)hlen);
+		return s2s__error_set(
+		    err, S2S_EFORMAT,
+		    "header length %llu: data section must start at a multiple of 8",
+		    (unsigned long long)hlen);
 	json_error_t jerr;
-	json_t *root = json_loadb((const char *)ck->bytes + 8, (size_t)hlen, JSON_REJECT_DUPLICATES, &jerr);
+	json_t *root =
+	    json_loadb((const char *)ck->bytes + 8, (size_t)hlen, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root)
 		return s2s__error_set(err, S2S_EFORMAT, "header is not valid JSON: %s", jerr.text);
-	int rc = json_is_object(root) ? parse_header(ck, root, 8 + (size_t)hlen, err)
-				       : s2s__error_set(err, S2S_EFORMAT, "header is not a JSON object");
+	int rc = json_is_object(root)
+	             ? parse_header(ck, root, 8 + (size_t)hlen, err)
+	             : s2s__error_set(err, S2S_EFORMAT, "header is not a JSON object");
 	json_decref(root);
 	return rc;
 }

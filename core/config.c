@@ -15,8 +15,8 @@ typedef enum { KEY_INT, KEY_BOOL, KEY_ENUM } key_type;
 typedef struct {
 	const char *name;
 	key_type type;
-	size_t offset;             /* into s2s_config */
-	long long min, max;        /* KEY_INT bounds */
+	size_t offset;              /* into s2s_config */
+	long long min, max;         /* KEY_INT bounds */
 	const char *const *choices; /* KEY_ENUM names, index = enum value */
 	int required;
 } key_spec;
@@ -27,6 +27,8 @@ static const char *const attn_names[] = {"none", "dot", "general", "additive", N
 static const char *const place_names[] = {"bahdanau", "luong", NULL};
 
 #define OFF(f) offsetof(s2s_config, f)
+/* One row per key reads best as a table, so the formatter leaves it alone. */
+/* clang-format off */
 static const key_spec keys[] = {
 	{"cell", KEY_ENUM, OFF(cell), 0, 0, cell_names, 1},
 	{"emb_dim", KEY_INT, OFF(emb_dim), 1, S2S_MAX_DIM, NULL, 1},
@@ -45,6 +47,7 @@ static const key_spec keys[] = {
 	{"src_vocab_size", KEY_INT, OFF(src_vocab_size), 5, 1 << 24, NULL, 1},
 	{"tgt_vocab_size", KEY_INT, OFF(tgt_vocab_size), 5, 1 << 24, NULL, 1},
 };
+/* clang-format on */
 #undef OFF
 #define NKEYS (sizeof keys / sizeof keys[0])
 
@@ -59,7 +62,8 @@ static const key_spec *find_key(const char *name)
 static int set_enum(const key_spec *k, json_t *v, s2s_config *out, s2s_error *err)
 {
 	if (!json_is_string(v))
-		return s2s__error_set(err, S2S_ECONFIG, "config key '%s' must be a string", k->name);
+		return s2s__error_set(err, S2S_ECONFIG, "config key '%s' must be a string",
+		                      k->name);
 	for (int i = 0; k->choices[i]; i++) {
 		if (strcmp(k->choices[i], json_string_value(v)) == 0) {
 			*(int *)((char *)out + k->offset) = i;
@@ -72,7 +76,7 @@ static int set_enum(const key_spec *k, json_t *v, s2s_config *out, s2s_error *er
 		strncat(allowed, k->choices[i], sizeof allowed - strlen(allowed) - 1);
 	}
 	return s2s__error_set(err, S2S_ECONFIG, "config key '%s' has value '%s'; allowed: %s",
-			      k->name, json_string_value(v), allowed);
+	                      k->name, json_string_value(v), allowed);
 }
 
 static int set_value(const key_spec *k, json_t *v, s2s_config *out, s2s_error *err)
@@ -80,19 +84,19 @@ static int set_value(const key_spec *k, json_t *v, s2s_config *out, s2s_error *e
 	switch (k->type) {
 	case KEY_BOOL:
 		if (!json_is_boolean(v))
-			return s2s__error_set(err, S2S_ECONFIG, "config key '%s' must be true or false",
-					      k->name);
+			return s2s__error_set(err, S2S_ECONFIG,
+			                      "config key '%s' must be true or false", k->name);
 		*(bool *)((char *)out + k->offset) = json_is_true(v);
 		return 0;
 	case KEY_INT: {
 		if (!json_is_integer(v))
-			return s2s__error_set(err, S2S_ECONFIG, "config key '%s' must be an integer",
-					      k->name);
+			return s2s__error_set(err, S2S_ECONFIG,
+			                      "config key '%s' must be an integer", k->name);
 		json_int_t x = json_integer_value(v);
 		if (x < k->min || x > k->max)
 			return s2s__error_set(err, S2S_ECONFIG,
-					      "config key '%s' is %lld; allowed %lld..%lld", k->name,
-					      (long long)x, k->min, k->max);
+			                      "config key '%s' is %lld; allowed %lld..%lld",
+			                      k->name, (long long)x, k->min, k->max);
 		*(int *)((char *)out + k->offset) = (int)x;
 		return 0;
 	}
@@ -108,24 +112,29 @@ static int check_consistency(const s2s_config *c, s2s_error *err)
 	int K = s2s_config_enc_out(c);
 	if (c->attention == S2S_ATTN_ADDITIVE && c->attn_dim < 1)
 		return s2s__error_set(err, S2S_ECONFIG,
-				      "config key 'attn_dim' must be 1..%d for additive attention",
-				      S2S_MAX_DIM);
+		                      "config key 'attn_dim' must be 1..%d for additive attention",
+		                      S2S_MAX_DIM);
 	if (c->bridge == S2S_BRIDGE_LAST && (c->dec_layers != c->enc_layers || c->dec_hidden != K))
-		return s2s__error_set(err, S2S_ECONFIG,
-				      "config key 'bridge': 'last' needs dec_layers (%d) == enc_layers (%d) "
-				      "and dec_hidden (%d) == encoder output size (%d)",
-				      c->dec_layers, c->enc_layers, c->dec_hidden, K);
+		return s2s__error_set(
+		    err, S2S_ECONFIG,
+		    "config key 'bridge': 'last' needs dec_layers (%d) == enc_layers (%d) "
+		    "and dec_hidden (%d) == encoder output size (%d)",
+		    c->dec_layers, c->enc_layers, c->dec_hidden, K);
 	if (c->attention == S2S_ATTN_DOT && c->dec_hidden != K)
-		return s2s__error_set(err, S2S_ECONFIG,
-				      "config key 'attention': 'dot' needs dec_hidden (%d) == encoder "
-				      "output size (%d)", c->dec_hidden, K);
+		return s2s__error_set(
+		    err, S2S_ECONFIG,
+		    "config key 'attention': 'dot' needs dec_hidden (%d) == encoder "
+		    "output size (%d)",
+		    c->dec_hidden, K);
 	if (c->input_feed && (c->attention == S2S_ATTN_NONE || c->placement != S2S_PLACE_LUONG))
-		return s2s__error_set(err, S2S_ECONFIG,
-				      "config key 'input_feed' needs attention and luong placement");
+		return s2s__error_set(
+		    err, S2S_ECONFIG,
+		    "config key 'input_feed' needs attention and luong placement");
 	if (c->tie_embeddings && c->emb_dim != c->dec_hidden)
-		return s2s__error_set(err, S2S_ECONFIG,
-				      "config key 'tie_embeddings' needs emb_dim (%d) == dec_hidden (%d)",
-				      c->emb_dim, c->dec_hidden);
+		return s2s__error_set(
+		    err, S2S_ECONFIG,
+		    "config key 'tie_embeddings' needs emb_dim (%d) == dec_hidden (%d)", c->emb_dim,
+		    c->dec_hidden);
 	return 0;
 }
 
@@ -137,7 +146,8 @@ static int parse_object(json_t *root, s2s_config *out, s2s_error *err)
 	{
 		const key_spec *k = find_key(name);
 		if (!k)
-			return s2s__error_set(err, S2S_ECONFIG, "config has unknown key '%s'", name);
+			return s2s__error_set(err, S2S_ECONFIG, "config has unknown key '%s'",
+			                      name);
 		int rc = set_value(k, v, out, err);
 		if (rc < 0)
 			return rc;
@@ -145,7 +155,7 @@ static int parse_object(json_t *root, s2s_config *out, s2s_error *err)
 	for (size_t i = 0; i < NKEYS; i++)
 		if (keys[i].required && !json_object_get(root, keys[i].name))
 			return s2s__error_set(err, S2S_ECONFIG, "config is missing key '%s'",
-					      keys[i].name);
+			                      keys[i].name);
 	if (out->attention != S2S_ATTN_ADDITIVE)
 		out->attn_dim = 0;
 	return check_consistency(out, err);
@@ -160,9 +170,10 @@ int s2s_config_parse(const char *json_text, s2s_config *out, s2s_error *err)
 	json_t *root = json_loads(json_text, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root)
 		return s2s__error_set(err, S2S_ECONFIG, "config is not valid JSON: %s (line %d)",
-				      jerr.text, jerr.line);
-	int rc = json_is_object(root) ? parse_object(root, out, err)
-				       : s2s__error_set(err, S2S_ECONFIG, "config is not a JSON object");
+		                      jerr.text, jerr.line);
+	int rc = json_is_object(root)
+	             ? parse_object(root, out, err)
+	             : s2s__error_set(err, S2S_ECONFIG, "config is not a JSON object");
 	json_decref(root);
 	return rc;
 }

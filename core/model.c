@@ -31,10 +31,11 @@ typedef struct {
 	int n;
 } expect_table;
 
-static void want(expect_table *t, const float **dst, int64_t rows, int64_t cols, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
+static void want(expect_table *t, const float **dst, int64_t rows, int64_t cols, const char *fmt,
+                 ...) __attribute__((format(printf, 5, 6)));
 
-static void want(expect_table *t, const float **dst, int64_t rows, int64_t cols, const char *fmt, ...)
+static void want(expect_table *t, const float **dst, int64_t rows, int64_t cols, const char *fmt,
+                 ...)
 {
 	assert(t->n < MAX_EXPECT); /* the bound above is wrong if this fires */
 	expect *e = &t->e[t->n++];
@@ -49,7 +50,7 @@ static void want(expect_table *t, const float **dst, int64_t rows, int64_t cols,
 }
 
 static void want_rnn(expect_table *t, s2s__rnn_weights *w, const char *prefix, int layer,
-		     const char *suffix, int G, int in, int hid)
+                     const char *suffix, int G, int in, int hid)
 {
 	w->in = in;
 	w->hid = hid;
@@ -84,7 +85,8 @@ static void build_expectations(const s2s_config *c, s2s__weights *w, expect_tabl
 		int in = l == 0 ? c->emb_dim : K;
 		want_rnn(t, &w->enc[l][0], "encoder.rnn", l, "", G, in, c->enc_hidden);
 		if (c->bidirectional)
-			want_rnn(t, &w->enc[l][1], "encoder.rnn", l, "_reverse", G, in, c->enc_hidden);
+			want_rnn(t, &w->enc[l][1], "encoder.rnn", l, "_reverse", G, in,
+			         c->enc_hidden);
 	}
 	if (c->bridge == S2S_BRIDGE_LINEAR) {
 		want(t, &w->bridge_w, (int64_t)c->dec_layers * D, K, "bridge.weight");
@@ -92,7 +94,8 @@ static void build_expectations(const s2s_config *c, s2s__weights *w, expect_tabl
 	}
 	want(t, &w->tgt_emb, c->tgt_vocab_size, c->emb_dim, "decoder.embedding.weight");
 	for (int l = 0; l < c->dec_layers; l++)
-		want_rnn(t, &w->dec[l], "decoder.rnn", l, "", G, l == 0 ? s2s_config_dec_input(c) : D, D);
+		want_rnn(t, &w->dec[l], "decoder.rnn", l, "", G,
+		         l == 0 ? s2s_config_dec_input(c) : D, D);
 	want_attention(t, c, w);
 	if (!c->tie_embeddings)
 		want(t, &w->out_w, c->tgt_vocab_size, D, "decoder.out.weight");
@@ -111,14 +114,15 @@ static void shape_str(char *buf, size_t cap, int rank, const int64_t *shape)
 static int check_tensor(const expect *e, const s2s_tensor_info *ti, s2s_error *err)
 {
 	if (!ti)
-		return s2s__error_set(err, S2S_EMISSING, "checkpoint is missing tensor '%s'", e->name);
+		return s2s__error_set(err, S2S_EMISSING, "checkpoint is missing tensor '%s'",
+		                      e->name);
 	if (ti->rank != e->rank || ti->shape[0] != e->shape[0] ||
 	    (e->rank == 2 && ti->shape[1] != e->shape[1])) {
 		char got[64], exp[64];
 		shape_str(got, sizeof got, ti->rank, ti->shape);
 		shape_str(exp, sizeof exp, e->rank, e->shape);
-		return s2s__error_set(err, S2S_ESHAPE, "tensor %s has shape %s, expected %s", e->name,
-				      got, exp);
+		return s2s__error_set(err, S2S_ESHAPE, "tensor %s has shape %s, expected %s",
+		                      e->name, got, exp);
 	}
 	return 0;
 }
@@ -136,8 +140,8 @@ static int check_tensors(struct s2s_model *m, const expect_table *t, s2s_error *
 		for (int j = 0; j < t->n && !found; j++)
 			found = strcmp(t->e[j].name, ti->name) == 0;
 		if (!found)
-			return s2s__error_set(err, S2S_EFORMAT, "checkpoint has unexpected tensor '%s'",
-					      ti->name);
+			return s2s__error_set(err, S2S_EFORMAT,
+			                      "checkpoint has unexpected tensor '%s'", ti->name);
 		m->params += ti->numel;
 	}
 	return 0;
@@ -190,7 +194,7 @@ static int bind_weights(struct s2s_model *m, const expect_table *t, s2s_error *e
 	}
 	if (total && !(m->widened = malloc((size_t)total * sizeof(float))))
 		return s2s__error_set(err, S2S_ENOMEM, "out of memory widening %lld weights",
-				      (long long)total);
+		                      (long long)total);
 	float *next = m->widened;
 	for (int i = 0; i < t->n; i++) {
 		const s2s_tensor_info *ti = s2s_checkpoint_tensor(m->ckpt, t->e[i].name);
@@ -221,9 +225,10 @@ static int load_text_parts(struct s2s_model *m, s2s_error *err)
 	if (!ver)
 		return S2S_EMISSING;
 	if (strcmp(ver, "1") != 0)
-		return s2s__error_set(err, S2S_EFORMAT, "seq2seqd.format_version is '%s'; supported: 1", ver);
+		return s2s__error_set(err, S2S_EFORMAT,
+		                      "seq2seqd.format_version is '%s'; supported: 1", ver);
 	const char *keys[5] = {"seq2seqd.config", "seq2seqd.src_vocab", "seq2seqd.tgt_vocab",
-			       "seq2seqd.src_tokenizer", "seq2seqd.tgt_tokenizer"};
+	                       "seq2seqd.src_tokenizer", "seq2seqd.tgt_tokenizer"};
 	const char *v[5];
 	for (int i = 0; i < 5; i++)
 		if (!(v[i] = need_meta(m, keys[i], err)))
@@ -244,10 +249,10 @@ static int check_vocab_sizes(struct s2s_model *m, s2s_error *err)
 {
 	if (s2s_vocab_size(m->src_vocab) != m->cfg.src_vocab_size)
 		return s2s__error_set(err, S2S_EVOCAB, "src_vocab has %d tokens but config says %d",
-				      s2s_vocab_size(m->src_vocab), m->cfg.src_vocab_size);
+		                      s2s_vocab_size(m->src_vocab), m->cfg.src_vocab_size);
 	if (s2s_vocab_size(m->tgt_vocab) != m->cfg.tgt_vocab_size)
 		return s2s__error_set(err, S2S_EVOCAB, "tgt_vocab has %d tokens but config says %d",
-				      s2s_vocab_size(m->tgt_vocab), m->cfg.tgt_vocab_size);
+		                      s2s_vocab_size(m->tgt_vocab), m->cfg.tgt_vocab_size);
 	return 0;
 }
 
@@ -273,9 +278,9 @@ int s2s_model_open(const char *path, s2s_model **out, s2s_error *err)
 		free(m);
 		return s2s__error_set(err, S2S_ENOMEM, "out of memory");
 	}
-	expect_table *tab = malloc(sizeof *tab); /* ~7 kB: keep it off small thread stacks */
+	expect_table *tab = malloc(sizeof *tab); /* ~11 kB: keep it off small thread stacks */
 	int rc = tab ? s2s_checkpoint_open(path, &m->ckpt, err)
-		     : s2s__error_set(err, S2S_ENOMEM, "out of memory");
+	             : s2s__error_set(err, S2S_ENOMEM, "out of memory");
 	if (rc == 0)
 		rc = load_text_parts(m, err);
 	if (rc == 0)

@@ -38,7 +38,7 @@ s2s_config ckb_tiny_config(void)
 }
 
 static ckb_tensor *addf(ckb *b, int64_t d0, int64_t d1, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 static ckb_tensor *addf(ckb *b, int64_t d0, int64_t d1, const char *fmt, ...)
 {
@@ -66,7 +66,7 @@ ckb_tensor *ckb_add(ckb *b, const char *name, const char *dtype, int64_t d0, int
 
 /* Four tensors of one direction of one layer of torch.nn.RNN/GRU/LSTM. */
 static void add_rnn(ckb *b, const char *pfx, int l, const char *sfx, int64_t gh, int64_t in,
-		    int64_t hid)
+                    int64_t hid)
 {
 	addf(b, gh, in, "%s.weight_ih_l%d%s", pfx, l, sfx);
 	addf(b, gh, hid, "%s.weight_hh_l%d%s", pfx, l, sfx);
@@ -83,10 +83,11 @@ static void add_table(ckb *b, const s2s_config *c)
 	int bahdanau_attn = c->attention != S2S_ATTN_NONE && c->placement == S2S_PLACE_BAHDANAU;
 	addf(b, c->src_vocab_size, c->emb_dim, "encoder.embedding.weight");
 	for (int l = 0; l < c->enc_layers; l++) {
-		add_rnn(b, "encoder.rnn", l, "", G * c->enc_hidden, l ? K : c->emb_dim, c->enc_hidden);
+		add_rnn(b, "encoder.rnn", l, "", G * c->enc_hidden, l ? K : c->emb_dim,
+		        c->enc_hidden);
 		if (c->bidirectional)
 			add_rnn(b, "encoder.rnn", l, "_reverse", G * c->enc_hidden,
-				l ? K : c->emb_dim, c->enc_hidden);
+			        l ? K : c->emb_dim, c->enc_hidden);
 	}
 	if (c->bridge == S2S_BRIDGE_LINEAR) {
 		addf(b, c->dec_layers * D, K, "bridge.weight");
@@ -118,15 +119,14 @@ static const char *const places[] = {"bahdanau", "luong"};
 
 char *ckb_config_json(const s2s_config *c)
 {
-	json_t *o = json_pack("{ss si si si sb sb si si ss ss ss si sb sb si si}", "cell",
-			      cells[c->cell], "emb_dim", c->emb_dim, "enc_hidden", c->enc_hidden,
-			      "enc_layers", c->enc_layers, "bidirectional", c->bidirectional,
-			      "reverse_source", c->reverse_source, "dec_hidden", c->dec_hidden,
-			      "dec_layers", c->dec_layers, "bridge", bridges[c->bridge], "attention",
-			      attns[c->attention], "attn_placement", places[c->placement], "attn_dim",
-			      c->attn_dim, "input_feed", c->input_feed, "tie_embeddings",
-			      c->tie_embeddings, "src_vocab_size", c->src_vocab_size, "tgt_vocab_size",
-			      c->tgt_vocab_size);
+	json_t *o = json_pack(
+	    "{ss si si si sb sb si si ss ss ss si sb sb si si}", "cell", cells[c->cell], "emb_dim",
+	    c->emb_dim, "enc_hidden", c->enc_hidden, "enc_layers", c->enc_layers, "bidirectional",
+	    c->bidirectional, "reverse_source", c->reverse_source, "dec_hidden", c->dec_hidden,
+	    "dec_layers", c->dec_layers, "bridge", bridges[c->bridge], "attention",
+	    attns[c->attention], "attn_placement", places[c->placement], "attn_dim", c->attn_dim,
+	    "input_feed", c->input_feed, "tie_embeddings", c->tie_embeddings, "src_vocab_size",
+	    c->src_vocab_size, "tgt_vocab_size", c->tgt_vocab_size);
 	if (!o)
 		abort();
 	char *s = json_dumps(o, JSON_COMPACT);
@@ -288,9 +288,9 @@ static json_t *header_json(const ckb *b, size_t *data_len)
 			n *= (size_t)t->shape[d];
 		}
 		json_object_set_new(root, t->name,
-				    json_pack("{ss so s[II]}", "dtype", t->dtype, "shape", shape,
-					      "data_offsets", (json_int_t)off,
-					      (json_int_t)(off + n * es)));
+		                    json_pack("{ss so s[II]}", "dtype", t->dtype, "shape", shape,
+		                              "data_offsets", (json_int_t)off,
+		                              (json_int_t)(off + n * es)));
 		off += n * es;
 	}
 	*data_len = off;

@@ -21,7 +21,7 @@
 #include "s2s_config.h"
 
 #define CKB_MAX_TENSORS 160
-#define CKB_MAX_META 16
+#define CKB_MAX_META    16
 
 typedef struct {
 	char name[64];
@@ -46,7 +46,7 @@ void ckb_init(ckb *b, const s2s_config *c);
 void ckb_deinit(ckb *b);
 
 ckb_tensor *ckb_find(ckb *b, const char *name); /* NULL when absent */
-void ckb_remove(ckb *b, const char *name);       /* aborts when absent */
+void ckb_remove(ckb *b, const char *name);      /* aborts when absent */
 /* Appends a tensor; d1 == 0 makes it rank 1. */
 ckb_tensor *ckb_add(ckb *b, const char *name, const char *dtype, int64_t d0, int64_t d1);
 void ckb_set_dtype_all(ckb *b, const char *dtype);

@@ -35,20 +35,20 @@ static int open_raw(const char *header, size_t data_len, s2s_error *e)
 	return rc;
 }
 
-#define assert_err(rc, e, want, sub)                                                          \
-	do {                                                                                  \
-		cr_assert_eq((rc), (want), "rc %d (%s), want %s; message: %s", (rc),          \
-			     s2s_strerror_name(rc), s2s_strerror_name(want), (e).message);    \
-		cr_assert_eq((e).code, (want));                                               \
-		cr_assert(strstr((e).message, (sub)), "message '%s' lacks '%s'", (e).message, \
-			  (sub));                                                             \
+#define assert_err(rc, e, want, sub)                                                               \
+	do {                                                                                       \
+		cr_assert_eq((rc), (want), "rc %d (%s), want %s; message: %s", (rc),               \
+		             s2s_strerror_name(rc), s2s_strerror_name(want), (e).message);         \
+		cr_assert_eq((e).code, (want));                                                    \
+		cr_assert(strstr((e).message, (sub)), "message '%s' lacks '%s'", (e).message,      \
+		          (sub));                                                                  \
 	} while (0)
 
-#define RAW_ERR(hdr, data_len, want, sub)                                                     \
-	do {                                                                                  \
-		s2s_error e_;                                                                 \
-		int rc_ = open_raw((hdr), (data_len), &e_);                                   \
-		assert_err(rc_, e_, (want), (sub));                                           \
+#define RAW_ERR(hdr, data_len, want, sub)                                                          \
+	do {                                                                                       \
+		s2s_error e_;                                                                      \
+		int rc_ = open_raw((hdr), (data_len), &e_);                                        \
+		assert_err(rc_, e_, (want), (sub));                                                \
 	} while (0)
 
 /* --- the first 8 bytes ------------------------------------------------------------ */
@@ -157,8 +157,8 @@ Test(checkpoint, header_json_not_object)
 Test(checkpoint, header_duplicate_key)
 {
 	RAW_ERR("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
-		"\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
-		8, S2S_EFORMAT, "duplicate");
+	        "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
+	        8, S2S_EFORMAT, "duplicate");
 }
 
 Test(checkpoint, header_with_nul_byte)
@@ -186,7 +186,7 @@ Test(checkpoint, metadata_not_object)
 Test(checkpoint, metadata_value_not_string)
 {
 	RAW_ERR("{\"__metadata__\": {\"seq2seqd.config\": {\"cell\": \"lstm\"}}}", 0, S2S_EFORMAT,
-		"metadata key 'seq2seqd.config' is not a string");
+	        "metadata key 'seq2seqd.config' is not a string");
 }
 
 /* --- dtype -------------------------------------------------------------------------- */
@@ -194,28 +194,28 @@ Test(checkpoint, metadata_value_not_string)
 Test(checkpoint, unknown_dtype_i64)
 {
 	RAW_ERR("{\"x\":{\"dtype\":\"I64\",\"shape\":[2],\"data_offsets\":[0,16]}}", 16, S2S_EDTYPE,
-		"tensor 'x' has dtype I64; supported: F32, F16, BF16");
+	        "tensor 'x' has dtype I64; supported: F32, F16, BF16");
 }
 
 Test(checkpoint, dtype_is_case_sensitive)
 {
 	RAW_ERR("{\"x\":{\"dtype\":\"f32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, S2S_EDTYPE,
-		"tensor 'x' has dtype f32");
+	        "tensor 'x' has dtype f32");
 }
 
 Test(checkpoint, dtype_missing_or_not_string)
 {
 	RAW_ERR("{\"x\":{\"shape\":[2],\"data_offsets\":[0,8]}}", 8, S2S_EFORMAT,
-		"tensor 'x': dtype missing");
+	        "tensor 'x': dtype missing");
 	RAW_ERR("{\"x\":{\"dtype\":4,\"shape\":[2],\"data_offsets\":[0,8]}}", 8, S2S_EFORMAT,
-		"tensor 'x': dtype missing");
+	        "tensor 'x': dtype missing");
 }
 
 /* --- shape -------------------------------------------------------------------------- */
 
-#define SHAPE_ERR(shape, sub)                                                                 \
-	RAW_ERR("{\"w\":{\"dtype\":\"F32\",\"shape\":" shape ",\"data_offsets\":[0,8]}}", 8,     \
-		S2S_EFORMAT, sub)
+#define SHAPE_ERR(shape, sub)                                                                      \
+	RAW_ERR("{\"w\":{\"dtype\":\"F32\",\"shape\":" shape ",\"data_offsets\":[0,8]}}", 8,       \
+	        S2S_EFORMAT, sub)
 
 Test(checkpoint, shape_zero_dim)
 {
@@ -244,7 +244,7 @@ Test(checkpoint, shape_product_overflows)
 	/* 65536^2 = 2^32 and 2^31-1 to the 4th power would both wrap a 32-bit count. */
 	SHAPE_ERR("[65536, 65536]", "tensor 'w': element count exceeds 2^31-1");
 	SHAPE_ERR("[2147483647, 2147483647, 2147483647, 2147483647]",
-		  "tensor 'w': element count exceeds 2^31-1");
+	          "tensor 'w': element count exceeds 2^31-1");
 }
 
 Test(checkpoint, shape_rank)
@@ -253,7 +253,7 @@ Test(checkpoint, shape_rank)
 	SHAPE_ERR("[1, 1, 1, 1, 2]", "tensor 'w': shape must be an array of 1 to 4 dimensions");
 	SHAPE_ERR("2", "tensor 'w': shape must be an array");
 	RAW_ERR("{\"w\":{\"dtype\":\"F32\",\"data_offsets\":[0,8]}}", 8, S2S_EFORMAT,
-		"tensor 'w': shape must be an array");
+	        "tensor 'w': shape must be an array");
 }
 
 /* --- data_offsets ------------------------------------------------------------------- */
@@ -261,85 +261,87 @@ Test(checkpoint, shape_rank)
 Test(checkpoint, offsets_reversed)
 {
 	RAW_ERR("{\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,4]}}", 16, S2S_EBOUNDS,
-		"tensor 'b': data_offsets [8, 4] must satisfy 0 <= begin <= end");
+	        "tensor 'b': data_offsets [8, 4] must satisfy 0 <= begin <= end");
 }
 
 Test(checkpoint, offsets_negative)
 {
-	RAW_ERR("{\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[-4,0]}}", 16, S2S_EBOUNDS,
-		"tensor 'b': data_offsets [-4, 0]");
+	RAW_ERR("{\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[-4,0]}}", 16,
+	        S2S_EBOUNDS, "tensor 'b': data_offsets [-4, 0]");
 }
 
 Test(checkpoint, offsets_out_of_range)
 {
 	RAW_ERR("{\"decoder.out.bias\":{\"dtype\":\"F32\",\"shape\":[10],"
-		"\"data_offsets\":[40,80]}}",
-		64, S2S_EBOUNDS, "tensor 'decoder.out.bias': data_offsets [40, 80] exceed data size 64");
+	        "\"data_offsets\":[40,80]}}",
+	        64, S2S_EBOUNDS,
+	        "tensor 'decoder.out.bias': data_offsets [40, 80] exceed data size 64");
 }
 
 Test(checkpoint, offsets_huge)
 {
 	/* end near 2^63: a naive `data + end` would wrap around the address space. */
 	RAW_ERR("{\"b\":{\"dtype\":\"F32\",\"shape\":[1],"
-		"\"data_offsets\":[9223372036854775800,9223372036854775804]}}",
-		16, S2S_EBOUNDS, "exceed data size 16");
-	RAW_ERR("{\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,18446744073709551616]}}",
-		16, S2S_EFORMAT, "header is not valid JSON"); /* > int64: jansson refuses it */
+	        "\"data_offsets\":[9223372036854775800,9223372036854775804]}}",
+	        16, S2S_EBOUNDS, "exceed data size 16");
+	RAW_ERR(
+	    "{\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,18446744073709551616]}}",
+	    16, S2S_EFORMAT, "header is not valid JSON"); /* > int64: jansson refuses it */
 }
 
 Test(checkpoint, offsets_malformed)
 {
 	RAW_ERR("{\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0]}}", 8, S2S_EFORMAT,
-		"tensor 'b': data_offsets must be [begin, end] integers");
-	RAW_ERR("{\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4,8]}}", 8, S2S_EFORMAT,
-		"tensor 'b': data_offsets must be [begin, end] integers");
-	RAW_ERR("{\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4.0]}}", 8, S2S_EFORMAT,
-		"tensor 'b': data_offsets must be [begin, end] integers");
+	        "tensor 'b': data_offsets must be [begin, end] integers");
+	RAW_ERR("{\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4,8]}}", 8,
+	        S2S_EFORMAT, "tensor 'b': data_offsets must be [begin, end] integers");
+	RAW_ERR("{\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4.0]}}", 8,
+	        S2S_EFORMAT, "tensor 'b': data_offsets must be [begin, end] integers");
 	RAW_ERR("{\"b\":{\"dtype\":\"F32\",\"shape\":[1]}}", 8, S2S_EFORMAT,
-		"tensor 'b': data_offsets must be [begin, end] integers");
+	        "tensor 'b': data_offsets must be [begin, end] integers");
 }
 
 Test(checkpoint, size_not_matching_shape)
 {
 	RAW_ERR("{\"b\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 16, S2S_EFORMAT,
-		"tensor 'b': 8 bytes in data_offsets, shape needs 12");
-	RAW_ERR("{\"h\":{\"dtype\":\"F16\",\"shape\":[3],\"data_offsets\":[0,12]}}", 16, S2S_EFORMAT,
-		"tensor 'h': 12 bytes in data_offsets, shape needs 6");
+	        "tensor 'b': 8 bytes in data_offsets, shape needs 12");
+	RAW_ERR("{\"h\":{\"dtype\":\"F16\",\"shape\":[3],\"data_offsets\":[0,12]}}", 16,
+	        S2S_EFORMAT, "tensor 'h': 12 bytes in data_offsets, shape needs 6");
 }
 
 Test(checkpoint, misaligned_offsets)
 {
 	RAW_ERR("{\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[2,6]}}", 16, S2S_EFORMAT,
-		"tensor 'b': offset 2 is not aligned to 4 bytes");
-	RAW_ERR("{\"h\":{\"dtype\":\"BF16\",\"shape\":[1],\"data_offsets\":[3,5]}}", 16, S2S_EFORMAT,
-		"tensor 'h': offset 3 is not aligned to 2 bytes");
+	        "tensor 'b': offset 2 is not aligned to 4 bytes");
+	RAW_ERR("{\"h\":{\"dtype\":\"BF16\",\"shape\":[1],\"data_offsets\":[3,5]}}", 16,
+	        S2S_EFORMAT, "tensor 'h': offset 3 is not aligned to 2 bytes");
 }
 
 Test(checkpoint, overlapping_tensors)
 {
 	RAW_ERR("{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
-		"\"b\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[12,28]}}",
-		32, S2S_EFORMAT, "tensor 'b' overlaps tensor 'a'");
+	        "\"b\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[12,28]}}",
+	        32, S2S_EFORMAT, "tensor 'b' overlaps tensor 'a'");
 }
 
 Test(checkpoint, overlap_found_whatever_the_header_order)
 {
 	/* b lies inside a; c comes first in the header but last in the data. */
 	RAW_ERR("{\"c\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[60,64]},"
-		"\"a\":{\"dtype\":\"F32\",\"shape\":[10],\"data_offsets\":[0,40]},"
-		"\"b\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[20,24]}}",
-		64, S2S_EFORMAT, "tensor 'b' overlaps tensor 'a'");
+	        "\"a\":{\"dtype\":\"F32\",\"shape\":[10],\"data_offsets\":[0,40]},"
+	        "\"b\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[20,24]}}",
+	        64, S2S_EFORMAT, "tensor 'b' overlaps tensor 'a'");
 	RAW_ERR("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]},"
-		"\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}",
-		16, S2S_EFORMAT, "overlaps tensor");
+	        "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}",
+	        16, S2S_EFORMAT, "overlaps tensor");
 }
 
 /* --- valid files ---------------------------------------------------------------------- */
 
 static const char two_tensors[] =
-	"{\"__metadata__\":{\"k\":\"v\",\"seq2seqd.name\":\"t\"},"
-	"\"w\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[8,32]},"
-	"\"h\":{\"dtype\":\"F16\",\"shape\":[3],\"data_offsets\":[2,8]}}";
+    "{\"__metadata__\":{\"k\":\"v\",\"seq2seqd.name\":\"t\"},"
+    "\"w\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[8,32]},"
+    "\"h\":{\"dtype\":\"F16\",\"shape\":[3],\"data_offsets\":[2,8]}}";
 
 static void check_two_tensors(const s2s_checkpoint *ck, const unsigned char *base, size_t len)
 {
@@ -353,7 +355,8 @@ static void check_two_tensors(const s2s_checkpoint *ck, const unsigned char *bas
 	cr_assert_str_eq(s2s_checkpoint_tensor_at(ck, 1)->name, "h");
 	cr_assert_null(s2s_checkpoint_tensor_at(ck, 2));
 	cr_assert_null(s2s_checkpoint_tensor_at(ck, -1));
-	const s2s_tensor_info *w = s2s_checkpoint_tensor(ck, "w"), *h = s2s_checkpoint_tensor(ck, "h");
+	const s2s_tensor_info *w = s2s_checkpoint_tensor(ck, "w"),
+	                      *h = s2s_checkpoint_tensor(ck, "h");
 	cr_assert(w && h);
 	cr_assert_eq(w->dtype, S2S_DTYPE_F32);
 	cr_assert_eq(w->rank, 2);

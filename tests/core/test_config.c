@@ -14,12 +14,13 @@
 /* A valid config; tests change one thing at a time. */
 static json_t *base(void)
 {
-	json_t *o = json_loads("{\"cell\":\"lstm\",\"emb_dim\":4,\"enc_hidden\":3,\"enc_layers\":2,"
-			       "\"bidirectional\":true,\"reverse_source\":false,\"dec_hidden\":6,"
-			       "\"dec_layers\":2,\"bridge\":\"last\",\"attention\":\"additive\","
-			       "\"attn_placement\":\"luong\",\"attn_dim\":5,\"input_feed\":true,"
-			       "\"tie_embeddings\":false,\"src_vocab_size\":7,\"tgt_vocab_size\":9}",
-			       0, NULL);
+	json_t *o =
+	    json_loads("{\"cell\":\"lstm\",\"emb_dim\":4,\"enc_hidden\":3,\"enc_layers\":2,"
+	               "\"bidirectional\":true,\"reverse_source\":false,\"dec_hidden\":6,"
+	               "\"dec_layers\":2,\"bridge\":\"last\",\"attention\":\"additive\","
+	               "\"attn_placement\":\"luong\",\"attn_dim\":5,\"input_feed\":true,"
+	               "\"tie_embeddings\":false,\"src_vocab_size\":7,\"tgt_vocab_size\":9}",
+	               0, NULL);
 	cr_assert_not_null(o);
 	return o;
 }
@@ -34,13 +35,13 @@ static int parse_obj(json_t *o, s2s_config *c, s2s_error *e)
 	return rc;
 }
 
-#define assert_err(rc, e, want, sub)                                                          \
-	do {                                                                                  \
-		cr_assert_eq((rc), (want), "rc %d, want %d; message: %s", (rc), (want),      \
-			     (e).message);                                                    \
-		cr_assert_eq((e).code, (want));                                               \
-		cr_assert(strstr((e).message, (sub)), "message '%s' lacks '%s'", (e).message, \
-			  (sub));                                                             \
+#define assert_err(rc, e, want, sub)                                                               \
+	do {                                                                                       \
+		cr_assert_eq((rc), (want), "rc %d, want %d; message: %s", (rc), (want),            \
+		             (e).message);                                                         \
+		cr_assert_eq((e).code, (want));                                                    \
+		cr_assert(strstr((e).message, (sub)), "message '%s' lacks '%s'", (e).message,      \
+		          (sub));                                                                  \
 	} while (0)
 
 /* Parses base() with key set to v (NULL deletes it) and expects an ECONFIG naming sub. */
@@ -117,9 +118,9 @@ Test(config, unknown_key_is_rejected)
 }
 
 static const char *const required[] = {
-	"cell",       "emb_dim",        "enc_hidden", "enc_layers",     "bidirectional",
-	"reverse_source", "dec_hidden", "dec_layers", "bridge",         "attention",
-	"attn_placement", "input_feed", "tie_embeddings", "src_vocab_size", "tgt_vocab_size",
+    "cell",           "emb_dim",    "enc_hidden",     "enc_layers",     "bidirectional",
+    "reverse_source", "dec_hidden", "dec_layers",     "bridge",         "attention",
+    "attn_placement", "input_feed", "tie_embeddings", "src_vocab_size", "tgt_vocab_size",
 };
 
 Test(config, every_required_key_is_required)
@@ -133,7 +134,8 @@ Test(config, every_required_key_is_required)
 
 Test(config, attn_dim_required_only_for_additive)
 {
-	expect_bad("attn_dim", NULL, "config key 'attn_dim' must be 1..4096 for additive attention");
+	expect_bad("attn_dim", NULL,
+	           "config key 'attn_dim' must be 1..4096 for additive attention");
 	expect_bad("attn_dim", json_integer(0), "config key 'attn_dim' must be 1..4096");
 	json_t *o = base();
 	json_object_del(o, "attn_dim");
@@ -148,11 +150,11 @@ Test(config, attn_dim_required_only_for_additive)
 	cr_assert_eq(c.attn_dim, 0);
 }
 
-static const char *const int_keys[] = {"emb_dim",    "enc_hidden",     "enc_layers",
-				       "dec_hidden", "dec_layers",     "attn_dim",
-				       "src_vocab_size", "tgt_vocab_size"};
+static const char *const int_keys[] = {"emb_dim",        "enc_hidden",    "enc_layers",
+                                       "dec_hidden",     "dec_layers",    "attn_dim",
+                                       "src_vocab_size", "tgt_vocab_size"};
 static const char *const bool_keys[] = {"bidirectional", "reverse_source", "input_feed",
-					"tie_embeddings"};
+                                        "tie_embeddings"};
 static const char *const enum_keys[] = {"cell", "bridge", "attention", "attn_placement"};
 
 Test(config, every_key_is_type_checked)
@@ -179,8 +181,9 @@ Test(config, every_key_is_type_checked)
 
 Test(config, enum_values_are_checked)
 {
-	expect_bad("cell", json_string("transformer"),
-		   "config key 'cell' has value 'transformer'; allowed: rnn_tanh, rnn_relu, gru, lstm");
+	expect_bad(
+	    "cell", json_string("transformer"),
+	    "config key 'cell' has value 'transformer'; allowed: rnn_tanh, rnn_relu, gru, lstm");
 	expect_bad("cell", json_string("LSTM"), "config key 'cell' has value 'LSTM'");
 	expect_bad("bridge", json_string("mean"), "allowed: zeros, last, linear");
 	expect_bad("attention", json_string("multihead"), "allowed: none, dot, general, additive");
@@ -193,12 +196,15 @@ Test(config, bounds_are_checked_with_the_key_name)
 	expect_bad("emb_dim", json_integer(4097), "config key 'emb_dim' is 4097; allowed 1..4096");
 	expect_bad("emb_dim", json_integer(-3), "config key 'emb_dim' is -3");
 	expect_bad("enc_hidden", json_integer(1000000000), "config key 'enc_hidden' is 1000000000");
-	expect_bad("enc_hidden", json_integer(INT64_C(1) << 40), "config key 'enc_hidden' is 1099511627776");
+	expect_bad("enc_hidden", json_integer(INT64_C(1) << 40),
+	           "config key 'enc_hidden' is 1099511627776");
 	expect_bad("enc_layers", json_integer(9), "config key 'enc_layers' is 9; allowed 1..8");
 	expect_bad("dec_layers", json_integer(0), "config key 'dec_layers' is 0; allowed 1..8");
 	expect_bad("attn_dim", json_integer(5000), "config key 'attn_dim' is 5000");
-	expect_bad("src_vocab_size", json_integer(4), "config key 'src_vocab_size' is 4; allowed 5..16777216");
-	expect_bad("tgt_vocab_size", json_integer((1 << 24) + 1), "config key 'tgt_vocab_size' is 16777217");
+	expect_bad("src_vocab_size", json_integer(4),
+	           "config key 'src_vocab_size' is 4; allowed 5..16777216");
+	expect_bad("tgt_vocab_size", json_integer((1 << 24) + 1),
+	           "config key 'tgt_vocab_size' is 16777217");
 }
 
 Test(config, absurd_dimension_written_as_a_float)
@@ -249,7 +255,8 @@ Test(config, bridge_last_needs_matching_layers_and_size)
 {
 	json_t *o = base();
 	json_object_set_new(o, "dec_layers", json_integer(1));
-	expect_inconsistent(o, "config key 'bridge': 'last' needs dec_layers (1) == enc_layers (2)");
+	expect_inconsistent(o,
+	                    "config key 'bridge': 'last' needs dec_layers (1) == enc_layers (2)");
 	o = base(); /* K = 2 * 3 = 6; D = 5 */
 	json_object_set_new(o, "dec_hidden", json_integer(5));
 	expect_inconsistent(o, "dec_hidden (5) == encoder output size (6)");
@@ -271,7 +278,8 @@ Test(config, dot_attention_needs_d_equal_k)
 	json_object_set_new(o, "bridge", json_string("zeros"));
 	json_object_set_new(o, "attention", json_string("dot"));
 	json_object_set_new(o, "dec_hidden", json_integer(7));
-	expect_inconsistent(o, "config key 'attention': 'dot' needs dec_hidden (7) == encoder output size (6)");
+	expect_inconsistent(
+	    o, "config key 'attention': 'dot' needs dec_hidden (7) == encoder output size (6)");
 }
 
 Test(config, input_feed_needs_luong_attention)
