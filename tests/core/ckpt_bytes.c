@@ -153,7 +153,7 @@ size_t cb_grow_data(ckpt_bytes *cb, size_t n)
 }
 
 unsigned char *cb_assemble_text(const char *header, const unsigned char *data, size_t data_len,
-				size_t *len)
+                                size_t *len)
 {
 	size_t h = strlen(header), padded = h + (8 - (8 + h) % 8) % 8;
 	*len = 8 + padded + data_len;
@@ -178,7 +178,7 @@ unsigned char *cb_assemble(const ckpt_bytes *cb, size_t *len)
 }
 
 void cb_write(const char *dir, const char *name, const void *bytes, size_t len, char *path,
-	      size_t cap)
+              size_t cap)
 {
 	snprintf(path, cap, "%s/%s", dir, name);
 	FILE *f = fopen(path, "wb");

@@ -59,10 +59,10 @@ size_t cb_grow_data(ckpt_bytes *cb, size_t n);
 unsigned char *cb_assemble(const ckpt_bytes *cb, size_t *len);
 /* Same with a caller-chosen header text (padded to keep 8-byte alignment). */
 unsigned char *cb_assemble_text(const char *header, const unsigned char *data, size_t data_len,
-				size_t *len);
+                                size_t *len);
 
 /* Writes bytes to dir/name; path receives the full name (cap >= 4096). */
 void cb_write(const char *dir, const char *name, const void *bytes, size_t len, char *path,
-	      size_t cap);
+              size_t cap);
 
 #endif

@@ -27,11 +27,11 @@
 #include "s2s_checkpoint.h"
 #include "s2s_model.h"
 
-#define TIED "lstm_dot_luong_tied.safetensors"       /* tie, bridge last, dot */
+#define TIED     "lstm_dot_luong_tied.safetensors"         /* tie, bridge last, dot */
 #define ADDITIVE "lstm_additive_luong_feed_bi.safetensors" /* additive, feed, bi, linear */
-#define F16 "lstm_additive_luong_feed_f16.safetensors"
-#define DOTZ "rnn_relu_dot_luong_feed_zeros.safetensors" /* dot, zeros bridge, feed */
-#define BPE "gru_dot_bahdanau_reverse_bpe.safetensors"
+#define F16      "lstm_additive_luong_feed_f16.safetensors"
+#define DOTZ     "rnn_relu_dot_luong_feed_zeros.safetensors" /* dot, zeros bridge, feed */
+#define BPE      "gru_dot_bahdanau_reverse_bpe.safetensors"
 
 static char tmpdir[64];
 
@@ -80,13 +80,13 @@ static int ckpt_open_bytes(const void *b, size_t len, s2s_error *e)
 	return rc;
 }
 
-#define assert_err(rc, e, want, sub)                                                          \
-	do {                                                                                  \
-		cr_assert_eq((rc), (want), "rc %d (%s), want %s; message: %s", (rc),          \
-			     s2s_strerror_name(rc), s2s_strerror_name(want), (e).message);    \
-		cr_assert_eq((e).code, (want), "err.code %d, want %d", (e).code, (want));     \
-		cr_assert(strstr((e).message, (sub)), "message '%s' lacks '%s'", (e).message, \
-			  (sub));                                                             \
+#define assert_err(rc, e, want, sub)                                                               \
+	do {                                                                                       \
+		cr_assert_eq((rc), (want), "rc %d (%s), want %s; message: %s", (rc),               \
+		             s2s_strerror_name(rc), s2s_strerror_name(want), (e).message);         \
+		cr_assert_eq((e).code, (want), "err.code %d, want %d", (e).code, (want));          \
+		cr_assert(strstr((e).message, (sub)), "message '%s' lacks '%s'", (e).message,      \
+		          (sub));                                                                  \
 	} while (0)
 
 /* A broken container: both the checkpoint and the model loader must say so. */
@@ -134,6 +134,45 @@ Test(hostile, unmodified_reassembly_opens)
 	}
 }
 
+/* Writer variations the spec allows must still load, or the rejections prove little. */
+Test(hostile, allowed_variations_open)
+{
+	ckpt_bytes cb;
+	size_t len;
+	s2s_error e;
+	cb_load(&cb, DOTZ);
+	char *pretty = json_dumps(cb.header, JSON_INDENT(2)); /* newlines and indentation */
+	unsigned char *b = cb_assemble_text(pretty, cb.data, cb.data_len, &len);
+	int rc = model_open_bytes(b, len, &e);
+	cr_assert_eq(rc, 0, "pretty-printed header: %s", e.message);
+	free(b);
+	free(pretty);
+	cb_meta_set(&cb, "seq2seqd.name", "hostile"); /* optional keys */
+	cb_meta_set(&cb, "seq2seqd.future_key", "x"); /* unknown metadata is not a tensor */
+	cb_meta_json_set(&cb, "seq2seqd.config", "attn_dim", NULL); /* only needed for additive */
+	b = cb_assemble(&cb, &len);
+	rc = model_open_bytes(b, len, &e);
+	cr_assert_eq(rc, 0, "optional/unknown metadata, no attn_dim: %s", e.message);
+	free(b);
+	cb_free(&cb);
+}
+
+/* A very long unexpected tensor name: the message is cut, not overflowed. */
+Test(hostile, long_unexpected_tensor_name)
+{
+	ckpt_bytes cb;
+	cb_load(&cb, TIED);
+	char name[5000];
+	memset(name, 'x', sizeof name - 1);
+	name[sizeof name - 1] = '\0';
+	size_t at = cb_grow_data(&cb, 4);
+	json_object_set_new(cb.header, name,
+	                    json_pack("{s:s, s:[i], s:[II]}", "dtype", "F32", "shape", 1,
+	                              "data_offsets", (json_int_t)at, (json_int_t)(at + 4)));
+	expect_cb(&cb, S2S_EFORMAT, "checkpoint has unexpected tensor 'xxxxxxxx");
+	cb_free(&cb);
+}
+
 /* --- the first 8 bytes ------------------------------------------------------------------ */
 
 Test(hostile, empty_file)
@@ -177,7 +216,7 @@ Test(hostile, header_length_past_end_of_file)
 	for (int i = 7; i >= 0; i--)
 		n = n << 8 | b[i];
 	snprintf(want, sizeof want, "header length %" PRIu64 " exceeds file size %" PRIu64, n,
-		 n + 7);
+	         n + 7);
 	expect_container(b, (size_t)n + 7, S2S_EFORMAT, want);
 	free(b);
 	cb_free(&cb);
@@ -292,9 +331,10 @@ Test(hostile, duplicate_tensor_key)
 	json_int_t b, e;
 	cb_get_offsets(&cb, "decoder.out.bias", &b, &e);
 	char extra[256];
-	snprintf(extra, sizeof extra, ",\"decoder.out.bias\":{\"dtype\":\"F32\",\"shape\":[31],"
-				      "\"data_offsets\":[%" JSON_INTEGER_FORMAT ",%" JSON_INTEGER_FORMAT "]}}",
-		 b, e);
+	snprintf(extra, sizeof extra,
+	         ",\"decoder.out.bias\":{\"dtype\":\"F32\",\"shape\":[31],"
+	         "\"data_offsets\":[%" JSON_INTEGER_FORMAT ",%" JSON_INTEGER_FORMAT "]}}",
+	         b, e);
 	h[strlen(h) - 1] = '\0';
 	char *h2 = malloc(strlen(h) + strlen(extra) + 1);
 	strcpy(h2, h);
@@ -322,9 +362,11 @@ Test(hostile, unknown_dtype_i64)
 {
 	ckpt_bytes cb;
 	cb_load(&cb, TIED);
-	json_object_set_new(cb_tensor(&cb, "encoder.embedding.weight"), "dtype", json_string("I64"));
+	json_object_set_new(cb_tensor(&cb, "encoder.embedding.weight"), "dtype",
+	                    json_string("I64"));
 	expect_container_cb(&cb, S2S_EDTYPE, "tensor 'encoder.embedding.weight' has dtype I64");
-	json_object_set_new(cb_tensor(&cb, "encoder.embedding.weight"), "dtype", json_string("f32"));
+	json_object_set_new(cb_tensor(&cb, "encoder.embedding.weight"), "dtype",
+	                    json_string("f32"));
 	expect_container_cb(&cb, S2S_EDTYPE, "has dtype f32");
 	json_object_set_new(cb_tensor(&cb, "encoder.embedding.weight"), "dtype", json_integer(0));
 	expect_container_cb(&cb, S2S_EFORMAT, "tensor 'encoder.embedding.weight': dtype missing");
@@ -366,7 +408,7 @@ Test(hostile, shape_element_count_overflow)
 	const char *sub = "tensor 'decoder.out.bias': element count exceeds 2^31-1";
 	expect_shape(json_pack("[ii]", 65536, 65536), S2S_EFORMAT, sub);
 	expect_shape(json_pack("[iiii]", 2147483647, 2147483647, 2147483647, 2147483647),
-		     S2S_EFORMAT, sub);
+	             S2S_EFORMAT, sub);
 	/* 2^31 - 1 itself is a legal count: it then fails on its byte size instead. */
 	expect_shape(json_pack("[i]", 2147483647), S2S_EFORMAT, "shape needs 8589934588");
 }
@@ -399,9 +441,9 @@ Test(hostile, offsets_reversed)
 	cb_set_offsets(&cb, "decoder.out.bias", e, b);
 	char want[160];
 	snprintf(want, sizeof want,
-		 "tensor 'decoder.out.bias': data_offsets [%" JSON_INTEGER_FORMAT
-		 ", %" JSON_INTEGER_FORMAT "] must satisfy 0 <= begin <= end",
-		 e, b);
+	         "tensor 'decoder.out.bias': data_offsets [%" JSON_INTEGER_FORMAT
+	         ", %" JSON_INTEGER_FORMAT "] must satisfy 0 <= begin <= end",
+	         e, b);
 	expect_container_cb(&cb, S2S_EBOUNDS, want);
 	cb_set_offsets(&cb, "decoder.out.bias", -4, 120);
 	expect_container_cb(&cb, S2S_EBOUNDS, "must satisfy 0 <= begin <= end");
@@ -452,7 +494,9 @@ Test(hostile, size_not_matching_shape)
 	cb_get_offsets(&cb, "decoder.out.bias", &b, &e);
 	cb_set_offsets(&cb, "decoder.out.bias", b, e - 4);
 	/* [31] F32 is 124 bytes (shape from the fixture's config: tgt_vocab_size 31). */
-	expect_container_cb(&cb, S2S_EFORMAT, "tensor 'decoder.out.bias': 120 bytes in data_offsets, shape needs 124");
+	expect_container_cb(
+	    &cb, S2S_EFORMAT,
+	    "tensor 'decoder.out.bias': 120 bytes in data_offsets, shape needs 124");
 	cb_free(&cb);
 	/* The same tensor as F16: 62 bytes, so the F32-sized range is wrong by 2x. */
 	cb_load(&cb, TIED);
@@ -472,8 +516,10 @@ Test(hostile, misaligned_offsets)
 	cb_grow_data(&cb, 2);
 	cb_set_offsets(&cb, "decoder.out.bias", b + 2, e + 2);
 	char want[128];
-	snprintf(want, sizeof want, "tensor 'decoder.out.bias': offset %" JSON_INTEGER_FORMAT
-				    " is not aligned to 4 bytes", b + 2);
+	snprintf(want, sizeof want,
+	         "tensor 'decoder.out.bias': offset %" JSON_INTEGER_FORMAT
+	         " is not aligned to 4 bytes",
+	         b + 2);
 	expect_container_cb(&cb, S2S_EFORMAT, want);
 	cb_free(&cb);
 }
@@ -511,7 +557,7 @@ Test(hostile, overlapping_tensors)
 Test(hostile, missing_tensor)
 {
 	const char *names[] = {"decoder.attention.v.weight", "encoder.rnn.bias_hh_l0_reverse",
-			       "bridge.bias", "decoder.out.weight", "encoder.embedding.weight"};
+	                       "bridge.bias", "decoder.out.weight", "encoder.embedding.weight"};
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
 		ckpt_bytes c2;
 		cb_load(&c2, ADDITIVE);
@@ -530,16 +576,17 @@ Test(hostile, unexpected_extra_tensor)
 	cb_load(&cb, TIED);
 	size_t at = cb_grow_data(&cb, 31 * 8 * 4);
 	json_object_set_new(cb.header, "decoder.out.weight",
-			    json_pack("{s:s, s:[ii], s:[II]}", "dtype", "F32", "shape", 31, 8,
-				      "data_offsets", (json_int_t)at, (json_int_t)(at + 31 * 8 * 4)));
+	                    json_pack("{s:s, s:[ii], s:[II]}", "dtype", "F32", "shape", 31, 8,
+	                              "data_offsets", (json_int_t)at,
+	                              (json_int_t)(at + 31 * 8 * 4)));
 	expect_cb(&cb, S2S_EFORMAT, "checkpoint has unexpected tensor 'decoder.out.weight'");
 	cb_free(&cb);
 	/* An attention tensor of another score function. */
 	cb_load(&cb, TIED);
 	at = cb_grow_data(&cb, 8);
 	json_object_set_new(cb.header, "decoder.attention.key.bias",
-			    json_pack("{s:s, s:[i], s:[II]}", "dtype", "F32", "shape", 2,
-				      "data_offsets", (json_int_t)at, (json_int_t)(at + 8)));
+	                    json_pack("{s:s, s:[i], s:[II]}", "dtype", "F32", "shape", 2,
+	                              "data_offsets", (json_int_t)at, (json_int_t)(at + 8)));
 	expect_cb(&cb, S2S_EFORMAT, "unexpected tensor 'decoder.attention.key.bias'");
 	cb_free(&cb);
 }
@@ -557,18 +604,18 @@ Test(hostile, wrong_shape_names_tensor_and_both_shapes)
 	json_object_set_new(cb_tensor(&cb, "decoder.out.weight"), "shape", json_pack("[II]", d, v));
 	char want[160];
 	snprintf(want, sizeof want,
-		 "tensor decoder.out.weight has shape [12,%" JSON_INTEGER_FORMAT
-		 "], expected [%" JSON_INTEGER_FORMAT ",12]",
-		 v, v);
+	         "tensor decoder.out.weight has shape [12,%" JSON_INTEGER_FORMAT
+	         "], expected [%" JSON_INTEGER_FORMAT ",12]",
+	         v, v);
 	expect_cb(&cb, S2S_ESHAPE, want);
 	cb_free(&cb);
 	/* Rank differs: a bias stored as a [1, V] matrix. */
 	cb_load(&cb, ADDITIVE);
 	json_object_set_new(cb_tensor(&cb, "decoder.out.bias"), "shape", json_pack("[iI]", 1, v));
 	snprintf(want, sizeof want,
-		 "tensor decoder.out.bias has shape [1,%" JSON_INTEGER_FORMAT
-		 "], expected [%" JSON_INTEGER_FORMAT "]",
-		 v, v);
+	         "tensor decoder.out.bias has shape [1,%" JSON_INTEGER_FORMAT
+	         "], expected [%" JSON_INTEGER_FORMAT "]",
+	         v, v);
 	expect_cb(&cb, S2S_ESHAPE, want);
 	cb_free(&cb);
 }
@@ -577,8 +624,9 @@ Test(hostile, wrong_shape_names_tensor_and_both_shapes)
 
 Test(hostile, missing_metadata_key)
 {
-	const char *keys[] = {"seq2seqd.format_version", "seq2seqd.config", "seq2seqd.src_vocab",
-			      "seq2seqd.tgt_vocab", "seq2seqd.src_tokenizer", "seq2seqd.tgt_tokenizer"};
+	const char *keys[] = {"seq2seqd.format_version", "seq2seqd.config",
+	                      "seq2seqd.src_vocab",      "seq2seqd.tgt_vocab",
+	                      "seq2seqd.src_tokenizer",  "seq2seqd.tgt_tokenizer"};
 	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
 		ckpt_bytes cb;
 		cb_load(&cb, TIED);
@@ -601,7 +649,8 @@ Test(hostile, metadata_not_flat_strings)
 	ckpt_bytes cb;
 	cb_load(&cb, TIED);
 	json_object_set_new(cb_metadata(&cb), "seq2seqd.format_version", json_integer(1));
-	expect_container_cb(&cb, S2S_EFORMAT, "metadata key 'seq2seqd.format_version' is not a string");
+	expect_container_cb(&cb, S2S_EFORMAT,
+	                    "metadata key 'seq2seqd.format_version' is not a string");
 	json_object_set_new(cb.header, "__metadata__", json_string("x"));
 	expect_container_cb(&cb, S2S_EFORMAT, "__metadata__ is not an object");
 	cb_free(&cb);
@@ -645,25 +694,30 @@ Test(hostile, config_wrong_type)
 	expect_config(TIED, "emb_dim", json_string("8"), "config key 'emb_dim' must be an integer");
 	expect_config(TIED, "emb_dim", json_real(8.0), "config key 'emb_dim' must be an integer");
 	expect_config(TIED, "bidirectional", json_integer(0),
-		      "config key 'bidirectional' must be true or false");
+	              "config key 'bidirectional' must be true or false");
 	expect_config(TIED, "cell", json_integer(3), "config key 'cell' must be a string");
-	expect_config(TIED, "cell", json_string("transformer"),
-		      "config key 'cell' has value 'transformer'; allowed: rnn_tanh, rnn_relu, gru, lstm");
-	expect_config(TIED, "attention", json_string("Dot"), "config key 'attention' has value 'Dot'");
+	expect_config(
+	    TIED, "cell", json_string("transformer"),
+	    "config key 'cell' has value 'transformer'; allowed: rnn_tanh, rnn_relu, gru, lstm");
+	expect_config(TIED, "attention", json_string("Dot"),
+	              "config key 'attention' has value 'Dot'");
 }
 
 Test(hostile, config_out_of_bounds)
 {
 	expect_config(TIED, "emb_dim", json_integer(1000000000),
-		      "config key 'emb_dim' is 1000000000; allowed 1..4096");
-	expect_config(TIED, "enc_layers", json_integer(9), "config key 'enc_layers' is 9; allowed 1..8");
-	expect_config(TIED, "dec_hidden", json_integer(0), "config key 'dec_hidden' is 0; allowed 1..4096");
+	              "config key 'emb_dim' is 1000000000; allowed 1..4096");
+	expect_config(TIED, "enc_layers", json_integer(9),
+	              "config key 'enc_layers' is 9; allowed 1..8");
+	expect_config(TIED, "dec_hidden", json_integer(0),
+	              "config key 'dec_hidden' is 0; allowed 1..4096");
 	expect_config(TIED, "src_vocab_size", json_integer(4),
-		      "config key 'src_vocab_size' is 4; allowed 5..16777216");
-	expect_config(TIED, "tgt_vocab_size", json_integer(-1), "config key 'tgt_vocab_size' is -1");
+	              "config key 'src_vocab_size' is 4; allowed 5..16777216");
+	expect_config(TIED, "tgt_vocab_size", json_integer(-1),
+	              "config key 'tgt_vocab_size' is -1");
 	/* 2^32 + 8 would be 8 if truncated to int before the bounds check. */
 	expect_config(TIED, "emb_dim", json_integer(((json_int_t)1 << 32) + 8),
-		      "config key 'emb_dim' is 4294967304");
+	              "config key 'emb_dim' is 4294967304");
 	expect_config(ADDITIVE, "attn_dim", json_integer(4097), "config key 'attn_dim' is 4097");
 }
 
@@ -672,27 +726,29 @@ Test(hostile, config_unknown_and_missing_keys)
 	expect_config(TIED, "emb_dims", json_integer(8), "config has unknown key 'emb_dims'");
 	expect_config(TIED, "dropout", json_real(0.1), "config has unknown key 'dropout'");
 	expect_config(TIED, "dec_layers", NULL, "config is missing key 'dec_layers'");
-	expect_config(ADDITIVE, "attn_dim", NULL, "config key 'attn_dim' must be 1..4096 for additive");
+	expect_config(ADDITIVE, "attn_dim", NULL,
+	              "config key 'attn_dim' must be 1..4096 for additive");
 }
 
 Test(hostile, config_inconsistent_rules)
 {
 	/* TIED: lstm, E = H = D = 8, 1 layer each, bridge last, dot, luong, tied. */
 	expect_config(TIED, "dec_layers", json_integer(2),
-		      "config key 'bridge': 'last' needs dec_layers (2) == enc_layers (1)");
+	              "config key 'bridge': 'last' needs dec_layers (2) == enc_layers (1)");
 	expect_config(TIED, "bidirectional", json_true(),
-		      "dec_hidden (8) == encoder output size (16)");
+	              "dec_hidden (8) == encoder output size (16)");
 	/* DOTZ: zeros bridge, so only the dot rule can fire. */
-	expect_config(DOTZ, "dec_hidden", json_integer(12),
-		      "config key 'attention': 'dot' needs dec_hidden (12) == encoder output size (8)");
+	expect_config(
+	    DOTZ, "dec_hidden", json_integer(12),
+	    "config key 'attention': 'dot' needs dec_hidden (12) == encoder output size (8)");
 	/* ADDITIVE: input feed with luong; moving attention to bahdanau or off breaks it. */
 	expect_config(ADDITIVE, "attn_placement", json_string("bahdanau"),
-		      "config key 'input_feed' needs attention and luong placement");
+	              "config key 'input_feed' needs attention and luong placement");
 	expect_config(ADDITIVE, "attention", json_string("none"),
-		      "config key 'input_feed' needs attention and luong placement");
+	              "config key 'input_feed' needs attention and luong placement");
 	/* TIED with E != D (bridge last and dot still hold: they do not involve E). */
 	expect_config(TIED, "emb_dim", json_integer(16),
-		      "config key 'tie_embeddings' needs emb_dim (16) == dec_hidden (8)");
+	              "config key 'tie_embeddings' needs emb_dim (16) == dec_hidden (8)");
 }
 
 /* --- model: vocabularies and tokenizers (§2, §5) ---------------------------------------- */
@@ -766,7 +822,7 @@ Test(hostile, vocab_bad_entries)
 }
 
 static void expect_tokenizer(const char *fixture, const char *key, const char *text,
-			     const char *sub)
+                             const char *sub)
 {
 	ckpt_bytes cb;
 	cb_load(&cb, fixture);
@@ -778,29 +834,29 @@ static void expect_tokenizer(const char *fixture, const char *key, const char *t
 Test(hostile, bad_tokenizer_json)
 {
 	expect_tokenizer(TIED, "seq2seqd.src_tokenizer", "{\"type\": \"char\"",
-			 "src_tokenizer is not a JSON object");
+	                 "src_tokenizer is not a JSON object");
 	expect_tokenizer(TIED, "seq2seqd.tgt_tokenizer", "[\"char\"]",
-			 "tgt_tokenizer is not a JSON object");
+	                 "tgt_tokenizer is not a JSON object");
 	expect_tokenizer(TIED, "seq2seqd.src_tokenizer", "{\"type\": \"wordpiece\"}",
-			 "src_tokenizer 'type' must be \"char\" or \"bpe\"");
+	                 "src_tokenizer 'type' must be \"char\" or \"bpe\"");
 	expect_tokenizer(TIED, "seq2seqd.src_tokenizer", "{\"lowercase\": false}",
-			 "src_tokenizer 'type' must be");
+	                 "src_tokenizer 'type' must be");
 	expect_tokenizer(TIED, "seq2seqd.src_tokenizer",
-			 "{\"type\": \"char\", \"lower_case\": true}",
-			 "src_tokenizer has unknown key 'lower_case'");
+	                 "{\"type\": \"char\", \"lower_case\": true}",
+	                 "src_tokenizer has unknown key 'lower_case'");
 	expect_tokenizer(TIED, "seq2seqd.src_tokenizer", "{\"type\": \"char\", \"lowercase\": 1}",
-			 "src_tokenizer 'lowercase' must be true or false");
+	                 "src_tokenizer 'lowercase' must be true or false");
 	expect_tokenizer(TIED, "seq2seqd.tgt_tokenizer",
-			 "{\"type\": \"char\", \"merges\": [[\"a\", \"b\"]]}",
-			 "tgt_tokenizer: a char tokenizer has no merges");
+	                 "{\"type\": \"char\", \"merges\": [[\"a\", \"b\"]]}",
+	                 "tgt_tokenizer: a char tokenizer has no merges");
 	expect_tokenizer(TIED, "seq2seqd.tgt_tokenizer", "{\"type\": \"bpe\"}",
-			 "tgt_tokenizer: bpe needs a 'merges' array");
+	                 "tgt_tokenizer: bpe needs a 'merges' array");
 	expect_tokenizer(BPE, "seq2seqd.src_tokenizer",
-			 "{\"type\": \"bpe\", \"merges\": [[\"a\", \"b\"], [\"c\"]]}",
-			 "src_tokenizer merges[1] is not a [left, right] pair");
+	                 "{\"type\": \"bpe\", \"merges\": [[\"a\", \"b\"], [\"c\"]]}",
+	                 "src_tokenizer merges[1] is not a [left, right] pair");
 	expect_tokenizer(BPE, "seq2seqd.src_tokenizer",
-			 "{\"type\": \"bpe\", \"merges\": [[\"a\", 2]]}",
-			 "src_tokenizer merges[0] is not a [left, right] pair");
+	                 "{\"type\": \"bpe\", \"merges\": [[\"a\", 2]]}",
+	                 "src_tokenizer merges[0] is not a [left, right] pair");
 }
 
 /* --- fuzz-ish ------------------------------------------------------------------------------ */
@@ -812,7 +868,7 @@ Test(hostile, bad_tokenizer_json)
  * stalls on thousands of cr_assert calls.
  */
 static int fuzz_one(const unsigned char *b, size_t len, int with_model, int *ck_rc, char *why,
-		    size_t cap)
+                    size_t cap)
 {
 	unsigned char *copy = malloc(len ? len : 1);
 	memcpy(copy, b, len);
@@ -826,8 +882,8 @@ static int fuzz_one(const unsigned char *b, size_t len, int with_model, int *ck_
 	free(copy);
 	*ck_rc = rc;
 	if (bad) {
-		snprintf(why, cap, "checkpoint rc %d code %d ck %p msg '%s'", rc, e.code, (void *)ck,
-			 e.message);
+		snprintf(why, cap, "checkpoint rc %d code %d ck %p msg '%s'", rc, e.code,
+		         (void *)ck, e.message);
 		return -1;
 	}
 	if (!with_model)
@@ -894,5 +950,23 @@ Test(fuzz, truncate_at_many_lengths)
 	/* The last tensor ends at the end of the file, so no strict prefix is valid. */
 	if (n_ok != 0 || tries < (int)end)
 		cr_assert_fail("%d of %d truncated files opened", n_ok, tries);
+	free(b);
+}
+
+/* The BPE fixture: merges are parsed only here, so damage them too (cheaper flips). */
+Test(fuzz, flip_every_header_byte_bpe)
+{
+	char path[4096], why[700];
+	size_t len;
+	unsigned char *b = cb_read_file(cb_fixture_path(BPE, path, sizeof path), &len);
+	size_t end = 8 + (size_t)header_len(b);
+	for (size_t i = 0; i < end; i++) {
+		unsigned char orig = b[i];
+		b[i] = orig ^ 0x02;
+		int ck_rc;
+		if (fuzz_one(b, len, 1, &ck_rc, why, sizeof why) < 0)
+			cr_assert_fail("byte %zu = 0x%02x: %s", i, b[i], why);
+		b[i] = orig;
+	}
 	free(b);
 }

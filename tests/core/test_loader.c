@@ -56,7 +56,8 @@ static s2s_model *open_fixture(const char *name)
 static json_t *fixture_json(const char *name)
 {
 	char base[128], path[4096];
-	snprintf(base, sizeof base, "%.*s.json", (int)(strlen(name) - strlen(".safetensors")), name);
+	snprintf(base, sizeof base, "%.*s.json", (int)(strlen(name) - strlen(".safetensors")),
+	         name);
 	json_error_t jerr;
 	json_t *j = json_load_file(cb_fixture_path(base, path, sizeof path), 0, &jerr);
 	cr_assert_not_null(j, "%s: %s", path, jerr.text);
@@ -94,14 +95,14 @@ static const char *const places[] = {"bahdanau", "luong", NULL};
 
 static void check_config(const char *name, const s2s_config *c, json_t *j)
 {
-#define INT_EQ(field, key)                                                                    \
-	cr_assert_eq(c->field, json_integer_value(json_object_get(j, key)), "%s: %s %d vs %lld", \
-		     name, key, c->field, (long long)json_integer_value(json_object_get(j, key)))
-#define BOOL_EQ(field, key)                                                                   \
+#define INT_EQ(field, key)                                                                         \
+	cr_assert_eq(c->field, json_integer_value(json_object_get(j, key)), "%s: %s %d vs %lld",   \
+	             name, key, c->field, (long long)json_integer_value(json_object_get(j, key)))
+#define BOOL_EQ(field, key)                                                                        \
 	cr_assert_eq(c->field, json_is_true(json_object_get(j, key)), "%s: %s", name, key)
-#define ENUM_EQ(field, key, names)                                                            \
+#define ENUM_EQ(field, key, names)                                                                 \
 	cr_assert_eq((int)c->field, enum_index(names, json_string_value(json_object_get(j, key))), \
-		     "%s: %s", name, key)
+	             "%s: %s", name, key)
 	ENUM_EQ(cell, "cell", cells);
 	INT_EQ(emb_dim, "emb_dim");
 	INT_EQ(enc_hidden, "enc_hidden");
@@ -122,7 +123,8 @@ static void check_config(const char *name, const s2s_config *c, json_t *j)
 		INT_EQ(attn_dim, "attn_dim");
 	else
 		cr_assert_eq(c->attn_dim, 0, "%s: attn_dim %d for non-additive", name, c->attn_dim);
-	cr_assert_eq(json_object_size(j), 16, "%s: the .json config has keys we do not compare", name);
+	cr_assert_eq(json_object_size(j), 16, "%s: the .json config has keys we do not compare",
+	             name);
 #undef INT_EQ
 #undef BOOL_EQ
 #undef ENUM_EQ
@@ -163,18 +165,18 @@ static const float *const *slot_of(const s2s__weights *w, const char *name)
 		const char *name;
 		size_t off;
 	} fixed[] = {
-		{"encoder.embedding.weight", offsetof(s2s__weights, src_emb)},
-		{"bridge.weight", offsetof(s2s__weights, bridge_w)},
-		{"bridge.bias", offsetof(s2s__weights, bridge_b)},
-		{"decoder.embedding.weight", offsetof(s2s__weights, tgt_emb)},
-		{"decoder.attention.linear_in.weight", offsetof(s2s__weights, attn_general_w)},
-		{"decoder.attention.query.weight", offsetof(s2s__weights, attn_query_w)},
-		{"decoder.attention.key.weight", offsetof(s2s__weights, attn_key_w)},
-		{"decoder.attention.key.bias", offsetof(s2s__weights, attn_key_b)},
-		{"decoder.attention.v.weight", offsetof(s2s__weights, attn_v)},
-		{"decoder.attention_out.weight", offsetof(s2s__weights, attn_out_w)},
-		{"decoder.out.weight", offsetof(s2s__weights, out_w)},
-		{"decoder.out.bias", offsetof(s2s__weights, out_b)},
+	    {"encoder.embedding.weight", offsetof(s2s__weights, src_emb)},
+	    {"bridge.weight", offsetof(s2s__weights, bridge_w)},
+	    {"bridge.bias", offsetof(s2s__weights, bridge_b)},
+	    {"decoder.embedding.weight", offsetof(s2s__weights, tgt_emb)},
+	    {"decoder.attention.linear_in.weight", offsetof(s2s__weights, attn_general_w)},
+	    {"decoder.attention.query.weight", offsetof(s2s__weights, attn_query_w)},
+	    {"decoder.attention.key.weight", offsetof(s2s__weights, attn_key_w)},
+	    {"decoder.attention.key.bias", offsetof(s2s__weights, attn_key_b)},
+	    {"decoder.attention.v.weight", offsetof(s2s__weights, attn_v)},
+	    {"decoder.attention_out.weight", offsetof(s2s__weights, attn_out_w)},
+	    {"decoder.out.weight", offsetof(s2s__weights, out_w)},
+	    {"decoder.out.bias", offsetof(s2s__weights, out_b)},
 	};
 	for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
 		if (strcmp(name, fixed[i].name) == 0)
@@ -182,7 +184,8 @@ static const float *const *slot_of(const s2s__weights *w, const char *name)
 	char what[16], rev[16] = "";
 	int layer;
 	/* "<prefix>weight_ih_l0_reverse": kind ("weight_ih"), "_l", layer, suffix. */
-	int enc = strncmp(name, "encoder.rnn.", 12) == 0, dec = strncmp(name, "decoder.rnn.", 12) == 0;
+	int enc = strncmp(name, "encoder.rnn.", 12) == 0,
+	    dec = strncmp(name, "decoder.rnn.", 12) == 0;
 	if (!enc && !dec)
 		return NULL;
 	const char *p = name + 12, *l = strstr(p, "_l");
@@ -239,8 +242,8 @@ static float f16_ref(unsigned h)
 {
 	int e = (h >> 10) & 31, man = h & 1023;
 	float v = e == 0    ? ldexpf((float)man, -24)
-		  : e == 31 ? (man ? NAN : INFINITY)
-			    : ldexpf((float)(man + 1024), e - 25);
+	          : e == 31 ? (man ? NAN : INFINITY)
+	                    : ldexpf((float)(man + 1024), e - 25);
 	return h & 0x8000 ? -v : v;
 }
 
@@ -249,8 +252,8 @@ static float bf16_ref(unsigned h)
 {
 	int e = (h >> 7) & 255, man = h & 127;
 	float v = e == 0     ? ldexpf((float)man, -133)
-		  : e == 255 ? (man ? NAN : INFINITY)
-			     : ldexpf((float)(man + 128), e - 134);
+	          : e == 255 ? (man ? NAN : INFINITY)
+	                     : ldexpf((float)(man + 128), e - 134);
 	return h & 0x8000 ? -v : v;
 }
 
@@ -261,16 +264,18 @@ static int same_float(float a, float b)
 
 /* One tensor: its slot must hold the mapped bytes (F32) or their exact widening. */
 static void check_weight(const char *fx, const char *tname, json_t *t, const float *p,
-			 const raw_file *r, const unsigned char *map, size_t map_len)
+                         const raw_file *r, const unsigned char *map, size_t map_len)
 {
 	const char *dtype = json_string_value(json_object_get(t, "dtype"));
-	json_int_t begin = json_integer_value(json_array_get(json_object_get(t, "data_offsets"), 0));
+	json_int_t begin =
+	    json_integer_value(json_array_get(json_object_get(t, "data_offsets"), 0));
 	int64_t n = numel_of(t);
 	cr_assert_not_null(p, "%s: %s not bound", fx, tname);
 	if (strcmp(dtype, "F32") == 0) {
 		const unsigned char *want = map + r->data_off + begin;
 		cr_assert_eq((const void *)p, (const void *)want, "%s: %s not in place", fx, tname);
-		if ((const unsigned char *)p < map || (const unsigned char *)(p + n) > map + map_len)
+		if ((const unsigned char *)p < map ||
+		    (const unsigned char *)(p + n) > map + map_len)
 			cr_assert_fail("%s: %s outside the mapping", fx, tname);
 		cr_assert_eq((uintptr_t)p % 4, 0, "%s: %s misaligned", fx, tname);
 		return;
@@ -285,7 +290,7 @@ static void check_weight(const char *fx, const char *tname, json_t *t, const flo
 		float want = f16 ? f16_ref(h) : bf16_ref(h);
 		if (!same_float(p[i], want))
 			cr_assert_fail("%s: %s[%lld] = %a, want %a (raw 0x%04x)", fx, tname,
-				       (long long)i, (double)p[i], (double)want, h);
+			               (long long)i, (double)p[i], (double)want, h);
 	}
 }
 
@@ -313,7 +318,7 @@ static void check_weights(const char *fx)
 		ntensors++;
 	}
 	cr_assert_eq(s2s_model_param_count(m), total, "%s: param count %lld, tensors hold %lld", fx,
-		     (long long)s2s_model_param_count(m), (long long)total);
+	             (long long)s2s_model_param_count(m), (long long)total);
 	if (m->cfg.tie_embeddings)
 		cr_assert_eq(m->w.out_w, m->w.tgt_emb, "%s: tied out_w must be tgt_emb", fx);
 	cr_assert_eq(s2s_checkpoint_tensor_count(m->ckpt), ntensors);
@@ -344,10 +349,12 @@ Test(loader, rnn_sizes_match_tensor_shapes)
 		for (int l = 0; l < c->enc_layers; l++) {
 			for (int d = 0; d < (c->bidirectional ? 2 : 1); d++) {
 				char tn[64];
-				snprintf(tn, sizeof tn, "encoder.rnn.weight_ih_l%d%s", l, d ? "_reverse" : "");
+				snprintf(tn, sizeof tn, "encoder.rnn.weight_ih_l%d%s", l,
+				         d ? "_reverse" : "");
 				const s2s_tensor_info *ti = s2s_checkpoint_tensor(m->ckpt, tn);
 				cr_assert_not_null(ti, "%s: %s", names[i], tn);
-				cr_assert_eq(m->w.enc[l][d].in, ti->shape[1], "%s: %s in", names[i], tn);
+				cr_assert_eq(m->w.enc[l][d].in, ti->shape[1], "%s: %s in", names[i],
+				             tn);
 				cr_assert_eq(m->w.enc[l][d].hid, c->enc_hidden);
 			}
 		}
@@ -409,14 +416,15 @@ Test(loader, accessors_match_metadata)
 		json_t *meta = json_object_get(r.header, "__metadata__");
 		cr_assert_str_eq(s2s_model_meta(m, "seq2seqd.format_version"), "1");
 		cr_assert_str_eq(s2s_model_meta(m, "seq2seqd.config"),
-				 json_string_value(json_object_get(meta, "seq2seqd.config")));
+		                 json_string_value(json_object_get(meta, "seq2seqd.config")));
 		cr_assert_null(s2s_model_meta(m, "seq2seqd.no_such_key"));
-		json_t *tv = json_loads(json_string_value(json_object_get(meta, "seq2seqd.tgt_vocab")), 0,
-					NULL);
+		json_t *tv = json_loads(
+		    json_string_value(json_object_get(meta, "seq2seqd.tgt_vocab")), 0, NULL);
 		const s2s_vocab *v = s2s_model_tgt_vocab(m);
 		cr_assert_eq((size_t)s2s_vocab_size(v), json_array_size(tv));
 		for (size_t j = 0; j < json_array_size(tv); j++)
-			if (strcmp(s2s_vocab_token(v, (int32_t)j), json_string_value(json_array_get(tv, j))))
+			if (strcmp(s2s_vocab_token(v, (int32_t)j),
+			           json_string_value(json_array_get(tv, j))))
 				cr_assert_fail("%s: tgt token %zu", names[i], j);
 		json_decref(tv);
 		cr_assert_not_null(s2s_model_src_tokenizer(m));
