@@ -37,18 +37,23 @@ void s2s_tokenizer_free(s2s_tokenizer *t); /* NULL is a no-op */
 
 /*
  * Tokenizes `len` bytes of UTF-8 `text` and maps them through `v`.
- * Fails with S2S_EUTF8 on invalid UTF-8. *out is initialised here and owned
- * by the caller afterwards (also on failure it is safe to deinit).
+ * Fails with S2S_EUTF8 on invalid UTF-8 (overlong forms, surrogates,
+ * > U+10FFFF, truncated or stray bytes) and on a NUL character, which a
+ * NUL-terminated piece could not hold. *out is initialised here and owned by
+ * the caller afterwards (also on failure it is safe to deinit). BPE costs
+ * O(n log n) in a piece's length, so no input length makes it quadratic.
  */
 int s2s_tokenize(const s2s_tokenizer *t, const s2s_vocab *v, const char *text, size_t len,
 		 s2s_tokens *out, s2s_error *err);
 void s2s_tokens_deinit(s2s_tokens *tok);
 
 /*
- * Joins `n` target token strings into text: concatenate, U+2581 -> space,
- * drop one leading space. Special tokens (<pad> <s> </s>) must already be
- * removed by the caller. Returns a malloc'd string the caller frees, or NULL
- * on allocation failure.
+ * Joins `n` target token strings into text: tokens equal to <pad>, <s> or
+ * </s> are skipped, the rest concatenated, U+2581 -> space, and one leading
+ * space dropped. <unk> is kept as written (callers may have replaced it by a
+ * source piece). Same result as Tokenizer.detokenize in Python. `t` is unused
+ * today (NULL allowed); the tokens are borrowed. Returns a malloc'd string the
+ * caller frees, or NULL on allocation failure.
  */
 char *s2s_detokenize(const s2s_tokenizer *t, const char *const *tokens, int n);
 
