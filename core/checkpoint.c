@@ -226,9 +226,13 @@ static int validate(s2s_checkpoint *ck, s2s_error *err)
 	uint64_t hlen = 0;
 	for (int i = 7; i >= 0; i--)
 		hlen = (hlen << 8) | ck->bytes[i];
-	if (hlen > MAX_HEADER || hlen > ck->len - 8)
+	if (hlen > ck->len - 8)
 		return s2s__error_set(err, S2S_EFORMAT, "header length %llu exceeds file size %zu",
 		                      (unsigned long long)hlen, ck->len);
+	if (hlen > MAX_HEADER)
+		return s2s__error_set(err, S2S_EFORMAT,
+		                      "header length %llu exceeds the limit of %u bytes",
+		                      (unsigned long long)hlen, MAX_HEADER);
 	if ((8 + hlen) % 8 != 0)
 		return s2s__error_set(
 		    err, S2S_EFORMAT,

@@ -119,7 +119,8 @@ Test(checkpoint, header_over_100_mib_limit)
 	s2s_error e;
 	int rc = open_bytes(b, total, &e);
 	free(b);
-	assert_err(rc, e, S2S_EFORMAT, "header length 104857608 exceeds");
+	assert_err(rc, e, S2S_EFORMAT,
+	           "header length 104857608 exceeds the limit of 104857600 bytes");
 }
 
 Test(checkpoint, data_section_must_start_8_aligned)
