@@ -13,7 +13,7 @@
 
 #include <uv.h>
 
-#include "config.h"
+#include "settings.h"
 #include "s2s.h"
 
 typedef struct {

@@ -14,7 +14,7 @@
 #include <microhttpd.h>
 #include <uv.h>
 
-#include "config.h"
+#include "settings.h"
 #include "metrics.h"
 #include "models.h"
 #include "s2s_api.h"

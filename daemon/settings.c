@@ -1,10 +1,10 @@
 /*
- * config.c - the option table and its three sources (see config.h).
+ * config.c - the option table and its three sources (see settings.h).
  *
  * Defaults are written as strings and go through the same parser as user
  * values, so a default can never violate its own bounds unnoticed.
  */
-#include "config.h"
+#include "settings.h"
 
 #include <config.h>
 

@@ -1,0 +1,66 @@
+/*
+ * settings.h - seq2seqd's configuration: one table row per option, read from
+ * the config file, then command-line flags, then SEQ2SEQD_* variables.
+ *
+ * Loop-thread only (startup); the finished struct is read-only afterwards
+ * and may be read by any thread.
+ */
+#ifndef S2SD_SETTINGS_H
+#define S2SD_SETTINGS_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+typedef struct {
+	char *name; /* owned */
+	char *path; /* owned */
+} s2sd_model_decl;
+
+typedef struct {
+	char *bind;
+	int port;
+	int max_connections;
+	int idle_timeout_s;
+	char *data_dir;
+	int workers;
+	int blas_threads; /* OpenBLAS threads per call; 0 = OpenBLAS decides */
+	int batching_step; /* 1 = step, 0 = request (an enum option) */
+	int max_rows;
+	int admission_window_ms;
+	int queue_length;
+	int max_body_bytes;
+	int max_sentences;
+	int max_tokens;
+	int max_beam;
+	int default_deadline_ms;
+	int drain_timeout_s;
+	char *admin_key;
+	int log_level; /* S2SD_LOG_* (an enum option) */
+	bool access_log;
+	int debug_step_delay_ms; /* tests only: sleep per decoder step */
+
+	s2sd_model_decl *models; /* (n_models), owned */
+	int n_models;
+	char *config_path;   /* file read, or NULL */
+	bool check_only;     /* --check-config */
+} s2sd_config;
+
+enum { S2SD_CONFIG_RUN = 0, S2SD_CONFIG_EXIT_OK = 1 };
+
+/*
+ * Fills *c from defaults, the file, argv and the environment. Returns
+ * S2SD_CONFIG_RUN, S2SD_CONFIG_EXIT_OK after --help/--version (printed to
+ * `out`), or -1 after printing an error naming the key, value and what is
+ * allowed to stderr. *c is owned by the caller (s2sd_config_deinit) in every
+ * case.
+ */
+int s2sd_config_load(s2sd_config *c, int argc, char **argv, FILE *out);
+void s2sd_config_deinit(s2sd_config *c);
+
+/* Adds every DATA_DIR/models/NAME.safetensors when no model was declared. 0 or -1 (printed). */
+int s2sd_config_default_models(s2sd_config *c);
+
+/* Prints the effective configuration (secrets masked) in config-file syntax. */
+void s2sd_config_print(const s2sd_config *c, FILE *out);
+
+#endif
