@@ -1,5 +1,5 @@
 /*
- * config.c - the option table and its three sources (see settings.h).
+ * settings.c - the option table and its three sources (see settings.h).
  *
  * Defaults are written as strings and go through the same parser as user
  * values, so a default can never violate its own bounds unnoticed.
