@@ -45,6 +45,45 @@ class TestBatches(unittest.TestCase):
 
 
 @unittest.skipIf(torch is None, "torch not installed")
+class TestParallelForward(unittest.TestCase):
+	"""The one-call teacher-forced decoder must give the step loop's logits."""
+
+	def check(self, **kw):
+		from s2s_ref.model import Seq2Seq, Seq2SeqConfig
+		torch.manual_seed(5)
+		cfg = Seq2SeqConfig(src_vocab_size=23, tgt_vocab_size=19, emb_dim=16, enc_hidden=8,
+				    dec_hidden=16, attn_dim=12, bidirectional=True, bridge="linear", **kw)
+		model = Seq2Seq(cfg).eval()
+		self.assertTrue(model.decoder_is_parallel())
+		src = torch.tensor([[3, 4, 5, 6], [7, 8, 0, 0]])
+		lens = torch.tensor([4, 2])
+		tin = torch.tensor([[1, 9, 10, 11, 12], [1, 13, 14, 0, 0]])
+		with torch.no_grad():
+			fast = model(src, lens, tin)
+			enc = model.encode(src, lens)
+			state, feed, steps = enc["state"], enc["feed"], []
+			for t in range(tin.shape[1]):
+				z, _, state, feed = model.decoder.step(tin[:, t], state, feed, enc["memory"],
+								       enc["keys"], enc["mask"])
+				steps.append(z)
+		slow = torch.stack(steps, 1)
+		self.assertEqual(fast.shape, slow.shape)
+		self.assertLess(float((fast - slow).abs().max()), 1e-5)
+
+	def test_every_parallel_variant(self):
+		for cell in ("gru", "lstm", "rnn_tanh"):
+			for att in ("dot", "general", "additive", "none"):
+				with self.subTest(cell=cell, attention=att):
+					self.check(cell=cell, attention=att, attn_placement="luong")
+
+	def test_bahdanau_and_feed_use_the_loop(self):
+		from s2s_ref.model import Seq2Seq, Seq2SeqConfig
+		for kw in (dict(attn_placement="bahdanau"), dict(input_feed=True)):
+			cfg = Seq2SeqConfig(src_vocab_size=5, tgt_vocab_size=5, **kw)
+			self.assertFalse(Seq2Seq(cfg).decoder_is_parallel())
+
+
+@unittest.skipIf(torch is None, "torch not installed")
 class TestTrainLoop(unittest.TestCase):
 	def test_train_resume_export(self):
 		from s2s_ref.export import load_model
