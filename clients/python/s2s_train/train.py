@@ -18,7 +18,12 @@ src_tokenizer, tgt_tokenizer (tokenizer dicts) and state_dict: the layout
 Threads: on a small CPU, PyTorch's defaults oversubscribe the cores
 (intra-op threads plus OpenMP/OpenBLAS spinning). We set torch threads to
 --threads (default: all cores, at most 4) and, unless already set,
-OMP_WAIT_POLICY=PASSIVE and OPENBLAS_NUM_THREADS=1 before torch is imported.
+OMP_WAIT_POLICY=PASSIVE and OPENBLAS_NUM_THREADS to the same core count
+before torch is imported. With passive OpenMP waits the BLAS threads no longer
+fight torch's, and on 2 cores 2 BLAS threads train 1.3x faster than 1
+(7,257 vs 5,582 target tokens/s for a 192-wide GRU, measured 2026-11-24).
+Debian's torch calls whatever libblas.so.3 the alternatives system selects:
+without libopenblas0 that is the reference BLAS, about 20x slower.
 Uses CUDA when available (--device cpu forces the CPU).
 """
 
@@ -26,7 +31,7 @@ import os
 
 # Must happen before torch (and its OpenMP runtime) is loaded.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", str(min(4, os.cpu_count() or 1)))
 
 import argparse  # noqa: E402
 import json  # noqa: E402
