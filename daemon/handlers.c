@@ -55,6 +55,8 @@ static bool body_ok(s2sd_req *r)
 	return true;
 }
 
+static void remember(s2sd_req *r, double total_ms);
+
 /* ---- translation ---- */
 
 void s2sd_req_free_translate(s2sd_req *r)
@@ -208,6 +210,7 @@ static void answer_job(s2sd_req *r)
 					  j->items[i].queued_ms};
 	s2s_api_view v = {r->model, r->model_name, r->request_id, &r->api.opt,
 			  (double)(s2sd_now_ns() - r->arrival_ns) / 1e6};
+	remember(r, v.total_ms);
 	char *body = r->api.opennmt_id >= 0 ? s2s_api_opennmt_response(&v, s, j->n_items)
 					    : s2s_api_translate_response(&v, s, j->n_items);
 	free(s);
@@ -342,6 +345,53 @@ static void handle_metrics(s2sd_req *r)
 		s2sd_req_set(r, 200, text, "text/plain; version=0.0.4; charset=utf-8");
 }
 
+/* ---- dashboard ---- */
+
+static void handle_recent(s2sd_req *r)
+{
+	answer_json(r, 200, s2sd_recent_json(&r->srv->recent));
+}
+
+/* GET / (the page) and GET /dashboard/NAME (its files), from memory. */
+static void handle_dashboard(s2sd_req *r)
+{
+	s2sd_server *srv = r->srv;
+	const char *name = strcmp(r->url, "/") ? r->url + strlen("/dashboard/") : "index.html";
+	if (!srv->cfg->dashboard) {
+		s2sd_req_error(r, S2S_API_NOT_FOUND, "the dashboard is disabled (dashboard = false)");
+		return;
+	}
+	const s2sd_static_file *f = s2sd_static_find(&srv->dashboard, name);
+	if (!f) {
+		if (srv->dashboard.n == 0)
+			s2sd_req_error(r, S2S_API_NOT_FOUND, "the dashboard is not installed (no files in %s)",
+				       srv->dashboard.dir ? srv->dashboard.dir : "?");
+		else
+			s2sd_req_error(r, S2S_API_NOT_FOUND, "no dashboard file %s", name);
+		return;
+	}
+	const char *inm = s2sd_req_header(r, MHD_HTTP_HEADER_IF_NONE_MATCH);
+	r->not_modified = inm && !strcmp(inm, f->etag);
+	r->status = r->not_modified ? 304 : 200;
+	r->file = f;
+}
+
+/* Remembers each translated sentence for GET /v1/recent (when enabled). */
+static void remember(s2sd_req *r, double total_ms)
+{
+	s2sd_recent *rc = &r->srv->recent;
+	if (rc->capacity == 0)
+		return;
+	for (int i = 0; i < r->job.n_items; i++) {
+		char *text = s2s_api_best_text(r->model, &r->toks[i], r->job.items[i].result,
+					       r->api.opt.replace_unk);
+		if (text)
+			s2sd_recent_add(rc, r->model_name, r->api.sentences[i], text, total_ms,
+					r->api.opt.decode.beam_size);
+		free(text);
+	}
+}
+
 /* ---- routing ---- */
 
 typedef struct {
@@ -361,6 +411,9 @@ static const route_row routes[] = {
 	{"/healthz", false, NULL, S2SD_ROUTE_HEALTHZ, false},
 	{"/readyz", false, NULL, S2SD_ROUTE_READYZ, false},
 	{"/metrics", false, NULL, S2SD_ROUTE_METRICS, false},
+	{"/v1/recent", false, NULL, S2SD_ROUTE_RECENT, false},
+	{"/", false, NULL, S2SD_ROUTE_DASHBOARD, false},
+	{"/dashboard/", true, "", S2SD_ROUTE_DASHBOARD, false},
 };
 
 static bool route_match(const route_row *rt, const char *url)
@@ -402,6 +455,12 @@ static void dispatch(s2sd_req *r, const route_row *rt)
 		break;
 	case S2SD_ROUTE_READYZ:
 		handle_readyz(r);
+		break;
+	case S2SD_ROUTE_RECENT:
+		handle_recent(r);
+		break;
+	case S2SD_ROUTE_DASHBOARD:
+		handle_dashboard(r);
 		break;
 	default:
 		handle_metrics(r);

@@ -127,6 +127,31 @@ static int check_combined(const s2sd_config *c)
 	return 0;
 }
 
+/* Reads the dashboard's files and sizes the recent-translations buffer. */
+static int open_dashboard(s2sd_server *srv, const s2sd_config *cfg)
+{
+	char err[512] = "", dir[4096];
+	if (s2sd_recent_init(&srv->recent, cfg->recent_translations) < 0) {
+		s2sd_log(S2SD_LOG_ERR, "recent_translations: out of memory");
+		return -1;
+	}
+	if (!cfg->dashboard)
+		return 0;
+	snprintf(dir, sizeof dir, "%s/dashboard", cfg->data_dir);
+	if (s2sd_static_load(&srv->dashboard, dir, err, sizeof err) < 0) {
+		s2sd_log(S2SD_LOG_ERR, "dashboard: %s", err);
+		return -1;
+	}
+	if (!s2sd_static_find(&srv->dashboard, "index.html"))
+		s2sd_log(S2SD_LOG_WARNING, "dashboard: no index.html in %s; serving the API only", dir);
+	else
+		s2sd_log(S2SD_LOG_INFO, "dashboard: %d file(s) from %s", srv->dashboard.n, dir);
+	if (cfg->recent_translations > 0)
+		s2sd_log(S2SD_LOG_NOTICE, "keeping the last %d translations in memory for /v1/recent",
+			 cfg->recent_translations);
+	return 0;
+}
+
 static int serve(daemon_state *d, s2sd_config *cfg)
 {
 	s2sd_server *srv = &d->srv;
@@ -141,6 +166,8 @@ static int serve(daemon_state *d, s2sd_config *cfg)
 		s2sd_config_print(cfg, stdout);
 		return 0;
 	}
+	if (open_dashboard(srv, cfg) < 0)
+		return -1;
 	if (s2sd_sched_new(srv->loop, &so, s2sd_handle_job_done, srv, &srv->sched) < 0 ||
 	    s2sd_http_start(srv) < 0)
 		return -1;
@@ -182,6 +209,8 @@ int main(int argc, char **argv)
 	if (rc < 0)
 		s2sd_notify("STATUS=startup failed");
 	s2sd_models_close(&d.srv.models);
+	s2sd_static_free(&d.srv.dashboard);
+	s2sd_recent_deinit(&d.srv.recent);
 	uv_loop_close(uv_default_loop());
 	s2sd_config_deinit(&cfg);
 	return rc < 0 ? 1 : 0;

@@ -9,10 +9,11 @@
 
 static const char *const route_names[S2SD_ROUTE_COUNT] = {
 	"/v1/translate", "/translator/translate", "/v1/models", "/v1/models/{name}",
-	"/v1/models/{name}/reload", "/healthz", "/readyz", "/metrics", "other"};
+	"/v1/models/{name}/reload", "/healthz", "/readyz", "/metrics", "/v1/recent",
+	"/dashboard", "other"};
 
-/* Statuses the API can answer (docs/api.md error table plus 200). */
-static const int statuses[] = {200, 400, 401, 403, 404, 405, 409, 413, 415, 422, 500, 503, 504};
+/* Statuses the API can answer (docs/api.md error table plus 200, and 304 for the dashboard). */
+static const int statuses[] = {200, 304, 400, 401, 403, 404, 405, 409, 413, 415, 422, 500, 503, 504};
 #define N_STATUS (sizeof statuses / sizeof statuses[0])
 
 static const double lat_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};

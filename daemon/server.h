@@ -19,6 +19,8 @@
 #include "models.h"
 #include "s2s_api.h"
 #include "sched.h"
+#include "recent.h"
+#include "static.h"
 
 typedef struct s2sd_server {
 	const s2sd_config *cfg;
@@ -31,6 +33,8 @@ typedef struct s2sd_server {
 	int listen_fd; /* socket-activated fd, or -1 */
 	bool draining;
 	int open_requests; /* requests allocated and not freed */
+	s2sd_static dashboard; /* empty when disabled or not installed */
+	s2sd_recent recent;    /* capacity 0 when disabled */
 } s2sd_server;
 
 /*
@@ -55,6 +59,8 @@ typedef struct s2sd_req {
 	int status;
 	char *resp_body; /* owned */
 	const char *content_type;
+	const s2sd_static_file *file; /* a dashboard file to send instead of resp_body */
+	bool not_modified;            /* 304 for `file` (If-None-Match matched) */
 	int retry_after; /* seconds; 0 = no header */
 	const char *allow;
 	bool www_authenticate;

@@ -62,6 +62,8 @@ static const opt_row opt_table[] = {
 	{"admin_key", OPT_STR, O(admin_key), "", 0, 0, NULL, "admin API key (empty: admin off)"},
 	{"log_level", OPT_ENUM, O(log_level), "info", 0, 0, level_choices, "err, warning, notice, info, debug"},
 	{"access_log", OPT_BOOL, O(access_log), "true", 0, 0, NULL, "one log line per request"},
+	{"dashboard", OPT_BOOL, O(dashboard), "true", 0, 0, NULL, "serve the web dashboard at /"},
+	{"recent_translations", OPT_INT, O(recent_translations), "0", 0, 10000, NULL, "recent translations kept for the dashboard (0: off; holds user text)"},
 	{"debug_step_delay_ms", OPT_INT, O(debug_step_delay_ms), "0", 0, 1000, NULL, "tests only: sleep per decoder step"},
 };
 #undef O

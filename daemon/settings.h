@@ -38,6 +38,8 @@ typedef struct {
 	int log_level; /* S2SD_LOG_* (an enum option) */
 	bool access_log;
 	int debug_step_delay_ms; /* tests only: sleep per decoder step */
+	bool dashboard;          /* serve DATA_DIR/dashboard at / */
+	int recent_translations; /* capacity of GET /v1/recent; 0 = off */
 
 	s2sd_model_decl *models; /* (n_models), owned */
 	int n_models;

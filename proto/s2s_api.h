@@ -123,6 +123,14 @@ typedef struct {
 char *s2s_api_translate_response(const s2s_api_view *v, const s2s_api_sentence *s, int n);
 char *s2s_api_opennmt_response(const s2s_api_view *v, const s2s_api_sentence *s, int n);
 
+/*
+ * The text of the best hypothesis of `res` exactly as the translate response
+ * shows it (same detokenization and <unk> replacement), as a malloc'd string
+ * the caller frees; NULL when `res` is NULL, has no hypothesis, or on ENOMEM.
+ */
+char *s2s_api_best_text(const s2s_model *m, const s2s_tokens *tok, const s2s_result *res,
+			bool replace_unk);
+
 /* The `models` entry of docs/api.md; new reference. */
 json_t *s2s_api_model_info(const s2s_model *m, const char *name, bool is_default,
 			   long long loaded_at, int reloads);

@@ -93,6 +93,17 @@ static char *hyp_text(const s2s_model *m, const s2s_hypothesis *h, const char **
 	return s;
 }
 
+char *s2s_api_best_text(const s2s_model *m, const s2s_tokens *tok, const s2s_result *res,
+			bool replace_unk)
+{
+	if (!res || res->n_hyps < 1)
+		return NULL;
+	const char **t = hyp_tokens(m, tok, &res->hyps[0], replace_unk);
+	char *text = t ? hyp_text(m, &res->hyps[0], t) : NULL;
+	free(t);
+	return text;
+}
+
 /*
  * Target word of each token: a token starting with U+2581 starts a word,
  * and </s> is a word of its own. Returns the number of words.
