@@ -1,0 +1,689 @@
+/*
+ * seq2seqd dashboard: the translate view (attention heatmap) and the live
+ * view (metrics over time, recent translations). Plain browser JavaScript,
+ * no build step and no third-party code: the daemon serves this file as is
+ * under a Content-Security-Policy that allows only its own origin.
+ *
+ * Every string that comes from the API or the user is put into the page with
+ * textContent or setAttribute, never parsed as HTML.
+ */
+'use strict';
+
+const SVG_NS = 'http://www.w3.org/2000/svg';
+const $ = (sel, root = document) => root.querySelector(sel);
+
+const state = {
+  models: [],
+  request: null, // the body of the last successful translate request
+  result: null, // results[0] of its response
+  modelName: '',
+  hyp: 0, // index of the hypothesis on the heatmap
+  active: null, // {row, col} of the highlighted cell
+};
+
+/* ---------- API ---------- */
+
+class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/* GET (body undefined) or POST JSON; resolves to the parsed body or throws ApiError. */
+async function api(path, body) {
+  const init = body === undefined ? {} : {
+    method: 'POST',
+    headers: {'Content-Type': 'application/json'},
+    body: JSON.stringify(body),
+  };
+  let resp;
+  try {
+    resp = await fetch(path, init);
+  } catch (e) {
+    throw new ApiError(0, 'network', 'the daemon did not answer (' + e.message + ')');
+  }
+  let json = null;
+  try {
+    json = await resp.json();
+  } catch (e) {
+    if (resp.ok) throw new ApiError(resp.status, 'bad_response', 'the response is not JSON');
+  }
+  if (!resp.ok) {
+    const err = json && json.error ? json.error : {};
+    throw new ApiError(resp.status, err.code || 'http_' + resp.status,
+      err.message || resp.statusText);
+  }
+  return json;
+}
+
+/* ---------- small helpers ---------- */
+
+function el(tag, attrs = {}, text) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+function svgEl(tag, attrs = {}, text) {
+  const e = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+/* The value typed in a number box: a number when it is one, else the raw
+ * text, so that the daemon (not the page) decides what is valid and says why. */
+function numberField(id) {
+  const raw = $(id).value.trim();
+  const n = Number(raw);
+  return raw !== '' && Number.isFinite(n) ? n : raw;
+}
+
+function download(blob, name) {
+  const url = URL.createObjectURL(blob);
+  const a = el('a', {href: url, download: name});
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
+function showError(err) {
+  const box = $('#error');
+  box.replaceChildren();
+  const head = err.status ? `${err.code} (HTTP ${err.status})` : err.code;
+  box.append(el('strong', {class: 'code'}, head), el('span', {class: 'message'}, ': ' + err.message));
+  box.hidden = false;
+}
+
+function clearError() {
+  $('#error').hidden = true;
+  $('#error').replaceChildren();
+}
+
+/* ---------- models and examples ---------- */
+
+function currentModel() {
+  return state.models.find((m) => m.name === $('#model').value) || null;
+}
+
+function renderModelInfo() {
+  const m = currentModel();
+  const box = $('#examples');
+  box.replaceChildren();
+  if (!m) return;
+  const a = m.architecture || {};
+  const parts = [a.cell && a.cell.toUpperCase(), a.attention && a.attention !== 'none' ? a.attention + ' attention' : 'no attention',
+    m.parameters ? (m.parameters / 1e6).toFixed(2) + 'M parameters' : ''];
+  $('#model-info').textContent = [m.description, parts.filter(Boolean).join(', ')].filter(Boolean).join(' — ');
+  for (const ex of m.examples || []) {
+    const b = el('button', {type: 'button', class: 'example'}, ex);
+    b.addEventListener('click', () => {
+      $('#source').value = ex;
+      $('#source').focus();
+    });
+    box.append(b);
+  }
+  if (!(m.examples || []).length) box.append(el('span', {class: 'muted'}, 'This model has no built-in examples.'));
+}
+
+async function loadModels() {
+  try {
+    const list = await api('/v1/models');
+    state.models = list.models || [];
+  } catch (e) {
+    showError(e);
+    return;
+  }
+  const sel = $('#model');
+  sel.replaceChildren();
+  for (const m of state.models) {
+    const o = el('option', {value: m.name}, m.name);
+    if (m.default) o.selected = true;
+    sel.append(o);
+  }
+  renderModelInfo();
+  const m = currentModel();
+  if (m && m.examples && m.examples.length && !$('#source').value) $('#source').value = m.examples[0];
+}
+
+/* ---------- translate ---------- */
+
+function level() {
+  return $('#level-word').checked ? 'word' : 'subword';
+}
+
+function requestBody() {
+  return {
+    model: $('#model').value,
+    text: $('#source').value,
+    options: {
+      beam_size: numberField('#beam'),
+      n_best: numberField('#nbest'),
+      attention: true,
+      attention_level: level(),
+      coverage: true,
+    },
+  };
+}
+
+async function translate(body) {
+  const btn = $('#translate');
+  btn.disabled = true;
+  $('#result').setAttribute('aria-busy', 'true');
+  try {
+    const resp = await api('/v1/translate', body);
+    clearError();
+    state.request = body;
+    state.result = resp.results[0];
+    state.modelName = resp.model;
+    state.hyp = 0;
+    state.active = null;
+    renderResult();
+  } catch (e) {
+    // The old result must not pass for the answer to this request.
+    state.result = null;
+    $('#result').hidden = true;
+    showError(e);
+  } finally {
+    btn.disabled = false;
+    $('#result').removeAttribute('aria-busy');
+  }
+}
+
+function renderResult() {
+  const r = state.result;
+  $('#result').hidden = false;
+  const hyps = r.hypotheses || [];
+  $('#translation').textContent = hyps.length ? hyps[0].text : '(no hypothesis: the deadline passed)';
+  const body = $('#nbest tbody');
+  body.replaceChildren();
+  hyps.forEach((h, i) => {
+    const tr = el('tr', {class: 'hyp', tabindex: '0', 'aria-selected': String(i === state.hyp)});
+    tr.append(el('td', {}, String(i + 1)), el('td', {class: 'hyp-text'}, h.text),
+      el('td', {class: 'hyp-score'}, h.score.toFixed(3)),
+      el('td', {class: 'hyp-norm'}, h.norm_score.toFixed(3)));
+    const pick = () => {
+      state.hyp = i;
+      state.active = null;
+      renderResult();
+      $('#nbest tbody').children[i].focus();
+    };
+    tr.addEventListener('click', pick);
+    tr.addEventListener('keydown', (ev) => {
+      if (ev.key === 'Enter' || ev.key === ' ') {
+        ev.preventDefault();
+        pick();
+      }
+    });
+    body.append(tr);
+  });
+  renderHeatmap();
+}
+
+/* ---------- attention heatmap ---------- */
+
+/* Sequential colour scale, light (0) to dark blue (1). */
+const STOPS = [[247, 251, 255], [198, 219, 239], [107, 174, 214], [33, 113, 181], [8, 48, 107]];
+
+function colour(w) {
+  const x = Math.min(1, Math.max(0, w)) * (STOPS.length - 1);
+  const i = Math.min(STOPS.length - 2, Math.floor(x));
+  const f = x - i;
+  const c = STOPS[i].map((v, k) => Math.round(v + f * (STOPS[i + 1][k] - v)));
+  return `rgb(${c[0]},${c[1]},${c[2]})`;
+}
+
+/* Target word of each target token, by the daemon's rule (docs/api.md):
+ * a token starting with U+2581 starts a word, and </s> is a word of its own. */
+function targetWordOf(tokens) {
+  const out = [];
+  let w = -1;
+  tokens.forEach((t, k) => {
+    if (w < 0 || t === '</s>' || (k > 0 && tokens[k - 1] === '</s>') || t.startsWith('\u2581')) w++;
+    out.push(w);
+  });
+  return out;
+}
+
+/* Total attention each column (source token or word) received. For the best
+ * hypothesis at word level this is the daemon's own `coverage`; otherwise it
+ * is summed from the matrix shown (word rows are averages over their tokens,
+ * so they are weighted by token count to get back to token totals). */
+function columnCoverage(r, h, lvl) {
+  const A = h.attention;
+  if (lvl === 'word' && state.hyp === 0 && Array.isArray(r.coverage)) return r.coverage;
+  const weight = lvl === 'word' ? countTokensPerWord(h.tokens) : A.map(() => 1);
+  return A[0].map((_, j) => A.reduce((s, row, i) => s + weight[i] * row[j], 0));
+}
+
+function countTokensPerWord(tokens) {
+  const counts = [];
+  for (const w of targetWordOf(tokens)) counts[w] = (counts[w] || 0) + 1;
+  return counts;
+}
+
+function heatmapData() {
+  const r = state.result;
+  const h = (r.hypotheses || [])[state.hyp];
+  if (!h || !Array.isArray(h.attention)) return null;
+  const lvl = h.attention_level || 'subword';
+  const rows = lvl === 'word' ? h.target_words : h.tokens;
+  const cols = lvl === 'word' ? r.source_words : r.source_tokens;
+  const threshold = Number($('#threshold').value);
+  const cov = columnCoverage(r, h, lvl);
+  const low = cov.map((c) => Number.isFinite(threshold) && c < threshold);
+  return {r, h, lvl, rows, cols, A: h.attention, cov, low};
+}
+
+const CELL = 26;
+const CHAR = 7.2; // approximate width of one label character at 12px
+
+function labelWidth(labels) {
+  return Math.ceil(Math.max(2, ...labels.map((s) => [...s].length)) * CHAR) + 10;
+}
+
+function buildSvg(d) {
+  const left = labelWidth(d.rows);
+  const top = Math.ceil(labelWidth(d.cols) * 0.75) + 8;
+  const width = left + d.cols.length * CELL + 20;
+  const height = top + d.rows.length * CELL + 60;
+  const svg = svgEl('svg', {xmlns: SVG_NS, width, height, viewBox: `0 0 ${width} ${height}`,
+    'font-family': 'DejaVu Sans, Verdana, sans-serif', 'font-size': 12, role: 'img',
+    'aria-label': `Attention of ${d.rows.length} target by ${d.cols.length} source ${d.lvl === 'word' ? 'words' : 'tokens'}`});
+  svg.append(svgEl('rect', {x: 0, y: 0, width, height, fill: '#ffffff'}));
+  d.cols.forEach((c, j) => {
+    const x = left + j * CELL + CELL / 2;
+    svg.append(svgEl('text', {class: 'src-label' + (d.low[j] ? ' low' : ''), 'data-col': j,
+      x, y: top - 6, transform: `rotate(-50 ${x} ${top - 6})`,
+      fill: d.low[j] ? '#b30000' : '#222222', 'font-weight': d.low[j] ? 'bold' : 'normal'}, c));
+  });
+  d.rows.forEach((t, i) => {
+    svg.append(svgEl('text', {class: 'tgt-label', 'data-row': i, x: left - 6, y: top + i * CELL + CELL / 2 + 4,
+      'text-anchor': 'end', fill: '#222222'}, t));
+  });
+  const cells = svgEl('g', {class: 'cells'});
+  d.A.forEach((row, i) => row.forEach((w, j) => {
+    cells.append(svgEl('rect', {class: 'cell', x: left + j * CELL, y: top + i * CELL, width: CELL - 1,
+      height: CELL - 1, fill: colour(w), 'data-row': i, 'data-col': j, 'data-weight': String(w)}));
+  }));
+  svg.append(cells);
+  svg.append(legend(left, top + d.rows.length * CELL + 18, Math.max(120, Math.min(240, d.cols.length * CELL))));
+  return svg;
+}
+
+function legend(x, y, w) {
+  const g = svgEl('g', {class: 'legend'});
+  const defs = svgEl('defs');
+  const grad = svgEl('linearGradient', {id: 'attn-scale', x1: 0, x2: 1, y1: 0, y2: 0});
+  STOPS.forEach((_, k) => grad.append(svgEl('stop', {offset: k / (STOPS.length - 1), 'stop-color': colour(k / (STOPS.length - 1))})));
+  defs.append(grad);
+  g.append(defs, svgEl('rect', {x, y, width: w, height: 12, fill: 'url(#attn-scale)', stroke: '#888888'}));
+  for (const v of [0, 0.25, 0.5, 0.75, 1]) {
+    g.append(svgEl('text', {x: x + v * w, y: y + 26, 'text-anchor': 'middle', fill: '#222222', 'font-size': 11}, String(v)));
+  }
+  g.append(svgEl('text', {x: x + w + 8, y: y + 10, fill: '#222222', 'font-size': 11}, 'weight'));
+  return g;
+}
+
+function renderHeatmap() {
+  const box = $('#heatmap');
+  box.replaceChildren();
+  $('#tooltip').hidden = true;
+  const d = heatmapData();
+  $('#export-png').disabled = $('#export-svg').disabled = !d;
+  if (!d) {
+    const h = (state.result.hypotheses || [])[state.hyp];
+    box.append(el('p', {class: 'muted'}, h ? 'This model has no attention to show.' : 'No hypothesis.'));
+    $('#low-attention').textContent = '';
+    return;
+  }
+  box.append(buildSvg(d));
+  const lowWords = d.cols.filter((_, j) => d.low[j]);
+  $('#low-attention').textContent = lowWords.length
+    ? `Little attention (< ${$('#threshold').value}): ${lowWords.join(' ')}`
+    : `Every source ${d.lvl === 'word' ? 'word' : 'token'} received at least ${$('#threshold').value} attention.`;
+  $('#low-attention').classList.toggle('warn', lowWords.length > 0);
+  if (state.active) setActive(state.active.row, state.active.col);
+}
+
+function setActive(row, col) {
+  const d = heatmapData();
+  if (!d) return;
+  row = Math.max(0, Math.min(d.rows.length - 1, row));
+  col = Math.max(0, Math.min(d.cols.length - 1, col));
+  state.active = {row, col};
+  const box = $('#heatmap');
+  for (const e of box.querySelectorAll('.active')) e.classList.remove('active');
+  const cell = box.querySelector(`rect.cell[data-row="${row}"][data-col="${col}"]`);
+  cell.classList.add('active');
+  box.querySelector(`text.tgt-label[data-row="${row}"]`).classList.add('active');
+  box.querySelector(`text.src-label[data-col="${col}"]`).classList.add('active');
+  const tip = $('#tooltip');
+  tip.replaceChildren(el('span', {class: 'tip-tokens'}, `${d.rows[row]} ← ${d.cols[col]}`),
+    el('span', {class: 'tip-weight'}, cell.getAttribute('data-weight')));
+  tip.hidden = false;
+  // Place the tip beside the cell, inside the scrolling wrapper.
+  const wrap = $('#heatmap-wrap').getBoundingClientRect();
+  const c = cell.getBoundingClientRect();
+  tip.style.left = `${c.right - wrap.left + $('#heatmap-wrap').scrollLeft + 6}px`;
+  tip.style.top = `${c.top - wrap.top + $('#heatmap-wrap').scrollTop}px`;
+}
+
+function hideTip() {
+  $('#tooltip').hidden = true;
+  for (const e of $('#heatmap').querySelectorAll('.active')) e.classList.remove('active');
+}
+
+function onHeatmapKey(ev) {
+  const moves = {ArrowRight: [0, 1], ArrowLeft: [0, -1], ArrowDown: [1, 0], ArrowUp: [-1, 0]};
+  const a = state.active || {row: 0, col: 0};
+  if (ev.key in moves) {
+    ev.preventDefault();
+    const [dr, dc] = state.active ? moves[ev.key] : [0, 0];
+    setActive(a.row + dr, a.col + dc);
+  } else if (ev.key === 'Home') {
+    ev.preventDefault();
+    setActive(a.row, 0);
+  } else if (ev.key === 'End') {
+    ev.preventDefault();
+    setActive(a.row, Infinity);
+  } else if (ev.key === 'Escape') {
+    state.active = null;
+    hideTip();
+  }
+}
+
+/* ---------- exports ---------- */
+
+function exportName(ext) {
+  const lvl = heatmapData() ? heatmapData().lvl : level();
+  return `attention-${state.modelName}-${lvl}-hyp${state.hyp + 1}.${ext}`;
+}
+
+function svgText() {
+  const svg = $('#heatmap svg').cloneNode(true);
+  for (const e of svg.querySelectorAll('.active')) e.classList.remove('active');
+  return '<?xml version="1.0" encoding="UTF-8"?>\n' + new XMLSerializer().serializeToString(svg);
+}
+
+function exportSvg() {
+  download(new Blob([svgText()], {type: 'image/svg+xml'}), exportName('svg'));
+}
+
+function exportPng() {
+  const svg = $('#heatmap svg');
+  const w = Number(svg.getAttribute('width')), h = Number(svg.getAttribute('height'));
+  const url = URL.createObjectURL(new Blob([svgText()], {type: 'image/svg+xml'}));
+  const img = new Image();
+  img.onload = () => {
+    const canvas = el('canvas', {width: w * 2, height: h * 2});
+    const ctx = canvas.getContext('2d');
+    ctx.scale(2, 2);
+    ctx.drawImage(img, 0, 0);
+    URL.revokeObjectURL(url);
+    canvas.toBlob((blob) => download(blob, exportName('png')), 'image/png');
+  };
+  img.onerror = () => showError(new ApiError(0, 'export_failed', 'the browser could not render the SVG'));
+  img.src = url;
+}
+
+function exportJson() {
+  // Exactly the API's result for this sentence, plus what produced it.
+  const doc = {model: state.modelName, request: state.request, result: state.result};
+  download(new Blob([JSON.stringify(doc, null, 2)], {type: 'application/json'}), exportName('json'));
+}
+
+/* ---------- live view ---------- */
+
+const live = {timer: null, last: null, series: {throughput: [], queue: [], rows: [], latency: [], p95: []}, keep: 300};
+
+/* Prometheus text format -> Map of "name{labels}" -> value (labels as written). */
+function parseMetrics(text) {
+  const m = new Map();
+  for (const line of text.split('\n')) {
+    if (!line || line[0] === '#') continue;
+    const sp = line.lastIndexOf(' ');
+    m.set(line.slice(0, sp), Number(line.slice(sp + 1)));
+  }
+  return m;
+}
+
+const TRANSLATE = 'route="/v1/translate"';
+
+function sumWhere(m, prefix, filter) {
+  let s = 0;
+  for (const [k, v] of m) if (k.startsWith(prefix) && (!filter || k.includes(filter))) s += v;
+  return s;
+}
+
+/* Cumulative latency buckets of the translate route: [[le, count], ...] ascending. */
+function latencyBuckets(m) {
+  const out = [];
+  for (const [k, v] of m) {
+    if (!k.startsWith('seq2seqd_http_request_duration_seconds_bucket{') || !k.includes(TRANSLATE)) continue;
+    const le = /le="([^"]+)"/.exec(k)[1];
+    out.push([le === '+Inf' ? Infinity : Number(le), v]);
+  }
+  return out.sort((a, b) => a[0] - b[0]);
+}
+
+/* p-quantile of the requests between two scrapes, by linear interpolation in its bucket. */
+function quantile(prev, cur, p) {
+  const d = cur.map(([le, c], i) => [le, c - (prev[i] ? prev[i][1] : 0)]);
+  const total = d.length ? d[d.length - 1][1] : 0;
+  if (total <= 0) return null;
+  const want = p * total;
+  let lo = 0, below = 0;
+  for (const [le, c] of d) {
+    if (c >= want) {
+      if (!Number.isFinite(le)) return lo;
+      return lo + (le - lo) * ((want - below) / Math.max(1e-9, c - below));
+    }
+    lo = le;
+    below = c;
+  }
+  return lo;
+}
+
+function sample(m, t) {
+  return {
+    t,
+    sentences: m.get('seq2seqd_sentences_total') || 0,
+    tokensPerS: m.get('seq2seqd_tokens_per_second') || 0,
+    queue: m.get('seq2seqd_queue_depth') || 0,
+    rowsSum: m.get('seq2seqd_batch_rows_sum') || 0,
+    rowsCount: m.get('seq2seqd_batch_rows_count') || 0,
+    latSum: sumWhere(m, 'seq2seqd_http_request_duration_seconds_sum', TRANSLATE),
+    latCount: sumWhere(m, 'seq2seqd_http_request_duration_seconds_count', TRANSLATE),
+    buckets: latencyBuckets(m),
+    loaded: m.get('seq2seqd_models_loaded') || 0,
+    draining: m.get('seq2seqd_draining') || 0,
+  };
+}
+
+function push(name, t, v) {
+  const s = live.series[name];
+  s.push([t, v]);
+  while (s.length > live.keep) s.shift();
+}
+
+async function pollMetrics() {
+  let text;
+  try {
+    const resp = await fetch('/metrics');
+    if (!resp.ok) throw new Error('HTTP ' + resp.status);
+    text = await resp.text();
+  } catch (e) {
+    $('#live-status').textContent = 'Metrics unavailable: ' + e.message;
+    return;
+  }
+  const s = sample(parseMetrics(text), Date.now() / 1000);
+  const p = live.last;
+  live.last = s;
+  $('#live-status').textContent = `${s.loaded} model(s) loaded${s.draining ? ', draining' : ''}; ` +
+    `${s.tokensPerS.toFixed(0)} tokens/s; updated ${new Date().toLocaleTimeString()}`;
+  if (!p) return;
+  const dt = Math.max(1e-3, s.t - p.t);
+  const steps = s.rowsCount - p.rowsCount;
+  const reqs = s.latCount - p.latCount;
+  push('throughput', s.t, (s.sentences - p.sentences) / dt);
+  push('queue', s.t, s.queue);
+  push('rows', s.t, steps > 0 ? (s.rowsSum - p.rowsSum) / steps : 0);
+  push('latency', s.t, reqs > 0 ? 1000 * (s.latSum - p.latSum) / reqs : 0);
+  const q = quantile(p.buckets, s.buckets, 0.95);
+  push('p95', s.t, q === null ? 0 : 1000 * q);
+  drawChart('#chart-throughput', [live.series.throughput], ['sentences/s']);
+  drawChart('#chart-queue', [live.series.queue], ['queued']);
+  drawChart('#chart-rows', [live.series.rows], ['rows/step']);
+  drawChart('#chart-latency', [live.series.latency, live.series.p95], ['mean ms', 'p95 ms']);
+}
+
+const CW = 560, CH = 150, PAD = {l: 44, r: 10, t: 10, b: 22};
+const LINE_COLOURS = ['#2171b5', '#d94801'];
+
+function fmt(v) {
+  return Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2);
+}
+
+function drawChart(sel, series, names) {
+  const svg = $(sel);
+  svg.setAttribute('viewBox', `0 0 ${CW} ${CH}`);
+  svg.replaceChildren();
+  const all = series.flat();
+  const t1 = all.length ? Math.max(...all.map((p) => p[0])) : 0;
+  const t0 = t1 - live.keep;
+  const ymax = Math.max(1e-9, ...all.map((p) => p[1])) * 1.1;
+  const x = (t) => PAD.l + (CW - PAD.l - PAD.r) * (t - t0) / (t1 - t0);
+  const y = (v) => CH - PAD.b - (CH - PAD.t - PAD.b) * v / ymax;
+  svg.append(svgEl('line', {x1: PAD.l, y1: CH - PAD.b, x2: CW - PAD.r, y2: CH - PAD.b, stroke: '#999'}),
+    svgEl('line', {x1: PAD.l, y1: PAD.t, x2: PAD.l, y2: CH - PAD.b, stroke: '#999'}),
+    svgEl('text', {x: PAD.l - 4, y: PAD.t + 8, 'text-anchor': 'end', 'font-size': 10}, fmt(ymax)),
+    svgEl('text', {x: PAD.l - 4, y: CH - PAD.b, 'text-anchor': 'end', 'font-size': 10}, '0'),
+    svgEl('text', {x: CW - PAD.r, y: CH - 6, 'text-anchor': 'end', 'font-size': 10}, 'last 5 minutes'));
+  series.forEach((s, k) => {
+    if (!s.length) return;
+    svg.append(svgEl('polyline', {fill: 'none', stroke: LINE_COLOURS[k], 'stroke-width': 2,
+      points: s.map((p) => `${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(' ')}));
+    const v = s[s.length - 1][1];
+    svg.append(svgEl('text', {class: 'latest', 'data-latest': String(v), x: PAD.l + 6 + k * 130, y: PAD.t + 12,
+      fill: LINE_COLOURS[k], 'font-size': 12, 'font-weight': 'bold'}, `${names[k]}: ${fmt(v)}`));
+  });
+}
+
+async function pollRecent() {
+  let rec;
+  try {
+    rec = await api('/v1/recent');
+  } catch (e) {
+    $('#recent-status').textContent = 'Recent translations unavailable: ' + e.message;
+    return;
+  }
+  const body = $('#recent tbody');
+  body.replaceChildren();
+  if (!rec.enabled) {
+    $('#recent-status').textContent = 'Recent translations are off: they hold user text. ' +
+      'Set recent_translations = N in seq2seqd.conf to keep the last N in memory.';
+    return;
+  }
+  $('#recent-status').textContent = `Last ${rec.items.length} of ${rec.total} translations (buffer of ${rec.capacity}).`;
+  for (const it of rec.items) {
+    const tr = el('tr');
+    tr.append(el('td', {}, new Date(it.time_ms).toLocaleTimeString()), el('td', {}, it.model),
+      el('td', {class: 'recent-source'}, it.source), el('td', {class: 'recent-translation'}, it.translation),
+      el('td', {}, it.latency_ms.toFixed(1)));
+    body.append(tr);
+  }
+}
+
+function startLive() {
+  if (live.timer) return;
+  const tick = () => {
+    if (!document.hidden) {
+      pollMetrics();
+      pollRecent();
+    }
+  };
+  tick();
+  live.timer = setInterval(tick, 1000);
+}
+
+function stopLive() {
+  clearInterval(live.timer);
+  live.timer = null;
+}
+
+/* ---------- views and health ---------- */
+
+function showView() {
+  const liveView = location.hash === '#live';
+  $('#view-translate').hidden = liveView;
+  $('#view-live').hidden = !liveView;
+  $(liveView ? '#tab-live' : '#tab-translate').setAttribute('aria-current', 'page');
+  $(liveView ? '#tab-translate' : '#tab-live').removeAttribute('aria-current');
+  if (liveView) startLive();
+  else stopLive();
+}
+
+async function checkHealth() {
+  try {
+    const r = await api('/readyz');
+    $('#health').textContent = `ready · ${r.models} model(s)`;
+    $('#health').className = 'health ok';
+  } catch (e) {
+    $('#health').textContent = `not ready: ${e.message}`;
+    $('#health').className = 'health bad';
+  }
+}
+
+function init() {
+  $('#translate-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    translate(requestBody());
+  });
+  $('#source').addEventListener('keydown', (ev) => {
+    if (ev.key === 'Enter' && (ev.ctrlKey || ev.metaKey)) {
+      ev.preventDefault();
+      translate(requestBody());
+    }
+  });
+  $('#model').addEventListener('change', () => {
+    renderModelInfo();
+    const m = currentModel();
+    if (m && m.examples && m.examples.length) $('#source').value = m.examples[0];
+  });
+  // A new level needs the daemon's matrix for it: ask again for the same sentence.
+  for (const id of ['#level-subword', '#level-word']) {
+    $(id).addEventListener('change', () => {
+      if (state.request) {
+        const body = structuredClone(state.request);
+        body.options.attention_level = level();
+        translate(body);
+      }
+    });
+  }
+  $('#threshold').addEventListener('input', () => state.result && renderHeatmap());
+  const map = $('#heatmap');
+  map.addEventListener('mouseover', (ev) => {
+    const c = ev.target.closest('rect.cell');
+    if (c) setActive(Number(c.dataset.row), Number(c.dataset.col));
+  });
+  map.addEventListener('mouseleave', hideTip);
+  map.addEventListener('keydown', onHeatmapKey);
+  map.addEventListener('focus', () => state.result && setActive(state.active ? state.active.row : 0,
+    state.active ? state.active.col : 0));
+  map.addEventListener('blur', hideTip);
+  $('#export-png').addEventListener('click', exportPng);
+  $('#export-svg').addEventListener('click', exportSvg);
+  $('#export-json').addEventListener('click', exportJson);
+  window.addEventListener('hashchange', showView);
+  showView();
+  checkHealth();
+  setInterval(checkHealth, 10000);
+  loadModels();
+}
+
+document.addEventListener('DOMContentLoaded', init);
