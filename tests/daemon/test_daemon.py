@@ -755,6 +755,99 @@ def t_request_level():
         check(d.stop() == 0, "exit status")
 
 
+def dashboard_data_dir():
+    """A data_dir whose dashboard/ holds the real files plus ones that must never be served."""
+    root = tempfile.mkdtemp(prefix="dash-", dir=TMP)
+    dash = os.path.join(root, "dashboard")
+    shutil.copytree(os.path.join(SRCDIR, "dashboard"), dash)
+    with open(os.path.join(dash, ".hidden.js"), "w") as f:
+        f.write("hidden")
+    with open(os.path.join(dash, "notes.exe"), "w") as f:
+        f.write("unknown type")
+    os.symlink("/etc/passwd", os.path.join(dash, "passwd.txt"))
+    os.mkdir(os.path.join(dash, "sub.js"))
+    return root
+
+
+@test("dashboard: / and /dashboard/* serve the installed files with ETag, 304 and a strict CSP")
+def t_dashboard_files():
+    root = dashboard_data_dir()
+    d = Daemon("--data_dir=" + root)
+    try:
+        with open(os.path.join(root, "dashboard", "index.html"), "rb") as f:
+            index = f.read()
+        st, h, body = d.get("/")
+        check(st == 200 and body == index, "GET / is not index.html: %s" % st)
+        check(h["content-type"].startswith("text/html"), h["content-type"])
+        check("default-src 'none'" in h["content-security-policy"], h.get("content-security-policy"))
+        check(h["x-content-type-options"] == "nosniff", "no nosniff")
+        for name, ctype in (("app.js", "text/javascript"), ("style.css", "text/css"),
+                            ("favicon.svg", "image/svg+xml")):
+            with open(os.path.join(root, "dashboard", name), "rb") as f:
+                want = f.read()
+            st, h, body = d.get("/dashboard/" + name)
+            check(st == 200 and body == want, "%s: %s" % (name, st))
+            check(h["content-type"].startswith(ctype), "%s: %s" % (name, h["content-type"]))
+            st2, h2, body2 = d.get("/dashboard/" + name, headers={"If-None-Match": h["etag"]})
+            check(st2 == 304 and body2 == b"", "%s with its ETag: %s" % (name, st2))
+            st3, _, _ = d.get("/dashboard/" + name, headers={"If-None-Match": '"0"'})
+            check(st3 == 200, "a stale ETag must get the file")
+        st, h, body = d.request("HEAD", "/")
+        check(st == 200 and body == b"" and int(h["content-length"]) == len(index), "HEAD /")
+        for bad in ("/dashboard/.hidden.js", "/dashboard/notes.exe", "/dashboard/passwd.txt",
+                    "/dashboard/sub.js", "/dashboard/../models/x", "/dashboard/%2e%2e/index.html",
+                    "/dashboard/", "/dashboard/nothing.js"):
+            st, _, j = d.json("GET", bad)
+            check(st == 404 and j["error"]["code"] == "not_found", "%s: %s %s" % (bad, st, j))
+        expect_error(d, "POST", "/", {}, 405, "method_not_allowed")
+        check(d.metric('seq2seqd_http_requests_total{route="/dashboard",status="304"}') == 3,
+              "304s not counted under the /dashboard route")
+    finally:
+        check(d.stop() == 0, "exit status")
+
+
+@test("dashboard: dashboard = false and a missing install answer 404 naming the cause")
+def t_dashboard_off():
+    root = dashboard_data_dir()
+    d = Daemon("--data_dir=" + root, "--dashboard=false")
+    empty = Daemon("--data_dir=" + tempfile.mkdtemp(prefix="empty-", dir=TMP))
+    try:
+        _, j = expect_error(d, "GET", "/", None, 404, "not_found")
+        check("disabled" in j["error"]["message"], j)
+        _, j = expect_error(empty, "GET", "/dashboard/app.js", None, 404, "not_found")
+        check("not installed" in j["error"]["message"], j)
+        st, _, _ = empty.get("/healthz")
+        check(st == 200, "the API must still serve without a dashboard")
+    finally:
+        check(d.stop() == 0 and empty.stop() == 0, "exit status")
+
+
+@test("GET /v1/recent: off by default; when enabled a bounded ring, newest first, of what was answered")
+def t_recent():
+    off = Daemon()
+    on = Daemon("--recent_translations=2")
+    try:
+        st, _, j = off.json("GET", "/v1/recent")
+        check(st == 200 and j == {"enabled": False, "capacity": 0, "total": 0, "items": []}, j)
+        cases = load_fixture(MODEL_A)["cases"]
+        srcs = [c["src_text"] for c in cases[:3]]
+        texts = []
+        for src in srcs:
+            j = translate_case(on, "a", MODEL_A, {"src_text": src})
+            texts.append(j["results"][0]["hypotheses"][0]["text"])
+        expect_error(on, "POST", "/v1/translate", {"model": "a", "text": " "}, 422, "empty_input")
+        st, _, j = on.json("GET", "/v1/recent")
+        check(st == 200 and j["enabled"] is True and j["capacity"] == 2 and j["total"] == 3, j)
+        got = [(it["source"], it["translation"], it["model"]) for it in j["items"]]
+        want = [(srcs[2], texts[2], "a"), (srcs[1], texts[1], "a")]
+        check(got == want, "recent %s, expected %s" % (got, want))
+        check(all(it["latency_ms"] > 0 and it["beam_size"] == 1 and it["time_ms"] > 1.7e12
+                  for it in j["items"]), j["items"])
+        expect_error(on, "POST", "/v1/recent", {}, 405, "method_not_allowed")
+    finally:
+        check(off.stop() == 0 and on.stop() == 0, "exit status")
+
+
 @test("journald: <N> priority prefixes when JOURNAL_STREAM is set")
 def t_journal():
     d = Daemon(models={"a": fixture_path(MODEL_A, ".safetensors")}, env={"JOURNAL_STREAM": "8:12345"})
@@ -797,6 +890,9 @@ def main():
     else:
         skip("socket activation with systemd-socket-activate", "systemd-socket-activate not installed")
     t_request_level()
+    t_dashboard_files()
+    t_dashboard_off()
+    t_recent()
     t_journal()
     print("1..%d" % len(_results))
     failed = 0
