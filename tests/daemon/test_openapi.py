@@ -151,6 +151,8 @@ def main():
         if not any(str(s).startswith("2") for s in resps):
             no_2xx.append("%s %s" % (m.upper(), p))
         for status, r in resps.items():
+            if str(status) in ("204", "304"):
+                continue  # no body by definition (RFC 9110), so nothing to exemplify
             r = deref(doc, r)
             content = r.get("content") if isinstance(r, dict) else None
             if not content:
