@@ -179,10 +179,9 @@ static int s2s__check_src(const s2s_model *m, const int32_t *src, int n,
 {
 	if (n <= 0)
 		return s2s__error_set(err, S2S_EEMPTY, "the source sentence has no tokens");
-	if (n > o->max_len)
-		return s2s__error_set(err, S2S_ETOOLONG,
-		                      "the source has %d tokens, more than max_len %d", n,
-		                      o->max_len);
+	if (n > S2S_MAX_SOURCE)
+		return s2s__error_set(err, S2S_ETOOLONG, "the source has %d tokens, more than %d", n,
+		                      S2S_MAX_SOURCE);
 	for (int i = 0; i < n; i++)
 		if (src[i] < 0 || src[i] >= m->cfg.src_vocab_size)
 			return s2s__error_set(err, S2S_EINVAL,

@@ -42,9 +42,16 @@ typedef struct {
 	float length_penalty; /* GNMT alpha, >= 0; 0 = none */
 	float max_len_a;      /* T = min(max_len, floor(a*n) + b) */
 	int max_len_b;
-	int max_len;
+	int max_len;          /* caps the output only; sources are capped by S2S_MAX_SOURCE */
 	bool attention;       /* return attention matrices */
 } s2s_decode_options;
+
+/*
+ * Longest source a batch accepts, in tokens. A bound on per-sentence memory
+ * (encoder states, attention rows), independent of the output cap max_len:
+ * a short output of a long input is legitimate (a summary, a date).
+ */
+#define S2S_MAX_SOURCE 4096
 
 /* Fills the defaults: greedy, n_best 1, alpha 0, a 2.0, b 10, max_len 256, attention on. */
 void s2s_decode_options_init(s2s_decode_options *o);
@@ -92,7 +99,7 @@ void s2s_batch_free(s2s_batch *b); /* drops unfinished sentences; NULL is a no-o
  * with every other newcomer. Returns a handle >= 0 for s2s_batch_cancel,
  * S2S_EFULL when fewer than beam_size rows are free, S2S_EEMPTY when n == 0,
  * S2S_EINVAL for bad options or out-of-range ids, S2S_ETOOLONG when n
- * exceeds the model's limit (max_len).
+ * exceeds S2S_MAX_SOURCE.
  */
 int s2s_batch_add(s2s_batch *b, const int32_t *src, int n, const s2s_decode_options *o,
 		  void *user, s2s_error *err);

@@ -77,8 +77,8 @@ void s2sd_req_free_translate(s2sd_req *r)
 /* Tokenizes every sentence with the entry's model; 422 for empty or over-long ones. */
 static bool tokenize_all(s2sd_req *r)
 {
-	const int max = r->srv->cfg->max_tokens < r->api.opt.decode.max_len ? r->srv->cfg->max_tokens
-									       : r->api.opt.decode.max_len;
+	/* options.max_length caps the output only; the source is capped by max_tokens. */
+	const int max = r->srv->cfg->max_tokens;
 	char path[64];
 	r->toks = calloc((size_t)r->api.n, sizeof *r->toks);
 	if (!r->toks) {

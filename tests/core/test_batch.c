@@ -230,8 +230,10 @@ Test(batch, admission_errors_name_the_problem)
 	cr_assert_eq(s2s_batch_add(b, bad, 2, &o, NULL, &err), S2S_EINVAL);
 	cr_assert(strstr(err.message, "position 1") != NULL, "%s", err.message);
 	s2s_error_clear(&err);
-	o.max_len = 3;
-	cr_assert_eq(s2s_batch_add(b, S0, 9, &o, NULL, &err), S2S_ETOOLONG);
+	static int32_t long_src[S2S_MAX_SOURCE + 1];
+	for (int i = 0; i <= S2S_MAX_SOURCE; i++)
+		long_src[i] = 4;
+	cr_assert_eq(s2s_batch_add(b, long_src, S2S_MAX_SOURCE + 1, &o, NULL, &err), S2S_ETOOLONG);
 	s2s_error_clear(&err);
 	o.n_best = 3;
 	cr_assert_eq(s2s_batch_add(b, S0, 1, &o, NULL, &err), S2S_EINVAL);

@@ -755,6 +755,17 @@ def t_request_level():
         check(d.stop() == 0, "exit status")
 
 
+@test("options.max_length caps the output, not the input: a long sentence with max_length 2 is 200")
+def t_max_length_output_only(d):
+    case = max(load_fixture(MODEL_A)["cases"], key=lambda c: len(c["src_text"]))
+    st, _, j = d.json("POST", "/v1/translate", {"model": "a", "text": case["src_text"],
+                                                "options": {"max_length": 2, "beam_size": 2}})
+    check(st == 200, "status %s: %s" % (st, j))
+    check(len(j["results"][0]["source_tokens"]) > 2, "the fixture sentence is too short to test this")
+    for h in j["results"][0]["hypotheses"]:
+        check(len(h["tokens"]) <= 2, "max_length 2 gave %d tokens" % len(h["tokens"]))
+
+
 def dashboard_data_dir():
     """A data_dir whose dashboard/ holds the real files plus ones that must never be served."""
     root = tempfile.mkdtemp(prefix="dash-", dir=TMP)
@@ -874,7 +885,7 @@ def main():
     slow = Daemon("--debug_step_delay_ms=10", "--queue_length=4", "--workers=1", "--max_rows=16")
     try:
         for t in (t_health, t_models, t_translate_greedy, t_translate_beam, t_word_attention,
-                  t_replace_unk, t_errors, t_opennmt, t_concurrency, t_reload_auth,
+                  t_replace_unk, t_errors, t_max_length_output_only, t_opennmt, t_concurrency, t_reload_auth,
                   t_reload_under_load, t_metrics):
             t(d)
         for t in (t_deadline, t_queue_full, t_cancel, t_forbidden):
