@@ -7,11 +7,20 @@ BUILD_PKGS="build-essential autoconf automake libtool pkg-config
   libopenblas-dev libjansson-dev libmicrohttpd-dev libuv1-dev libsystemd-dev
   libcriterion-dev"
 TEST_PKGS="python3 curl systemd valgrind"
+# The dashboard's browser tests (tests/dashboard): node runs playwright-core
+# (from npm) against Debian's chromium.
+BROWSER_PKGS="nodejs npm chromium"
 # PyTorch is optional: with it, `make check-torch` re-checks the core live.
 OPTIONAL_PKGS="${S2S_EXTRA_PKGS:-}"
 
 want=""
-for p in $BUILD_PKGS $TEST_PKGS $OPTIONAL_PKGS; do
+for p in $BUILD_PKGS $TEST_PKGS $BROWSER_PKGS $OPTIONAL_PKGS; do
+	# A node from elsewhere (e.g. NodeSource, whose nodejs bundles npm and
+	# conflicts with Debian's npm) will do: skip what is already on PATH.
+	case $p in
+	nodejs) command -v node >/dev/null 2>&1 && continue ;;
+	npm) command -v npm >/dev/null 2>&1 && continue ;;
+	esac
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || want="$want $p"
 done
 if [ -z "$want" ]; then

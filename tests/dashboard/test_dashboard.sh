@@ -1,0 +1,62 @@
+#!/bin/sh
+# Real-browser tests of the dashboard (test_dashboard.mjs), as TAP.
+#
+# Needs node (18 or later), Debian's chromium and, the first time, npm:
+# playwright-core, pinned in package-lock.json here, is installed with
+# `npm ci` into $S2S_BUILDDIR/tests/dashboard/npm (the source tree stays
+# untouched, so it may be read-only) and reused while the lock file is
+# unchanged. Without those tools the test is skipped, except where CI=true:
+# there it fails.
+here=$(cd "$(dirname "$0")" && pwd)
+srcdir=${S2S_SRCDIR:-$(cd "$here/../.." && pwd)}
+builddir=${S2S_BUILDDIR:-$(pwd)}
+npmdir=$builddir/tests/dashboard/npm
+export S2S_SRCDIR="$srcdir" S2S_BUILDDIR="$builddir"
+
+# Cannot run: fail under CI, skip elsewhere.
+unable() {
+	if [ "${CI:-}" = true ]; then
+		echo "1..1"
+		echo "not ok 1 - dashboard browser tests cannot run: $1"
+		exit 1
+	fi
+	echo "1..0 # SKIP $1"
+	exit 0
+}
+
+chromium=${S2S_CHROMIUM:-}
+if [ -z "$chromium" ]; then
+	if [ -x /usr/bin/chromium ]; then chromium=/usr/bin/chromium; else chromium=$(command -v chromium || true); fi
+fi
+missing=""
+command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+[ -n "$chromium" ] && [ -x "$chromium" ] || missing="$missing chromium"
+lock=$here/package-lock.json
+installed=no
+if [ -f "$npmdir/installed.lock" ] && cmp -s "$lock" "$npmdir/installed.lock" &&
+	[ -f "$npmdir/node_modules/playwright-core/package.json" ]; then
+	installed=yes
+fi
+[ "$installed" = yes ] || command -v npm >/dev/null 2>&1 || missing="$missing npm"
+[ -z "$missing" ] || unable "missing:$missing (bash scripts/deps.sh installs them)"
+major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+[ "$major" -ge 18 ] 2>/dev/null || unable "node $(node --version 2>/dev/null) is older than 18"
+
+if [ "$installed" = no ]; then
+	rm -rf "$npmdir"
+	mkdir -p "$npmdir" || unable "cannot create $npmdir"
+	# cat, not cp: the copies stay writable when the source tree is read-only.
+	cat "$here/package.json" >"$npmdir/package.json"
+	cat "$lock" >"$npmdir/package-lock.json"
+	echo "# npm ci --prefix $npmdir (playwright-core)"
+	if ! npm ci --prefix "$npmdir" --no-audit --no-fund --ignore-scripts >"$npmdir/npm.log" 2>&1; then
+		sed 's/^/# /' "$npmdir/npm.log" | tail -n 20
+		unable "npm ci could not install playwright-core (offline?); log in $npmdir/npm.log"
+	fi
+	cat "$lock" >"$npmdir/installed.lock"
+fi
+
+export S2S_CHROMIUM="$chromium" S2S_PLAYWRIGHT="$npmdir/node_modules/playwright-core"
+# --no-warnings: node 18 calls fetch experimental on stderr, which the TAP
+# driver would mix into the report.
+exec node --no-warnings "$here/test_dashboard.mjs"
