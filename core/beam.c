@@ -98,10 +98,16 @@ float *s2s__search_attn_row(s2s__search *s, int live_index)
 	return s->attn + ((size_t)s->t * s->B + live_index) * s->n_src;
 }
 
-/* GNMT length penalty lp(L) = ((5 + L) / 6)^alpha. */
+/*
+ * GNMT length penalty lp(L) = ((5 + L) / 6)^alpha. The power is taken in
+ * double and rounded once, as the Python reference does: both then agree
+ * to the bit whatever float32 pow each side's libraries would pick.
+ */
 static float s2s__lp(float alpha, int len)
 {
-	return alpha == 0.0f ? 1.0f : powf((5.0f + (float)len) / 6.0f, alpha);
+	if (alpha == 0.0f)
+		return 1.0f;
+	return (float)pow((double)((5.0f + (float)len) / 6.0f), (double)alpha);
 }
 
 /*

@@ -403,10 +403,16 @@ class Seq2Seq(nn.Module):
 
 
 def length_penalty_factor(n, alpha):
-    """GNMT lp(L) = ((5 + L) / 6) ** alpha, in float32 like the C core."""
+    """GNMT lp(L) = ((5 + L) / 6) ** alpha, rounded to float32 like the C core.
+
+    The power is taken in double precision by libm and then rounded: numpy's
+    float32 power is vectorised differently per CPU (AVX-512 builds are a few
+    ulps off), which made fixtures regenerate differently on other machines.
+    """
     if alpha == 0:
         return np.float32(1.0)
-    return np.float32(np.power(np.float32((5.0 + n) / 6.0), np.float32(alpha)))
+    base = np.float32(5.0 + n) / np.float32(6.0)
+    return np.float32(math.pow(float(base), float(np.float32(alpha))))
 
 
 def pad_batch(src_list):
