@@ -113,6 +113,7 @@ def _reverse_rows(x, lens):
     for b in range(B):
         n = int(lens[b])
         idx[b, :n] = torch.arange(n - 1, -1, -1)
+    idx = idx.to(x.device)
     if x.dim() == 2:
         return torch.gather(x, 1, idx)
     return torch.gather(x, 1, idx.unsqueeze(-1).expand_as(x))
@@ -258,7 +259,7 @@ class Seq2Seq(nn.Module):
         cfg = self.cfg
         lstm = cfg.cell == "lstm"
         h_n = final[0] if lstm else final
-        zeros = torch.zeros(cfg.dec_layers, batch, cfg.dec_hidden)
+        zeros = torch.zeros(cfg.dec_layers, batch, cfg.dec_hidden, device=h_n.device)
         if cfg.bridge == "zeros":
             h, c = zeros, zeros.clone()
         elif cfg.bridge == "last":
@@ -272,13 +273,16 @@ class Seq2Seq(nn.Module):
 
     def encode(self, src, lens, dropout=0.0):
         """-> dict with memory [B,S,K], keys, mask [B,S], state, feed [B,D]."""
-        lens = torch.as_tensor(lens)
+        # lens stays on the CPU (pack_padded_sequence wants it there); every
+        # tensor made here goes to src's device so a CUDA run works.
+        lens = torch.as_tensor(lens).cpu()
         memory, final = self.encoder(src, lens, dropout)
-        mask = torch.arange(src.shape[1]).unsqueeze(0) < lens.unsqueeze(1)
+        dev = src.device
+        mask = torch.arange(src.shape[1], device=dev).unsqueeze(0) < lens.to(dev).unsqueeze(1)
         keys = self.decoder.attention.keys(memory) if self.cfg.attention != "none" else None
         B = src.shape[0]
         return {"memory": memory, "keys": keys, "mask": mask, "state": self.start_state(final, B),
-                "feed": torch.zeros(B, self.cfg.dec_hidden)}
+                "feed": torch.zeros(B, self.cfg.dec_hidden, device=dev)}
 
     # -- training ----------------------------------------------------------
     def forward(self, src, src_lens, tgt_in, dropout=0.0):
