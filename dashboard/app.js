@@ -569,6 +569,10 @@ function drawChart(sel, series, names) {
     svg.append(svgEl('polyline', {fill: 'none', stroke: LINE_COLOURS[k], 'stroke-width': 2,
       points: s.map((p) => `${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(' ')}));
     const v = s[s.length - 1][1];
+    // A dot on the newest sample: the chart shows something from the first
+    // sample on, before there are two points to join.
+    svg.append(svgEl('circle', {class: 'latest-dot', r: 3, fill: LINE_COLOURS[k],
+      cx: x(s[s.length - 1][0]).toFixed(1), cy: y(v).toFixed(1)}));
     svg.append(svgEl('text', {class: 'latest', 'data-latest': String(v), x: PAD.l + 6 + k * 130, y: PAD.t + 12,
       fill: LINE_COLOURS[k], 'font-size': 12, 'font-weight': 'bold'}, `${names[k]}: ${fmt(v)}`));
   });

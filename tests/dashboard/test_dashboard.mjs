@@ -571,6 +571,30 @@ async function main() {
       }), charts);
       throw new Fail('charts without a numeric [data-latest] after 15 s: ' + got.join('; '));
     }
+    // The charts draw what they sampled: keep traffic flowing until the
+    // throughput line has several samples and has risen above zero, then
+    // check that every chart has a line and a dot on its newest sample.
+    let risen = false;
+    for (let k = 0; k < 20 && !risen; k++) {
+      await api(base, '/v1/translate', {model: modelA.name, text: modelA.examples[k % modelA.examples.length]});
+      await new Promise((r) => setTimeout(r, 250));
+      risen = await page.evaluate(() => {
+        const pl = document.querySelector('#chart-throughput polyline');
+        if (!pl) return false;
+        const pts = pl.getAttribute('points').trim().split(/\s+/);
+        const v = Number(document.querySelector('#chart-throughput [data-latest]').getAttribute('data-latest'));
+        return pts.length >= 3 && v > 0;
+      });
+    }
+    check(risen, 'the throughput chart never showed 3+ samples with a latest value above 0 under traffic');
+    const drawn = await page.evaluate((sels) => sels.map((s) => {
+      const c = document.querySelector(s);
+      return [s, c.querySelectorAll('polyline').length, c.querySelectorAll('circle.latest-dot').length];
+    }), charts);
+    for (const [s, lines, dots] of drawn) {
+      const want = s === '#chart-latency' ? 2 : 1;
+      check(lines === want && dots === want, `${s}: ${lines} line(s) and ${dots} dot(s), want ${want} of each`);
+    }
     const sources = new Set(translated);
     try {
       await page.waitForFunction((want) => [...document.querySelectorAll('#recent tbody tr')].some((tr) =>
