@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "assert_err.h"
 #include "ckpt_builder.h"
 #include "s2s_checkpoint.h"
 
@@ -34,15 +35,6 @@ static int open_raw(const char *header, size_t data_len, s2s_error *e)
 	free(b);
 	return rc;
 }
-
-#define assert_err(rc, e, want, sub)                                                               \
-	do {                                                                                       \
-		cr_assert_eq((rc), (want), "rc %d (%s), want %s; message: %s", (rc),               \
-		             s2s_strerror_name(rc), s2s_strerror_name(want), (e).message);         \
-		cr_assert_eq((e).code, (want));                                                    \
-		cr_assert(strstr((e).message, (sub)), "message '%s' lacks '%s'", (e).message,      \
-		          (sub));                                                                  \
-	} while (0)
 
 #define RAW_ERR(hdr, data_len, want, sub)                                                          \
 	do {                                                                                       \

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "assert_err.h"
 #include "ckpt_builder.h"
 #include "model_internal.h"
 #include "sha256.h"
@@ -36,15 +37,6 @@ static int open_built(const ckb *b, s2s_model **m, s2s_error *e)
 		cr_assert_null(*m, "failed open must leave *out NULL");
 	return rc;
 }
-
-#define assert_err(rc, e, want, sub)                                                               \
-	do {                                                                                       \
-		cr_assert_eq((rc), (want), "rc %d (%s), want %s; message: %s", (rc),               \
-		             s2s_strerror_name(rc), s2s_strerror_name(want), (e).message);         \
-		cr_assert_eq((e).code, (want));                                                    \
-		cr_assert(strstr((e).message, (sub)), "message '%s' lacks '%s'", (e).message,      \
-		          (sub));                                                                  \
-	} while (0)
 
 /* Opens b, expecting failure with code `want` and `sub` in the message; frees b. */
 static void expect_fail(ckb *b, int want, const char *sub)
