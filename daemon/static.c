@@ -84,8 +84,9 @@ static int read_one(int dfd, const char *name, s2sd_static_file *f, char *err, s
 	}
 	close(fd);
 	if (!data || got != len) {
-		free(data);
+		/* The message first: a freed pointer's value may not be read. */
 		snprintf(err, errlen, "%s: %s", name, data ? "short read" : "out of memory");
+		free(data);
 		return -1;
 	}
 	*f = (s2sd_static_file){strdup(name), data, len, type_of(name), ""};

@@ -18,10 +18,13 @@ make -j"$(nproc)"
 
 cat <<MSG
 
-seq2seqd is starting on http://127.0.0.1:$port/ with the models in $top/models:
+seq2seqd is starting on 127.0.0.1:$port with the models in $top/models.
+Dashboard: http://127.0.0.1:$port/   Try:
   curl -s 127.0.0.1:$port/v1/models
   curl -s 127.0.0.1:$port/v1/translate -H 'Content-Type: application/json' \\
        -d '{"model": "dates", "text": "the 23rd of november 2026", "options": {"attention": true}}'
+  curl -s 127.0.0.1:$port/v1/translate -H 'Content-Type: application/json' \\
+       -d '{"model": "en-fr", "text": "Delete the selected items", "options": {"beam_size": 5}}'
 
 MSG
 exec ./seq2seqd --data_dir="$top" --port="$port"
