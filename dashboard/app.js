@@ -289,7 +289,10 @@ function labelWidth(labels) {
 function buildSvg(d) {
   const left = labelWidth(d.rows);
   const top = Math.ceil(labelWidth(d.cols) * 0.75) + 8;
-  const width = left + d.cols.length * CELL + 20;
+  // The legend is at least 120 px wide plus its 'weight' label: a map of a
+  // few columns must still leave room for it.
+  const lw = Math.max(120, Math.min(240, d.cols.length * CELL));
+  const width = left + Math.max(d.cols.length * CELL + 20, lw + 60);
   const height = top + d.rows.length * CELL + 60;
   const svg = svgEl('svg', {xmlns: SVG_NS, width, height, viewBox: `0 0 ${width} ${height}`,
     'font-family': 'DejaVu Sans, Verdana, sans-serif', 'font-size': 12, role: 'img',
@@ -311,7 +314,7 @@ function buildSvg(d) {
       height: CELL - 1, fill: colour(w), 'data-row': i, 'data-col': j, 'data-weight': String(w)}));
   }));
   svg.append(cells);
-  svg.append(legend(left, top + d.rows.length * CELL + 18, Math.max(120, Math.min(240, d.cols.length * CELL))));
+  svg.append(legend(left, top + d.rows.length * CELL + 18, lw));
   return svg;
 }
 

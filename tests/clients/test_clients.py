@@ -2,7 +2,7 @@
 """The Python client and the seq2seq CLI against the real seq2seqd on loopback.
 
 Starts $S2S_BUILDDIR/seq2seqd with --data_dir=$S2S_SRCDIR (so it serves the
-built-in models/dates.safetensors), waits for /readyz, checks every client
+built-in models of models/), waits for /readyz, checks every client
 call and CLI mode, then stops the daemon with SIGTERM and checks it exits 0.
 Standard library only (no torch); prints TAP.
 
@@ -12,6 +12,7 @@ dots, ISO order with a leading 4-digit year, 2-digit years pivot at 50), not
 taken from the model.
 """
 
+import hashlib
 import json
 import os
 import signal
@@ -221,9 +222,12 @@ def tests(url, c):
     @t("models(), model(), health(), ready(), metrics()")
     def _():
         ms = c.models()
-        eq([m["name"] for m in ms], ["dates"], "models")
-        eq(ms[0]["default"], True, "default")
-        eq(c.model("dates")["sha256"], ms[0]["sha256"], "model")
+        shipped = sorted(f[:-12] for f in os.listdir(os.path.join(SRC, "models")) if f.endswith(".safetensors"))
+        eq([m["name"] for m in ms], shipped, "models (every models/*.safetensors, sorted)")
+        eq([m["default"] for m in ms], [m["name"] == "dates" for m in ms], "default (the first by name)")
+        for m in ms:
+            with open(os.path.join(SRC, "models", m["name"] + ".safetensors"), "rb") as f:
+                eq(c.model(m["name"])["sha256"], hashlib.sha256(f.read()).hexdigest(), "model(%s) sha256" % m["name"])
         eq(c.health(), {"status": "ok"}, "health")
         eq(c.ready()["status"], "ready", "ready")
         m = c.metrics()

@@ -469,6 +469,14 @@ async function main() {
     const {rows, cols} = axes(r, h);
     eq([hm.tgtLabels.length, hm.srcLabels.length], [rows.length, cols.length], 'heatmap rows x columns');
     checkHeatmapMatches(hm, r, h, modelB.name);
+    // However few the columns, the legend and the target labels fit the map.
+    const overflow = await page.$eval('#heatmap svg', (svg) => {
+      const w = svg.width.baseVal.value;
+      return [...svg.querySelectorAll('.legend text, .legend rect, text.tgt-label')]
+        .map((e) => [e.textContent, e.getBBox()]).filter(([, b]) => b.x < -0.5 || b.x + b.width > w + 0.5)
+        .map(([t, b]) => `${JSON.stringify(t)} spans ${b.x.toFixed(0)}..${(b.x + b.width).toFixed(0)} of ${w}`);
+    });
+    eq(overflow, [], 'heatmap parts outside the SVG');
     await shot(page, `dashboard-translate-${modelB.name}.png`);
     // And back to the first model.
     await page.selectOption('#model', modelA.name);
