@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages seq2seqd needs to build, test and run.
 # Idempotent: packages already present are skipped. Needs root (or sudo).
+# Usage: deps.sh [--with-torch]
 set -euo pipefail
 
 BUILD_PKGS="build-essential autoconf automake libtool pkg-config
@@ -10,8 +11,12 @@ TEST_PKGS="python3 curl systemd valgrind"
 # The dashboard's browser tests (tests/dashboard): node runs playwright-core
 # (from npm) against Debian's chromium.
 BROWSER_PKGS="nodejs npm chromium"
-# PyTorch is optional: with it, `make check-torch` re-checks the core live.
-OPTIONAL_PKGS="${S2S_EXTRA_PKGS:-}"
+# PyTorch: the test suite's reference-module and training tests need it
+# (scripts/test.sh passes --with-torch); serving does not. With it,
+# `make check-torch` also re-checks the core against live PyTorch.
+TORCH_PKGS=""
+[ "${1:-}" = --with-torch ] && TORCH_PKGS="python3-torch python3-numpy"
+OPTIONAL_PKGS="$TORCH_PKGS ${S2S_EXTRA_PKGS:-}"
 
 want=""
 for p in $BUILD_PKGS $TEST_PKGS $BROWSER_PKGS $OPTIONAL_PKGS; do
