@@ -28,6 +28,9 @@ BUILD = os.path.abspath(os.environ.get("S2S_BUILDDIR", "."))
 sys.path.insert(0, os.path.join(SRC, "clients", "python"))
 from seq2seqd_client import Client, SeqdError  # noqa: E402
 
+sys.path.insert(0, os.path.join(SRC, "tests"))
+from tap import Tap  # noqa: E402
+
 CLI = os.path.join(SRC, "clients", "seq2seq", "seq2seq")
 ADMIN_KEY = "test-admin-key"
 
@@ -51,24 +54,12 @@ MORE = {
     "the 2nd of january 1950": "1950-01-02",
 }
 
-_n = 0
-_failed = 0
+TAP = Tap()
 
 
 def check(name, fn):
-    """Runs one test: ok when fn returns, not ok (with the reason as TAP
-    diagnostics) when it raises."""
-    global _n, _failed
-    _n += 1
-    try:
-        fn()
-        print("ok %d - %s" % (_n, name))
-    except Exception as e:  # noqa: BLE001 - any failure is a test failure
-        _failed += 1
-        print("not ok %d - %s" % (_n, name))
-        for line in ("%s: %s" % (type(e).__name__, e)).splitlines():
-            print("# " + line)
-    sys.stdout.flush()
+    """Runs one test as TAP (tests/tap.py)."""
+    TAP.run(name, fn)
 
 
 def free_port():
@@ -385,11 +376,11 @@ def main():
         check("SIGTERM -> seq2seqd exits 0", stopped)
         if proc.poll() is None:
             proc.kill()
-        if _failed:
+        if TAP.failed:
             log.seek(0)
             for line in log.read().splitlines()[-20:]:
                 print("# daemon: " + line)
-    return 1 if _failed else 0
+    return 1 if TAP.failed else 0
 
 
 if __name__ == "__main__":

@@ -26,6 +26,9 @@ MODELS = os.path.join(SRC, "models")
 sys.path.insert(0, os.path.join(SRC, "clients", "python"))
 from s2s_train import metrics  # noqa: E402
 
+sys.path.insert(0, os.path.join(SRC, "tests"))
+from tap import Tap  # noqa: E402
+
 # English UI strings with the French a translator would write, by hand.
 UI_PAIRS = [
     ("Open", "Ouvrir"),
@@ -65,23 +68,13 @@ UI_PAIRS = [
 # it was committed); a random-weight model of the family scores 0.3.
 CHRF_FLOOR = 75.0
 
-_n = 0
-_failed = 0
+TAP = Tap()
 
 
 def t(name):
+    """Decorator: runs the function at once as one TAP test (tests/tap.py)."""
     def wrap(fn):
-        global _n, _failed
-        _n += 1
-        try:
-            fn()
-            print("ok %d - %s" % (_n, name))
-        except Exception as e:  # noqa: BLE001 - any failure is a test failure
-            _failed += 1
-            print("not ok %d - %s" % (_n, name))
-            for line in ("%s: %s" % (type(e).__name__, e)).splitlines():
-                print("# " + line)
-        sys.stdout.flush()
+        TAP.run(name, fn)
         return fn
     return wrap
 
@@ -148,4 +141,4 @@ def _enfr_case():
         assert any(c.islower() for c in h[1:]), "%r -> %r: no lowercase letters" % (s, h)
 
 
-sys.exit(1 if _failed else 0)
+sys.exit(1 if TAP.failed else 0)
