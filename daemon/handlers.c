@@ -535,6 +535,15 @@ static const route_row *route_of(s2sd_req *r)
 	return NULL;
 }
 
+void s2sd_handle_route(s2sd_req *r)
+{
+	for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+		if (route_match(&routes[i], r->url)) {
+			r->route = routes[i].route;
+			return;
+		}
+}
+
 void s2sd_handle(s2sd_req *r)
 {
 	const route_row *rt = route_of(r);

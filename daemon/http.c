@@ -419,6 +419,7 @@ static bool req_headers(s2sd_req *r, const char *url, const char *method, const 
 	if (id && valid_request_id(id))
 		snprintf(r->request_id, sizeof r->request_id, "%s", id);
 	s2sd_conn_headers_done(r->cn);
+	s2sd_handle_route(r);
 	bool body = check_headers(r, version);
 	/*
 	 * A client that sent Expect: 100-continue waits for our word before

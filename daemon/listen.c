@@ -244,6 +244,19 @@ void s2sd_conn_request_done(s2sd_conn *c)
 
 /* ---- the deadline scan ---- */
 
+/*
+ * Whether the client of an idle connection has closed its end. MHD 0.9.75
+ * under edge-triggered epoll can miss a FIN that arrives together with the
+ * last bytes of a partial request (it reads the bytes, never the end of
+ * the stream), leaving the socket in CLOSE-WAIT until a timeout; a peek
+ * finds it.
+ */
+static bool peer_closed(const s2sd_conn *c)
+{
+	char b;
+	return recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
 static void on_scan(uv_timer_t *t)
 {
 	s2sd_server *srv = t->data;
@@ -254,7 +267,9 @@ static void on_scan(uv_timer_t *t)
 		if (c->closing)
 			continue;
 		uint64_t age = now - c->since_ns;
-		if (c->phase == PHASE_WAIT && !c->keepalive && age >= (uint64_t)cfg->header_timeout_s * s)
+		if (c->idle && peer_closed(c))
+			conn_shutdown(srv, c, "client_closed", false);
+		else if (c->phase == PHASE_WAIT && !c->keepalive && age >= (uint64_t)cfg->header_timeout_s * s)
 			conn_shutdown(srv, c, "header_timeout", c->req != NULL);
 		else if (c->phase == PHASE_WAIT && c->keepalive && age >= (uint64_t)cfg->idle_timeout_s * s)
 			conn_shutdown(srv, c, "idle_timeout", false);

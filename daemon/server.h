@@ -159,6 +159,8 @@ const char *s2sd_req_header(s2sd_req *r, const char *name);
 
 /* handlers.c */
 void s2sd_handle(s2sd_req *r);
+/* Sets r->route from its URL alone (for metrics of requests refused at their headers). */
+void s2sd_handle_route(s2sd_req *r);
 /*
  * Header-time checks of a request that asked for 100-continue: false (and
  * the error set) when its route, method, declared size or Content-Type
