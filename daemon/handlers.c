@@ -39,7 +39,8 @@ static void answer_json(s2sd_req *r, int status, json_t *j)
 
 /*
  * Whether a Content-Type is JSON we can read: the media type
- * application/json, then nothing but parameters (`; name=value`), and a
+ * application/json, then nothing but parameters (`; name=value`, RFC 9110
+ * §8.3.1; a value may be quoted but not contain a quote), and a
  * charset, if any, of utf-8 (RFC 8259 §8.1: JSON is UTF-8). On false, *why
  * says what is wrong.
  */
@@ -58,6 +59,8 @@ static bool json_content_type(const char *ct, const char **why)
 		if (*p != ';')
 			return false;
 		p += 1 + strspn(p + 1, " \t");
+		if (!*p || *p == ';')
+			continue; /* an empty parameter is allowed (RFC 9110 §5.6.6) */
 		size_t name = strcspn(p, "=; \t");
 		if (name == 0 || p[name] != '=')
 			return false;

@@ -470,12 +470,12 @@ def t_log_injection(d):
 @test("Content-Type: charset other than utf-8 and junk after the media type are 415; utf-8 variants pass")
 def t_content_type(d):
     body = json.dumps({"text": "a"})
-    for ct in ("application/json; charset=iso-8859-1", "application/json garbage", "application/json;",
-               "application/jsonx", "application/json; charset=utf-16"):
+    for ct in ("application/json; charset=iso-8859-1", "application/json garbage", "application/json; x",
+               "application/jsonx", "application/json; charset=utf-16", "application/json; charset=\"latin1\""):
         st, _, j = d.json("POST", "/v1/translate", body, headers={"Content-Type": ct})
         check(st == 415 and j["error"]["code"] == "unsupported_media_type", "%r: %s %s" % (ct, st, j))
     for ct in ("application/json", "application/json; charset=utf-8", "Application/JSON;charset=\"UTF-8\"",
-               "application/json ; charset=utf-8"):
+               "application/json ; charset=utf-8", "application/json;", "application/json; a=b; charset=utf-8"):
         st, _, j = d.json("POST", "/v1/translate", body, headers={"Content-Type": ct})
         check(st == 200, "%r: %s %s" % (ct, st, j))
 
