@@ -585,7 +585,10 @@ int s2sd_http_start(s2sd_server *srv)
 	 * MHD's limit sits above ours (plus the connections being reclaimed),
 	 * so it never refuses a socket we accepted. Its memory pool is large
 	 * enough for our own 414/431 checks to see a request before MHD has to
-	 * refuse it with its built-in (non-JSON) page.
+	 * refuse it with its built-in (non-JSON) page. Its inactivity timeout
+	 * (which restarts on every byte) is a second behind listen.c's total
+	 * deadlines, so ours close and count first; it still bounds the phases
+	 * we do not time, such as a client slow to read its answer.
 	 */
 	srv->mhd = MHD_start_daemon(
 		flags, 0, NULL, NULL, on_access, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
@@ -593,7 +596,7 @@ int s2sd_http_start(s2sd_server *srv)
 		s2sd_listen_notify, srv, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)srv->lst.max_conns + 128,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)c->idle_timeout_s, MHD_OPTION_END);
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)c->idle_timeout_s + 1, MHD_OPTION_END);
 	if (!srv->mhd) {
 		s2sd_log(S2SD_LOG_ERR, "http: cannot start libmicrohttpd: %s", strerror(errno));
 		s2sd_listen_close(srv);
