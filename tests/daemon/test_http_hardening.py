@@ -22,7 +22,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_daemon import (BINARY, TMP, Daemon, check, dashboard_data_dir, fixture_path,  # noqa: E402
-                         MODEL_A, test, _results, skip)
+                         free_port, MODEL_A, test, _results)
 
 LONG = {"max_len_a": 100, "max_len_b": 200, "max_length": 200}  # model a: 200 steps, never </s>
 _known = None
@@ -36,8 +36,8 @@ def known_options():
     return _known
 
 
-def daemon(*args, **kw):
-    """A Daemon with the options this binary knows (others dropped, with a note)."""
+def known(args):
+    """The options this binary knows (others dropped, with a note)."""
     keep = []
     for a in args:
         name = a[2:].split("=", 1)[0]
@@ -45,6 +45,12 @@ def daemon(*args, **kw):
             keep.append(a)
         else:
             print("# note: %s does not know --%s; running without it" % (BINARY, name))
+    return keep
+
+
+def daemon(*args, **kw):
+    """A Daemon with the options this binary knows."""
+    keep = known(args)
     kw.setdefault("models", {"a": fixture_path(MODEL_A, ".safetensors")})
     return Daemon(*keep, **kw)
 
@@ -347,6 +353,48 @@ def t_no_close_wait():
         d.stop()
 
 
+def daemon_with_nofile(limit, *args):
+    """A Daemon started under RLIMIT_NOFILE = limit (soft and hard)."""
+    d = Daemon.__new__(Daemon)
+    d.port = free_port()
+    cmd = [BINARY, "--port", str(d.port), "--config", "/dev/null", "--model",
+           "a=" + fixture_path(MODEL_A, ".safetensors")] + known(args)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEQ2SEQD_") and k not in ("NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "WATCHDOG_USEC", "JOURNAL_STREAM")}
+    d.log = open(os.path.join(TMP, "daemon-%d.log" % d.port), "w+")
+    d.proc = subprocess.Popen(cmd, env=env, stdout=d.log, stderr=d.log,
+                              preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit)))
+    d.wait_ready()
+    return d
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@test("RLIMIT_NOFILE 200: max_connections is capped with a warning; 150 idle connections neither starve a client nor spin the loop")
+def t_nofile_cap():
+    d = daemon_with_nofile(200, "--max_connections_per_ip=0")
+    socks = []
+    try:
+        log = d.logtext()
+        check("exceeds what RLIMIT_NOFILE" in log, "no warning about the descriptor limit: %s" % log[-300:])
+        socks = [connect(d) for _ in range(150)]
+        time.sleep(0.5)
+        served_within(d, 3)
+        c0 = cpu_seconds(d.proc.pid)
+        time.sleep(2)
+        busy = cpu_seconds(d.proc.pid) - c0
+        check(busy < 0.5, "the daemon used %.2f s of CPU in 2 s with 150 idle connections" % busy)
+        check(daemon_fds(d) <= 200, "daemon fds %d" % daemon_fds(d))
+        served_within(d, 3)
+    finally:
+        for s in socks:
+            s.close()
+        d.stop()
+
+
 # ---------------------------------------------------------------- half-close
 
 def translate_request(text="the cat sat", **opts):
@@ -562,6 +610,7 @@ def main():
     t_body_timeout()
     t_slowloris()
     t_idle_connections()
+    t_nofile_cap()
     print("1..%d" % len(_results))
     failed = 0
     for i, (ok, desc, info) in enumerate(_results, 1):
