@@ -608,7 +608,7 @@ int s2sd_http_start(s2sd_server *srv)
 	uv_poll_init(srv->loop, &srv->mhd_poll, di->epoll_fd);
 	srv->mhd_poll.data = srv;
 	uv_poll_start(&srv->mhd_poll, UV_READABLE, on_mhd_poll);
-	s2sd_listen_start(srv);
+	s2sd_listen_start(srv, s2sd_http_run);
 	s2sd_http_run(srv);
 	return 0;
 }

@@ -282,7 +282,7 @@ static void on_scan(uv_timer_t *t)
 		any = true;
 	}
 	if (any)
-		s2sd_http_run(srv);
+		srv->lst.run_mhd(srv);
 }
 
 /* ---- accepting ---- */
@@ -388,7 +388,7 @@ static void on_listen(uv_poll_t *p, int status, int events)
 		added++;
 	}
 	if (added || l->n_closing)
-		s2sd_http_run(srv);
+		srv->lst.run_mhd(srv);
 }
 
 void s2sd_listen_notify(void *cls, struct MHD_Connection *mc, void **socket_context,
@@ -531,9 +531,10 @@ int s2sd_listen_open(s2sd_server *srv)
 	return 0;
 }
 
-void s2sd_listen_start(s2sd_server *srv)
+void s2sd_listen_start(s2sd_server *srv, void (*run_mhd)(struct s2sd_server *srv))
 {
 	s2sd_listener *l = &srv->lst;
+	l->run_mhd = run_mhd;
 	uv_poll_init_socket(srv->loop, &l->listen_poll, l->fd);
 	l->listen_poll.data = srv;
 	uv_timer_init(srv->loop, &l->retry_timer);

@@ -24,6 +24,7 @@
 
 typedef struct s2sd_conn s2sd_conn;
 typedef struct s2sd_req s2sd_req;
+struct s2sd_server;
 
 /*
  * The listening socket and the connection table (listen.c): the daemon
@@ -48,6 +49,8 @@ typedef struct s2sd_listener {
 	struct s2sd_ip_count **ip_buckets; /* per-IP counts (n_ip_buckets) */
 	size_t n_ip_buckets;
 	s2sd_conn *adding; /* the connection inside MHD_add_connection */
+	/* Runs MHD after new or shut-down connections (set by http.c; listen.c does not call up). */
+	void (*run_mhd)(struct s2sd_server *srv);
 } s2sd_listener;
 
 typedef struct s2sd_server {
@@ -124,8 +127,8 @@ struct s2sd_req {
 /* listen.c: the listening socket, accepting, limits and deadlines (loop thread). */
 /* Opens the listening socket (or adopts systemd's), raises RLIMIT_NOFILE. 0 or -1 (logged). */
 int s2sd_listen_open(s2sd_server *srv);
-/* Starts accepting (MHD must be running) and the deadline scan. */
-void s2sd_listen_start(s2sd_server *srv);
+/* Starts accepting (MHD must be running) and the deadline scan; `run_mhd` runs MHD. */
+void s2sd_listen_start(s2sd_server *srv, void (*run_mhd)(struct s2sd_server *srv));
 /* Stops accepting for good and closes the listening socket (drain). */
 void s2sd_listen_quiesce(s2sd_server *srv);
 void s2sd_listen_close(s2sd_server *srv);
