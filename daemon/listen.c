@@ -338,7 +338,9 @@ static void conn_add(s2sd_server *srv, int fd, struct sockaddr_storage *ss, sock
 	c->ip = ip;
 	c->since_ns = s2sd_now_ns();
 	l->adding = c;
-	if (MHD_add_connection(srv->mhd, fd, (struct sockaddr *)ss, len) != MHD_YES && !c->mhd) {
+	l->adding_started = false;
+	if (MHD_add_connection(srv->mhd, fd, (struct sockaddr *)ss, len) != MHD_YES &&
+	    !l->adding_started) {
 		/* MHD closed the socket and never reported the connection. */
 		ip_release(l, ip);
 		free(c);
@@ -362,6 +364,14 @@ static void on_listen(uv_poll_t *p, int status, int events)
 	s2sd_server *srv = p->data;
 	s2sd_listener *l = &srv->lst;
 	int added = 0;
+	if (status < 0) {
+		/* libuv has stopped the handle; try again shortly rather than never */
+		s2sd_log(S2SD_LOG_WARNING, "listen socket: %s; retrying in 100 ms", uv_strerror(status));
+		l->polling = false;
+		l->paused_fd = true;
+		uv_timer_start(&l->retry_timer, on_retry, 100, 0);
+		return;
+	}
 	for (int i = 0; i < ACCEPT_BATCH && !l->closed; i++) {
 		if (!room_for_one(srv)) {
 			listen_pause(srv); /* clients wait in the kernel's backlog; CLOSED resumes us */
@@ -401,6 +411,7 @@ void s2sd_listen_notify(void *cls, struct MHD_Connection *mc, void **socket_cont
 		*socket_context = c;
 		if (!c)
 			return;
+		l->adding_started = true;
 		c->mhd = mc;
 		c->prev = l->all_tail;
 		if (l->all_tail)

@@ -48,7 +48,8 @@ typedef struct s2sd_listener {
 	s2sd_conn *idle_head, *idle_tail; /* no request handed to a handler, oldest first */
 	struct s2sd_ip_count **ip_buckets; /* per-IP counts (n_ip_buckets) */
 	size_t n_ip_buckets;
-	s2sd_conn *adding; /* the connection inside MHD_add_connection */
+	s2sd_conn *adding;   /* the connection inside MHD_add_connection */
+	bool adding_started; /* ... and MHD reported it STARTED (then CLOSED owns it) */
 	/* Runs MHD after new or shut-down connections (set by http.c; listen.c does not call up). */
 	void (*run_mhd)(struct s2sd_server *srv);
 } s2sd_listener;
