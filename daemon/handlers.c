@@ -37,19 +37,69 @@ static void answer_json(s2sd_req *r, int status, json_t *j)
 		s2sd_req_set(r, status, s, "application/json");
 }
 
+/*
+ * Whether a Content-Type is JSON we can read: the media type
+ * application/json, then nothing but parameters (`; name=value`, RFC 9110
+ * §8.3.1; a value may be quoted but not contain a quote), and a
+ * charset, if any, of utf-8 (RFC 8259 §8.1: JSON is UTF-8). On false, *why
+ * says what is wrong.
+ */
+static bool json_content_type(const char *ct, const char **why)
+{
+	size_t n = ct ? strcspn(ct, "; \t") : 0;
+	*why = "Content-Type must be application/json";
+	if (!ct || n != 16 || strncasecmp(ct, "application/json", 16) != 0)
+		return false;
+	const char *p = ct + 16;
+	for (;;) {
+		p += strspn(p, " \t");
+		if (!*p)
+			return true;
+		*why = "Content-Type has something other than parameters after application/json";
+		if (*p != ';')
+			return false;
+		p += 1 + strspn(p + 1, " \t");
+		if (!*p || *p == ';')
+			continue; /* an empty parameter is allowed (RFC 9110 §5.6.6) */
+		size_t name = strcspn(p, "=; \t");
+		if (name == 0 || p[name] != '=')
+			return false;
+		bool charset = name == 7 && !strncasecmp(p, "charset", 7);
+		p += name + 1;
+		size_t vlen;
+		if (*p == '"') {
+			const char *end = strchr(p + 1, '"');
+			if (!end)
+				return false;
+			vlen = (size_t)(end + 1 - p);
+		} else {
+			vlen = strcspn(p, "; \t");
+		}
+		if (vlen == 0)
+			return false;
+		if (charset) {
+			const char *v = *p == '"' ? p + 1 : p;
+			size_t l = *p == '"' ? vlen - 2 : vlen;
+			*why = "the only charset accepted is utf-8";
+			if (!((l == 5 && !strncasecmp(v, "utf-8", 5)) || (l == 4 && !strncasecmp(v, "utf8", 4))))
+				return false;
+		}
+		p += vlen;
+	}
+}
+
 /* 413 and 415 checks of the POST routes that read a JSON body. */
 static bool body_ok(s2sd_req *r)
 {
+	const char *why;
 	if (r->too_large) {
 		s2sd_req_error(r, S2S_API_PAYLOAD_TOO_LARGE, "request body exceeds %d bytes",
 			       r->srv->cfg->max_body_bytes);
 		return false;
 	}
 	const char *ct = s2sd_req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
-	size_t n = ct ? strcspn(ct, "; \t") : 0;
-	if (!ct || n != 16 || strncasecmp(ct, "application/json", 16) != 0) {
-		s2sd_req_error(r, S2S_API_UNSUPPORTED_MEDIA_TYPE,
-			       "Content-Type must be application/json, got \"%s\"", ct ? ct : "");
+	if (!json_content_type(ct, &why)) {
+		s2sd_req_error(r, S2S_API_UNSUPPORTED_MEDIA_TYPE, "%s, got \"%.200s\"", why, ct ? ct : "");
 		return false;
 	}
 	return true;
@@ -468,7 +518,8 @@ static void dispatch(s2sd_req *r, const route_row *rt)
 	}
 }
 
-void s2sd_handle(s2sd_req *r)
+/* The route of r (and r->route), or NULL after setting the 404 or 405. */
+static const route_row *route_of(s2sd_req *r)
 {
 	for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
 		const route_row *rt = &routes[i];
@@ -479,12 +530,41 @@ void s2sd_handle(s2sd_req *r)
 			r->allow = rt->post ? "POST" : "GET, HEAD";
 			s2sd_req_error(r, S2S_API_METHOD_NOT_ALLOWED, "%s is not allowed on %s; use %s",
 				       r->method, s2sd_route_name(rt->route), r->allow);
-			return;
+			return NULL;
 		}
-		dispatch(r, rt);
-		return;
+		return rt;
 	}
 	s2sd_req_error(r, S2S_API_NOT_FOUND, "no route %s", r->url);
+	return NULL;
+}
+
+void s2sd_handle_route(s2sd_req *r)
+{
+	for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+		if (route_match(&routes[i], r->url)) {
+			r->route = routes[i].route;
+			return;
+		}
+}
+
+void s2sd_handle(s2sd_req *r)
+{
+	const route_row *rt = route_of(r);
+	if (rt)
+		dispatch(r, rt);
+}
+
+bool s2sd_handle_early(s2sd_req *r)
+{
+	const route_row *rt = route_of(r);
+	if (!rt)
+		return false;
+	if (rt->route != S2SD_ROUTE_TRANSLATE && rt->route != S2SD_ROUTE_OPENNMT)
+		return true;
+	const char *cl = s2sd_req_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (cl && strtoull(cl, NULL, 10) > (unsigned long long)r->srv->cfg->max_body_bytes)
+		r->too_large = true;
+	return body_ok(r);
 }
 
 /* ---- SIGHUP ---- */

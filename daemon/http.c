@@ -6,7 +6,12 @@
  * timeout expires, so every MHD callback runs on the loop thread
  * (docs/architecture.md says why). Resuming a connection signals MHD's
  * inter-thread channel, which lives in that epoll set, so the loop wakes up
- * by itself.
+ * by itself. MHD has no listening socket: listen.c accepts and hands each
+ * connection over.
+ *
+ * A request's state is created when MHD has parsed its request line (the
+ * URI log callback), so requests that MHD itself refuses afterwards (431,
+ * 505, ...) still reach on_completed and are counted.
  */
 #include "server.h"
 
@@ -16,25 +21,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "log.h"
 
-static void run_mhd(s2sd_server *srv);
-
 static void on_mhd_timer(uv_timer_t *t)
 {
-	run_mhd(t->data);
+	s2sd_http_run(t->data);
 }
 
 static void on_mhd_poll(uv_poll_t *p, int status, int events)
 {
-	run_mhd(p->data);
+	s2sd_http_run(p->data);
 }
 
 /* Lets MHD do its work, then sleeps until its next timeout at the latest. */
-static void run_mhd(s2sd_server *srv)
+void s2sd_http_run(s2sd_server *srv)
 {
 	MHD_UNSIGNED_LONG_LONG to;
 	if (!srv->mhd)
@@ -76,8 +80,12 @@ const char *s2sd_req_header(s2sd_req *r, const char *name)
 	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
-static s2sd_req *req_new(s2sd_server *srv, struct MHD_Connection *conn, const char *url,
-			 const char *method)
+/*
+ * A request whose first line MHD has just parsed; `raw` is its URL as sent
+ * (not unescaped; query included). Kept bounded: past S2SD_MAX_URL only the
+ * length is remembered, for the 414.
+ */
+static s2sd_req *req_new(s2sd_server *srv, struct MHD_Connection *conn, const char *raw)
 {
 	s2sd_req *r = calloc(1, sizeof *r);
 	if (!r)
@@ -86,13 +94,20 @@ static s2sd_req *req_new(s2sd_server *srv, struct MHD_Connection *conn, const ch
 	r->conn = conn;
 	r->arrival_ns = s2sd_now_ns();
 	r->route = S2SD_ROUTE_OTHER;
-	snprintf(r->method, sizeof r->method, "%s", method);
-	snprintf(r->url, sizeof r->url, "%s", url);
-	const char *id = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
-	if (id && valid_request_id(id))
-		snprintf(r->request_id, sizeof r->request_id, "%s", id);
-	else
-		new_request_id(r->request_id);
+	r->raw_url_len = strlen(raw);
+	r->url = strndup(raw, r->raw_url_len > S2SD_MAX_URL ? S2SD_MAX_URL : r->raw_url_len);
+	if (!r->url) {
+		free(r);
+		return NULL;
+	}
+	/* MHD unescapes the path in place, so an encoded NUL would cut it short. */
+	size_t path_len = strcspn(r->url, "?");
+	for (size_t i = 0; i + 2 < path_len; i++)
+		if (r->url[i] == '%' && r->url[i + 1] == '0' && r->url[i + 2] == '0')
+			r->nul_in_path = true;
+	new_request_id(r->request_id);
+	r->cn = s2sd_conn_of(conn);
+	s2sd_conn_request_line(r->cn, r);
 	srv->open_requests++;
 	return r;
 }
@@ -100,6 +115,7 @@ static s2sd_req *req_new(s2sd_server *srv, struct MHD_Connection *conn, const ch
 static void req_free(s2sd_req *r)
 {
 	s2sd_req_free_translate(r);
+	free(r->url);
 	free(r->body);
 	free(r->resp_body);
 	r->srv->open_requests--;
@@ -201,7 +217,7 @@ static enum MHD_Result req_answer(s2sd_req *r)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
 	if (r->www_authenticate)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
-	if (r->srv->draining)
+	if (r->srv->draining || r->close_after)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
 	MHD_destroy_response(resp);
@@ -214,6 +230,8 @@ static enum MHD_Result req_answer(s2sd_req *r)
 static void req_body(s2sd_req *r, const char *data, size_t len)
 {
 	size_t max = (size_t)r->srv->cfg->max_body_bytes;
+	if (r->reject)
+		return; /* refused at the headers: read only to keep the connection in sync */
 	if (r->too_large || r->body_len + len > max) {
 		r->too_large = true;
 		return;
@@ -264,19 +282,25 @@ static void resume(s2sd_req *r)
 }
 
 /*
- * MHD does not watch suspended sockets, so we do: readable with nothing to
- * read (recv returns 0) means the client closed its end. Pipelined data is
- * left for MHD and ends the watch.
+ * MHD does not watch suspended sockets, so we do. A reset (recv fails, or
+ * libuv reports an error) means the client is gone: cancel. End-of-file
+ * (recv returns 0) is a half-close: a client may shutdown(SHUT_WR) after
+ * its request and still read the answer (RFC 9112 §9.6), so the request goes
+ * on and the watch ends (the socket stays readable; watching it would spin),
+ * unless cancel_on_eof asks for the old behaviour. Pipelined data is left
+ * for MHD and ends the watch.
  */
 static void on_watch(uv_poll_t *p, int status, int events)
 {
 	s2sd_req *r = p->data;
 	char c;
 	uv_os_fd_t fd;
-	ssize_t n = uv_fileno((uv_handle_t *)p, &fd) == 0 ? recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) : 0;
-	if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR) && status == 0)) {
-		if (n > 0)
-			watch_stop(r);
+	errno = 0;
+	ssize_t n = uv_fileno((uv_handle_t *)p, &fd) == 0 ? recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) : -1;
+	if (n < 0 && (errno == EAGAIN || errno == EINTR) && status == 0)
+		return;
+	if (n > 0 || (n == 0 && status == 0 && !r->srv->cfg->cancel_on_eof)) {
+		watch_stop(r);
 		return;
 	}
 	r->cancelled = true;
@@ -315,7 +339,111 @@ void s2sd_req_work_done(s2sd_req *r)
 	resume(r);
 }
 
+/* ---- header checks (first on_access call) ---- */
+
+typedef struct {
+	int content_length, transfer_encoding, host;
+	size_t bytes;
+	const char *te;
+} header_scan;
+
+static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
+				   const char *value)
+{
+	header_scan *h = cls;
+	h->bytes += strlen(key) + (value ? strlen(value) : 0) + 4; /* ": " and CRLF */
+	if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH))
+		h->content_length++;
+	else if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING))
+		h->transfer_encoding++, h->te = value;
+	else if (!strcasecmp(key, MHD_HTTP_HEADER_HOST))
+		h->host++;
+	return MHD_YES;
+}
+
+/* Records the first reason to refuse r at its headers. */
+static void reject(s2sd_req *r, s2s_api_code code, bool close, const char *msg)
+{
+	if (r->reject)
+		return;
+	r->reject = code;
+	r->close_after = close;
+	snprintf(r->reject_msg, sizeof r->reject_msg, "%s", msg);
+}
+
+/*
+ * What the headers alone decide, in the order a server must look at them:
+ * the URL's length, the headers' size, framing (RFC 9112 §6.3: two
+ * Content-Lengths, or one with Transfer-Encoding, make the body's end
+ * ambiguous, so the connection is closed after the 400), Host, Expect and
+ * an encoded NUL in the path. Returns whether a body was announced.
+ */
+static bool check_headers(s2sd_req *r, const char *version)
+{
+	header_scan h = {0};
+	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, scan_header, &h);
+	const char *expect = s2sd_req_header(r, MHD_HTTP_HEADER_EXPECT);
+	const char *cl = s2sd_req_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	bool body = h.transfer_encoding || (cl && strtoull(cl, NULL, 10) > 0);
+	if (r->raw_url_len > S2SD_MAX_URL)
+		reject(r, S2S_API_URI_TOO_LONG, body, "the URL is longer than 8192 bytes");
+	if (h.bytes > S2SD_MAX_HEADER_BYTES)
+		reject(r, S2S_API_HEADERS_TOO_LARGE, body, "the request headers exceed 16384 bytes");
+	if (h.content_length > 1)
+		reject(r, S2S_API_BAD_REQUEST, true, "more than one Content-Length header");
+	if (h.content_length && h.transfer_encoding)
+		reject(r, S2S_API_BAD_REQUEST, true, "both Content-Length and Transfer-Encoding");
+	if (h.transfer_encoding > 1 || (h.te && strcasecmp(h.te, "chunked")))
+		reject(r, S2S_API_BAD_REQUEST, true, "the only Transfer-Encoding accepted is chunked");
+	if (!strcmp(version, MHD_HTTP_VERSION_1_1) && h.host != 1)
+		reject(r, S2S_API_BAD_REQUEST, body,
+		       h.host ? "more than one Host header" : "an HTTP/1.1 request needs a Host header");
+	if (expect && strcasecmp(expect, "100-continue"))
+		reject(r, S2S_API_EXPECTATION_FAILED, body, "the only Expect value supported is 100-continue");
+	r->expect_continue = expect && !strcasecmp(expect, "100-continue");
+	if (r->nul_in_path)
+		reject(r, S2S_API_NOT_FOUND, body, "no route for a path with an encoded NUL (%00)");
+	return body;
+}
+
+/* First call: the headers are complete. Returns false when the answer goes out now. */
+static bool req_headers(s2sd_req *r, const char *url, const char *method, const char *version)
+{
+	char *u = strndup(url, S2SD_MAX_URL);
+	if (u) {
+		free(r->url);
+		r->url = u;
+	}
+	snprintf(r->method, sizeof r->method, "%s", method);
+	const char *id = s2sd_req_header(r, "X-Request-Id");
+	if (id && valid_request_id(id))
+		snprintf(r->request_id, sizeof r->request_id, "%s", id);
+	s2sd_conn_headers_done(r->cn);
+	s2sd_handle_route(r);
+	bool body = check_headers(r, version);
+	/*
+	 * A client that sent Expect: 100-continue waits for our word before
+	 * sending its body: whatever the headers already decide goes out now,
+	 * instead of 100 Continue, and the connection closes (the body never
+	 * comes). Without Expect the body is read (and dropped) first, so the
+	 * answer arrives on a connection still in step.
+	 */
+	if (!r->expect_continue)
+		return true;
+	if (!r->reject && s2sd_handle_early(r))
+		return true;
+	if (r->reject)
+		s2sd_req_error(r, r->reject, "%s", r->reject_msg);
+	r->close_after = r->close_after || body;
+	return false;
+}
+
 /* ---- MHD callbacks ---- */
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	return req_new(cls, conn, uri);
+}
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
 				 const char *method, const char *version, const char *upload,
@@ -323,9 +451,15 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 {
 	s2sd_server *srv = cls;
 	s2sd_req *r = *req_cls;
-	if (!r) {
-		*req_cls = req_new(srv, conn, url, method);
-		return *req_cls ? MHD_YES : MHD_NO;
+	if (!r && !(r = *req_cls = req_new(srv, conn, url)))
+		return MHD_NO;
+	if (!r->started) {
+		r->started = true;
+		if (!req_headers(r, url, method, version)) {
+			s2sd_conn_body_done(r->cn);
+			return req_answer(r);
+		}
+		return MHD_YES;
 	}
 	if (*upload_size) {
 		req_body(r, upload, *upload_size);
@@ -338,21 +472,58 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 	}
 	if (r->busy || r->answered)
 		return MHD_YES;
-	s2sd_handle(r);
+	s2sd_conn_body_done(r->cn);
+	if (r->reject)
+		s2sd_req_error(r, r->reject, "%s", r->reject_msg);
+	else
+		s2sd_handle(r);
 	return r->busy ? MHD_YES : req_answer(r);
 }
 
-static void access_log(s2sd_req *r)
+/*
+ * Copies `s` for the access log with every byte that could forge or break a
+ * line (controls, space, quote, backslash, non-ASCII) written as \xNN.
+ */
+static const char *log_escape(const char *s, char *out, size_t n)
 {
-	double ms = r->answered ? (double)(r->answered_ns - r->arrival_ns) / 1e6 : 0;
-	s2sd_metrics_request(r->route, r->answered ? r->status : 499, ms / 1e3);
+	size_t k = 0;
+	for (; *s && k + 5 < n; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c <= 0x20 || c >= 0x7f || c == '"' || c == '\\')
+			k += (size_t)snprintf(out + k, n - k, "\\x%02x", c);
+		else
+			out[k++] = (char)c;
+	}
+	if (*s && k + 3 < n)
+		k += (size_t)snprintf(out + k, n - k, "...");
+	out[k] = '\0';
+	return out;
+}
+
+/*
+ * One line and the metrics of a finished request. `mhd_status` is the
+ * status of an answer libmicrohttpd generated itself (its logger already
+ * counted it under route "none"); a request that never reached on_access
+ * is counted under "none" too.
+ */
+static void access_log(s2sd_req *r, int mhd_status)
+{
+	double ms = r->answered ? (double)(r->answered_ns - r->arrival_ns) / 1e6
+				: (double)(s2sd_now_ns() - r->arrival_ns) / 1e6;
+	int status = r->timed_out ? 408 : r->answered ? r->status : mhd_status ? mhd_status : 499;
+	s2sd_route route = r->started ? r->route : S2SD_ROUTE_NONE;
+	if (r->timed_out || r->answered || !mhd_status)
+		s2sd_metrics_request(route, status, ms / 1e3);
 	if (!r->srv->cfg->access_log)
 		return;
+	char method[80], path[1024], model[300];
 	s2sd_log(S2SD_LOG_INFO,
-		 "access id=%s method=%s path=%s route=%s model=%s sentences=%d tokens=%d status=%d latency_ms=%.3f%s",
-		 r->request_id, r->method, r->url, s2sd_route_name(r->route),
-		 r->model_name[0] ? r->model_name : "-", r->api.n, r->n_tokens,
-		 r->answered ? r->status : 499, ms, r->cancelled ? " cancelled=1" : "");
+		 "access id=%s method=%s path=%s route=%s model=%s sentences=%d tokens=%d status=%d latency_ms=%.3f%s%s",
+		 r->request_id, log_escape(r->started ? r->method : "-", method, sizeof method),
+		 log_escape(r->url, path, sizeof path), s2sd_route_name(route),
+		 r->model_name[0] ? log_escape(r->model_name, model, sizeof model) : "-", r->api.n,
+		 r->n_tokens, status, ms, r->cancelled ? " cancelled=1" : "",
+		 mhd_status && !r->answered ? " by=libmicrohttpd" : "");
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
@@ -362,38 +533,42 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	if (!r)
 		return;
 	*req_cls = NULL;
+	int mhd_status = 0;
+	if (!r->answered) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_HTTP_STATUS);
+		mhd_status = ci ? (int)ci->http_status : 0;
+	}
 	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && !r->answered)
-		r->cancelled = true;
+		r->cancelled = r->started;
 	if (r->busy && r->cancelled && s2sd_sched_cancel(r->srv->sched, &r->job))
 		r->busy = false;
 	watch_stop(r);
-	access_log(r);
+	if (r->cn)
+		s2sd_conn_request_done(r->cn);
+	r->cn = NULL;
+	access_log(r, mhd_status);
 	r->mhd_done = true;
 	req_maybe_free(r);
 }
 
-static int bind_addr(const s2sd_config *c, struct sockaddr_storage *ss)
-{
-	struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-	memset(ss, 0, sizeof *ss);
-	if (inet_pton(AF_INET, c->bind, &in4->sin_addr) == 1) {
-		in4->sin_family = AF_INET;
-		in4->sin_port = htons((uint16_t)c->port);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, c->bind, &in6->sin6_addr) == 1) {
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons((uint16_t)c->port);
-		return 0;
-	}
-	s2sd_log(S2SD_LOG_ERR, "bind: \"%s\" is not an IPv4 or IPv6 address", c->bind);
-	return -1;
-}
-
+/*
+ * libmicrohttpd's messages go to the debug log. The one that announces an
+ * error answer it generates itself (malformed request line, headers too
+ * large, bad chunked encoding, unsupported version, ...) is also counted,
+ * as seq2seqd_http_requests_total{route="none"}: those answers never reach
+ * a handler. The format string is libmicrohttpd 0.9.75's (connection.c,
+ * transmit_error_response_len); tests/daemon/test_http_hardening.py fails
+ * if a new version words it differently.
+ */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char msg[512];
+	va_list cp;
+	va_copy(cp, ap);
+	if (!strncmp(fmt, "Error processing request (HTTP response code is %u", 50))
+		s2sd_metrics_request(S2SD_ROUTE_NONE, (int)va_arg(cp, unsigned), 0);
+	va_end(cp);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	msg[strcspn(msg, "\n")] = '\0';
 	s2sd_log(S2SD_LOG_DEBUG, "http: %s", msg);
@@ -402,22 +577,29 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 int s2sd_http_start(s2sd_server *srv)
 {
 	const s2sd_config *c = srv->cfg;
-	struct sockaddr_storage ss;
-	unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-	if (srv->listen_fd < 0 && bind_addr(c, &ss) < 0)
+	unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+			 MHD_USE_NO_LISTEN_SOCKET;
+	if (s2sd_listen_open(srv) < 0)
 		return -1;
-	if (srv->listen_fd < 0 && ss.ss_family == AF_INET6)
-		flags |= MHD_USE_IPv6;
+	/*
+	 * MHD's limit sits above ours (plus the connections being reclaimed),
+	 * so it never refuses a socket we accepted. Its memory pool is large
+	 * enough for our own 414/431 checks to see a request before MHD has to
+	 * refuse it with its built-in (non-JSON) page. Its inactivity timeout
+	 * (which restarts on every byte) is a second behind listen.c's total
+	 * deadlines, so ours close and count first; it still bounds the phases
+	 * we do not time, such as a client slow to read its answer.
+	 */
 	srv->mhd = MHD_start_daemon(
-		flags, (uint16_t)c->port, NULL, NULL, on_access, srv, MHD_OPTION_EXTERNAL_LOGGER,
-		mhd_log, srv, MHD_OPTION_NOTIFY_COMPLETED,
-		on_completed, srv, MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->max_connections,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)c->idle_timeout_s,
-		srv->listen_fd >= 0 ? MHD_OPTION_LISTEN_SOCKET : MHD_OPTION_SOCK_ADDR,
-		srv->listen_fd >= 0 ? (intptr_t)srv->listen_fd : (intptr_t)&ss, MHD_OPTION_END);
+		flags, 0, NULL, NULL, on_access, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION,
+		s2sd_listen_notify, srv, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)srv->lst.max_conns + 128,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)c->idle_timeout_s + 1, MHD_OPTION_END);
 	if (!srv->mhd) {
-		s2sd_log(S2SD_LOG_ERR, "http: cannot listen on %s:%d: %s", c->bind, c->port,
-			 strerror(errno));
+		s2sd_log(S2SD_LOG_ERR, "http: cannot start libmicrohttpd: %s", strerror(errno));
+		s2sd_listen_close(srv);
 		return -1;
 	}
 	const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_EPOLL_FD);
@@ -426,7 +608,8 @@ int s2sd_http_start(s2sd_server *srv)
 	uv_poll_init(srv->loop, &srv->mhd_poll, di->epoll_fd);
 	srv->mhd_poll.data = srv;
 	uv_poll_start(&srv->mhd_poll, UV_READABLE, on_mhd_poll);
-	run_mhd(srv);
+	s2sd_listen_start(srv, s2sd_http_run);
+	s2sd_http_run(srv);
 	return 0;
 }
 
@@ -434,10 +617,8 @@ void s2sd_http_quiesce(s2sd_server *srv)
 {
 	if (!srv->mhd)
 		return;
-	MHD_socket fd = MHD_quiesce_daemon(srv->mhd);
-	if (fd != MHD_INVALID_SOCKET)
-		close(fd);
-	run_mhd(srv);
+	s2sd_listen_quiesce(srv);
+	s2sd_http_run(srv);
 }
 
 void s2sd_http_stop(s2sd_server *srv)
@@ -448,6 +629,7 @@ void s2sd_http_stop(s2sd_server *srv)
 	uv_timer_stop(&srv->mhd_timer);
 	MHD_stop_daemon(srv->mhd);
 	srv->mhd = NULL;
+	s2sd_listen_close(srv);
 	uv_close((uv_handle_t *)&srv->mhd_poll, NULL);
 	uv_close((uv_handle_t *)&srv->mhd_timer, NULL);
 }

@@ -10,10 +10,15 @@
 static const char *const route_names[S2SD_ROUTE_COUNT] = {
 	"/v1/translate", "/translator/translate", "/v1/models", "/v1/models/{name}",
 	"/v1/models/{name}/reload", "/healthz", "/readyz", "/metrics", "/v1/recent",
-	"/dashboard", "other"};
+	"/dashboard", "other", "none"};
 
-/* Statuses the API can answer (docs/api.md error table plus 200, and 304 for the dashboard). */
-static const int statuses[] = {200, 304, 400, 401, 403, 404, 405, 409, 413, 415, 422, 500, 503, 504};
+/*
+ * Statuses the API can answer (docs/api.md error table plus 200, and 304
+ * for the dashboard), 499 for a client that left before its answer, and
+ * the ones libmicrohttpd sends by itself (414, 431, 505, 501).
+ */
+static const int statuses[] = {200, 304, 400, 401, 403, 404, 405, 408, 409, 413, 414, 415,
+			       417, 422, 431, 499, 500, 501, 503, 504, 505};
 #define N_STATUS (sizeof statuses / sizeof statuses[0])
 
 static const double lat_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
@@ -30,6 +35,9 @@ static struct {
 	atomic_ullong row_buckets[N_ROWS + 1];
 	atomic_ullong rows_sum, steps, sentences, tokens;
 	atomic_ullong cancel[2];
+	atomic_llong conns_open;
+	atomic_ullong conns_accepted;
+	atomic_ullong dropped[6];
 	char reload_model[MAX_RELOAD_MODELS][65]; /* loop thread only */
 	unsigned long long reloads[MAX_RELOAD_MODELS][2];
 	unsigned long long tokens_at_tick;
@@ -53,6 +61,23 @@ void s2sd_metrics_request(s2sd_route r, int status, double seconds)
 	atomic_fetch_add_explicit(&M.lat_buckets[r][b], 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&M.lat_sum_us[r], (unsigned long long)(seconds * 1e6),
 				  memory_order_relaxed);
+}
+
+static const char *const drop_reasons[6] = {"per_ip_limit", "reclaimed", "header_timeout",
+					    "body_timeout", "idle_timeout", "accept_error"};
+
+void s2sd_metrics_conn_open(int delta)
+{
+	atomic_fetch_add_explicit(&M.conns_open, delta, memory_order_relaxed);
+	if (delta > 0)
+		atomic_fetch_add_explicit(&M.conns_accepted, 1, memory_order_relaxed);
+}
+
+void s2sd_metrics_conn_dropped(const char *reason)
+{
+	for (int i = 0; i < 6; i++)
+		if (!strcmp(reason, drop_reasons[i]))
+			atomic_fetch_add_explicit(&M.dropped[i], 1, memory_order_relaxed);
 }
 
 void s2sd_metrics_step(int rows)
@@ -186,6 +211,20 @@ static void gauge(sbuf *b, const char *name, const char *help, double v)
 	put(b, "# HELP %s %s\n# TYPE %s gauge\n%s %g\n", name, help, name, name, v);
 }
 
+static void render_conns(sbuf *b)
+{
+	put(b, "# HELP seq2seqd_http_connections Open client connections.\n"
+	       "# TYPE seq2seqd_http_connections gauge\nseq2seqd_http_connections %lld\n",
+	    (long long)atomic_load(&M.conns_open));
+	counter(b, "seq2seqd_http_connections_accepted_total", "Client connections accepted.",
+		atomic_load(&M.conns_accepted));
+	put(b, "# HELP seq2seqd_http_connections_dropped_total Connections the daemon closed or refused, by reason.\n"
+	       "# TYPE seq2seqd_http_connections_dropped_total counter\n");
+	for (int i = 0; i < 6; i++)
+		put(b, "seq2seqd_http_connections_dropped_total{reason=\"%s\"} %llu\n", drop_reasons[i],
+		    atomic_load(&M.dropped[i]));
+}
+
 static void render_reloads(sbuf *b)
 {
 	put(b, "# HELP seq2seqd_reloads_total Model reloads by result.\n"
@@ -221,6 +260,7 @@ char *s2sd_metrics_render(const s2sd_metrics_gauges *g)
 		"seq2seqd_cancellations_total{reason=\"deadline\"} %llu\n",
 	    atomic_load(&M.cancel[0]), atomic_load(&M.cancel[1]));
 	render_reloads(&b);
+	render_conns(&b);
 	gauge(&b, "seq2seqd_models_loaded", "Models serving.", g->models_loaded);
 	gauge(&b, "seq2seqd_draining", "1 after SIGTERM/SIGINT.", g->draining);
 	if (b.failed) {

@@ -22,12 +22,17 @@ typedef enum {
 	S2SD_ROUTE_RECENT,
 	S2SD_ROUTE_DASHBOARD,
 	S2SD_ROUTE_OTHER,
+	S2SD_ROUTE_NONE, /* answered by libmicrohttpd itself, or closed before reaching a route */
 	S2SD_ROUTE_COUNT
 } s2sd_route;
 
 const char *s2sd_route_name(s2sd_route r);
 
 void s2sd_metrics_request(s2sd_route r, int status, double seconds);
+/* Connection gauge (+1 opened, -1 closed) and connections we closed, by reason. */
+void s2sd_metrics_conn_open(int delta);
+/* reason: per_ip_limit, reclaimed, header_timeout, body_timeout, idle_timeout, accept_error */
+void s2sd_metrics_conn_dropped(const char *reason);
 void s2sd_metrics_step(int rows);
 void s2sd_metrics_sentence_done(int generated_tokens);
 void s2sd_metrics_cancel(int deadline, int sentences); /* deadline: 1, disconnect: 0 */

@@ -21,6 +21,10 @@ typedef struct {
 	int port;
 	int max_connections;
 	int idle_timeout_s;
+	int max_connections_per_ip; /* 0 = unlimited */
+	int header_timeout_s;
+	int body_timeout_s;
+	bool cancel_on_eof;         /* a client's FIN cancels its request (else only a reset does) */
 	char *data_dir;
 	int workers;
 	int blas_threads; /* OpenBLAS threads per call; 0 = OpenBLAS decides */

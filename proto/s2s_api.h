@@ -28,17 +28,22 @@
 #define S2S_API_ERROR_MAP(X)                                                  \
 	X(INVALID_JSON, "invalid_json", 400)                                  \
 	X(INVALID_FIELD, "invalid_field", 400)                                \
+	X(BAD_REQUEST, "bad_request", 400)                                    \
 	X(UNAUTHORIZED, "unauthorized", 401)                                  \
 	X(FORBIDDEN, "forbidden", 403)                                        \
 	X(NOT_FOUND, "not_found", 404)                                        \
 	X(MODEL_NOT_FOUND, "model_not_found", 404)                            \
 	X(METHOD_NOT_ALLOWED, "method_not_allowed", 405)                      \
+	X(REQUEST_TIMEOUT, "request_timeout", 408)                            \
 	X(RELOAD_IN_PROGRESS, "reload_in_progress", 409)                      \
 	X(PAYLOAD_TOO_LARGE, "payload_too_large", 413)                        \
+	X(URI_TOO_LONG, "uri_too_long", 414)                                  \
 	X(UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", 415)              \
+	X(EXPECTATION_FAILED, "expectation_failed", 417)                      \
 	X(EMPTY_INPUT, "empty_input", 422)                                    \
 	X(INPUT_TOO_LONG, "input_too_long", 422)                              \
 	X(TOO_MANY_SENTENCES, "too_many_sentences", 422)                      \
+	X(HEADERS_TOO_LARGE, "headers_too_large", 431)                        \
 	X(INTERNAL, "internal", 500)                                          \
 	X(RELOAD_FAILED, "reload_failed", 500)                                \
 	X(QUEUE_FULL, "queue_full", 503)                                      \

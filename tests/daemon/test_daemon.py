@@ -554,23 +554,46 @@ def t_queue_full(slow):
     check(h.get("retry-after") == "1", h)
 
 
-@test("cancellation: a client that hangs up leaves the batch; the daemon keeps serving")
-def t_cancel(slow):
-    before = slow.metric('seq2seqd_cancellations_total{reason="disconnect"}')
+def hang_up(d, reset):
+    """Sends a slow two-sentence translate, then resets (RST) or half-closes (FIN) the connection."""
     body = json.dumps({"model": "a", "sentences": ["the cat sat", "zoom in"], "options": dict(LONG, deadline_ms=0)})
-    s = socket.create_connection(("127.0.0.1", slow.port))
+    s = socket.create_connection(("127.0.0.1", d.port))
     s.sendall(("POST /v1/translate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                "Content-Length: %d\r\n\r\n%s" % (len(body.encode()), body)).encode())
     time.sleep(0.3)
+    if reset:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     s.close()
+
+
+def check_cancelled(d, reset):
+    """hang_up(d, reset) must cancel both sentences, and the daemon go on serving."""
+    before = d.metric('seq2seqd_cancellations_total{reason="disconnect"}')
+    hang_up(d, reset)
     end = time.time() + 5
-    while time.time() < end and slow.metric('seq2seqd_cancellations_total{reason="disconnect"}') < before + 2:
+    while time.time() < end and d.metric('seq2seqd_cancellations_total{reason="disconnect"}') < before + 2:
         time.sleep(0.05)
-    after = slow.metric('seq2seqd_cancellations_total{reason="disconnect"}')
+    after = d.metric('seq2seqd_cancellations_total{reason="disconnect"}')
     check(after >= before + 2, "cancellations %s -> %s" % (before, after))
-    st, _, j = slow.json("POST", "/v1/translate", {"model": "c", "text": "help me"})
+    st, _, j = d.json("POST", "/v1/translate", {"model": "c", "text": "help me"})
     check(st == 200, j)
-    check("cancelled=1" in slow.logtext(), "access log does not mark the cancelled request")
+    check("cancelled=1" in d.logtext(), "access log does not mark the cancelled request")
+
+
+@test("cancellation: a client that resets its connection leaves the batch; the daemon keeps serving")
+def t_cancel(slow):
+    # A FIN alone is a half-close and the request completes (test_http_hardening.py);
+    # an abortive close (SO_LINGER 0: RST) is a client gone.
+    check_cancelled(slow, reset=True)
+
+
+@test("cancel_on_eof = true: a client's FIN cancels its request as a reset does")
+def t_cancel_on_eof():
+    d = Daemon("--debug_step_delay_ms=10", "--workers=1", "--max_rows=16", "--cancel_on_eof=true")
+    try:
+        check_cancelled(d, reset=False)
+    finally:
+        check(d.stop() == 0, "exit status")
 
 
 @test("admin endpoints disabled without admin_key: 403")
@@ -893,6 +916,7 @@ def main():
     finally:
         rc_d, rc_slow = d.stop(), slow.stop()
     _results.append((rc_d == 0 and rc_slow == 0, "daemons exit 0 on SIGTERM", "exit %s %s" % (rc_d, rc_slow)))
+    t_cancel_on_eof()
     t_reload_failure()
     t_drain()
     t_notify()
