@@ -109,8 +109,9 @@ def main():
         codes = {}
         for st, _ in light:
             codes[st] = codes.get(st, 0) + 1
-        print("heavy=%s flags=%s light requests=%d statuses=%s p50=%.1f ms p99=%.1f ms" %
-              (a.heavy, " ".join(a.flags) or "-", len(light), codes, pct(lat, 50), pct(lat, 99)))
+        print("heavy=%s flags=%s light requests=%d statuses=%s p50=%.1f ms p99=%.1f ms max=%.1f ms" %
+              (a.heavy, " ".join(a.flags) or "-", len(light), codes, pct(lat, 50), pct(lat, 99),
+               max(lat) if lat else float("nan")))
         print("heavy requests finished in the window: %s" %
               ([(st, round(d, 2)) for st, d in heavy_res] or "none"))
     finally:

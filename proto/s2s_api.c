@@ -311,10 +311,12 @@ static bool number_char(char c)
  */
 static bool blank_number(char *buf, size_t len, size_t end)
 {
+	if (end > len)
+		return false;
 	size_t start = end;
 	while (start > 0 && number_char(buf[start - 1]))
 		start--;
-	if (end > len || end - start < 2)
+	if (end - start < 2)
 		return false;
 	memset(buf + start, ' ', end - start);
 	memcpy(buf + start, "[]", 2);
