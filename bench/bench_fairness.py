@@ -112,8 +112,11 @@ def main():
         print("heavy=%s flags=%s light requests=%d statuses=%s p50=%.1f ms p99=%.1f ms max=%.1f ms" %
               (a.heavy, " ".join(a.flags) or "-", len(light), codes, pct(lat, 50), pct(lat, 99),
                max(lat) if lat else float("nan")))
-        print("heavy requests finished in the window: %s" %
-              ([(st, round(d, 2)) for st, d in heavy_res] or "none"))
+        hcodes = {}
+        for st, _ in heavy_res:
+            hcodes[st] = hcodes.get(st, 0) + 1
+        print("heavy requests answered in the window: %d %s, median %.2f s" %
+              (len(heavy_res), hcodes, pct([d for _, d in heavy_res], 50)))
     finally:
         proc.kill()
         proc.wait()
