@@ -60,7 +60,7 @@ static const opt_row opt_table[] = {
 	{"default_deadline_ms", OPT_INT, O(default_deadline_ms), "30000", 0, 600000, NULL, "deadline when none is given (ms, 0 none)"},
 	{"max_deadline_ms", OPT_INT, O(max_deadline_ms), "60000", 0, 600000, NULL, "longest deadline a request gets; larger ones and none are clamped to it (ms, 0 no maximum)"},
 	{"allow_no_deadline", OPT_BOOL, O(allow_no_deadline), "false", 0, 0, NULL, "let requests ask for no deadline (deadline_ms 0) despite max_deadline_ms"},
-	{"max_request_cost", OPT_INT, O(max_request_cost), "131072", 1, 2147483647, NULL, "decoder row-steps per request: sum of beam_size x longest output per sentence (422 beyond)"},
+	{"max_request_cost", OPT_INT, O(max_request_cost), "65536", 1, 2147483647, NULL, "decoder row-steps per request: sum of beam_size x longest output per sentence (422 beyond)"},
 	{"request_row_share", OPT_INT, O(request_row_share), "50", 1, 100, NULL, "percent of a worker's max_rows one request may hold while decoding (step batching)"},
 	{"drain_timeout_s", OPT_INT, O(drain_timeout_s), "30", 0, 3600, NULL, "drain time on SIGTERM (s)"},
 	{"admin_key", OPT_STR, O(admin_key), "", 0, 0, NULL, "admin API key (empty: admin off)"},
