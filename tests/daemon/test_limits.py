@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -20,7 +21,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_daemon import (BINARY, FIXTURE_DECODE, MODEL_A, TMP, Daemon, _results,  # noqa: E402
-                         check, expect_error, fixture_path, test)
+                         check, expect_error, fixture_path, skip, test)
 
 # Model a never emits </s> on these inputs: T = min(max_length, floor(a n) + b) steps.
 LONG = {"max_len_a": 100, "max_len_b": 200, "max_length": 200}
@@ -259,6 +260,46 @@ def t_field_errors(d):
                  400, "invalid_field", headers=hdr, field="[0].id")
 
 
+# ---------------------------------------------------------------- no silent loss
+
+def nan_checkpoint():
+    """Model a with NaN in decoder.out.bias (every score becomes NaN)."""
+    with open(fixture_path(MODEL_A, ".safetensors"), "rb") as f:
+        b = bytearray(f.read())
+    (n,) = struct.unpack("<Q", b[:8])
+    t = json.loads(b[8:8 + n])["decoder.out.bias"]
+    check(t["dtype"] == "F32", t)
+    s, e = t["data_offsets"]
+    for i in range(8 + n + s, 8 + n + e, 4):
+        b[i:i + 4] = struct.pack("<f", float("nan"))
+    path = os.path.join(TMP, "nan.safetensors")
+    with open(path, "wb") as f:
+        f.write(b)
+    return path
+
+
+def t_nan_not_dropped():
+    desc = "a non-finite score is a 500 that says so, never a 200 with the hypothesis left out"
+    try:
+        d = Daemon(models={"n": nan_checkpoint()})
+    except RuntimeError as e:
+        # once checkpoint validation refuses non-finite weights the model never serves
+        skip(desc, "the daemon refuses the NaN checkpoint at startup: %s" % str(e)[-200:].replace("\n", " "))
+        return
+
+    @test(desc)
+    def run():
+        try:
+            st, _, j = d.json("POST", "/v1/translate", {"text": "a b"})
+            check(st == 500 and j["error"]["code"] == "internal", (st, str(j)[:300]))
+            check("NaN" in j["error"]["message"] and "hypotheses[0]" in j["error"]["message"], j)
+            st, _, j = d.json("POST", "/translator/translate", [{"src": "a b", "id": 0}])
+            check(st == 500 and "NaN" in j["error"]["message"], (st, str(j)[:300]))
+        finally:
+            check(d.stop() == 0, "exit status")
+    run()
+
+
 def main():
     if not os.access(BINARY, os.X_OK):
         print("1..0 # SKIP %s not built" % BINARY)
@@ -279,6 +320,7 @@ def main():
     t_fair_row_share()
     t_fair_round_robin()
     t_huge_word()
+    t_nan_not_dropped()
     print("1..%d" % len(_results))
     failed = 0
     for i, (ok, desc, info) in enumerate(_results, 1):
