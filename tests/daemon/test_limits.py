@@ -20,8 +20,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_daemon import (BINARY, FIXTURE_DECODE, MODEL_A, TMP, Daemon, _results,  # noqa: E402
-                         check, expect_error, fixture_path, skip, test)
+from test_daemon import (BINARY, FIXTURE_DECODE, MODEL_A, MODEL_B, MODEL_C, TMP, Daemon,  # noqa: E402
+                         _results, check, check_hyp, expect_error, fixture_path, load_fixture, skip, test)
 
 # Model a never emits </s> on these inputs: T = min(max_length, floor(a n) + b) steps.
 LONG = {"max_len_a": 100, "max_len_b": 200, "max_length": 200}
@@ -201,6 +201,53 @@ def t_fair_cancel(d):
     check(d.metric("seq2seqd_queue_depth") == 0, "queue not empty after cancel")
 
 
+@test("fair admission keeps results exact: three models, beams, multi-sentence requests, 1 worker of 6 rows")
+def t_fair_mixed():
+    # A small batch and a 34 % share (2 rows: a beam of 3 still fits alone)
+    # make the scheduler switch models, pass jobs over and stop at beams that
+    # do not fit, all the time; every hypothesis must still be PyTorch's.
+    d = Daemon("--workers=1", "--max_rows=6", "--max_beam=6", "--request_row_share=34", "--max_sentences=8")
+    try:
+        work = []
+        for name, fx_name in (("a", MODEL_A), ("b", MODEL_B), ("c", MODEL_C)):
+            for case in load_fixture(fx_name)["cases"]:
+                work.append((name, fx_name, case))
+        errors = []
+
+        def client(k):
+            try:
+                for i in range(6):
+                    name, fx_name, _ = work[(k * 5 + i) % len(work)]
+                    cases = [c for (n, _, c) in work if n == name][:1 + (k + i) % 4]
+                    beam = k % 2 == 1 and name != "b"
+                    o = dict(FIXTURE_DECODE)
+                    if beam:
+                        b = cases[0]["beam"]
+                        o.update(beam_size=b["beam_size"], n_best=len(b["hyps"]), length_penalty=b["length_penalty"])
+                        cases = [c for c in cases if c["beam"]["beam_size"] == b["beam_size"]
+                                 and c["beam"]["length_penalty"] == b["length_penalty"]
+                                 and len(c["beam"]["hyps"]) == len(b["hyps"])]
+                    st, _, j = d.json("POST", "/v1/translate", {"model": name, "options": o,
+                                                                "sentences": [c["src_text"] for c in cases]})
+                    check(st == 200, (st, str(j)[:200]))
+                    for c, r in zip(cases, j["results"]):
+                        want = c["beam"]["hyps"] if beam else [c["greedy"]]
+                        check(len(r["hypotheses"]) == len(want), "n_best")
+                        for g, w in zip(r["hypotheses"], want):
+                            check_hyp(fx_name, g, w, "client %d %s %r" % (k, name, c["src_text"]))
+            except Exception as e:  # noqa: BLE001
+                errors.append(repr(e))
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        check(not errors, "%d failures, first: %s" % (len(errors), errors[:1]))
+        check(d.metric("seq2seqd_queue_depth") == 0, "queue not empty")
+    finally:
+        check(d.stop() == 0, "exit status")
+
+
 # ---------------------------------------------------------------- tokenization
 
 @test("a 4 MB single word is 422 input_too_long without being tokenized; the daemon keeps answering")
@@ -319,6 +366,7 @@ def main():
     t_deadline_config()
     t_fair_row_share()
     t_fair_round_robin()
+    t_fair_mixed()
     t_huge_word()
     t_nan_not_dropped()
     print("1..%d" % len(_results))
