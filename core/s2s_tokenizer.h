@@ -48,6 +48,15 @@ int s2s_tokenize(const s2s_tokenizer *t, const s2s_vocab *v, const char *text, s
 void s2s_tokens_deinit(s2s_tokens *tok);
 
 /*
+ * The most bytes of input one token can hold: 4 (one UTF-8 character) for a
+ * char tokenizer, the longest merge result for BPE. Whitespace makes no
+ * token and every other input byte lands in exactly one token, so a text with
+ * B non-whitespace bytes has at least ceil(B / this) tokens: a bound callers
+ * use to refuse an over-long input without tokenizing it.
+ */
+size_t s2s_tokenizer_max_token_bytes(const s2s_tokenizer *t);
+
+/*
  * Joins `n` target token strings into text: tokens equal to <pad>, <s> or
  * </s> are skipped, the rest concatenated, U+2581 -> space, and one leading
  * space dropped. <unk> is kept as written (callers may have replaced it by a

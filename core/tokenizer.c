@@ -484,6 +484,13 @@ int s2s_tokenize(const s2s_tokenizer *t, const s2s_vocab *v, const char *text, s
 	return 0;
 }
 
+size_t s2s_tokenizer_max_token_bytes(const s2s_tokenizer *t)
+{
+	/* a merge key is "left\0right": the merged token has max_key - 1 bytes */
+	size_t merged = t->kind == TOK_BPE && t->max_key > 1 ? t->max_key - 1 : 0;
+	return merged > 4 ? merged : 4;
+}
+
 void s2s_tokens_deinit(s2s_tokens *tok)
 {
 	if (!tok)

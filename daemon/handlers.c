@@ -124,11 +124,28 @@ void s2sd_req_free_translate(s2sd_req *r)
 	s2s_api_request_deinit(&r->api);
 }
 
-/* Tokenizes every sentence with the entry's model; 422 for empty or over-long ones. */
+/* Bytes of s that end up in tokens: everything but the tokenizer's whitespace. */
+static size_t token_bytes(const char *s)
+{
+	size_t n = 0;
+	for (; *s; s++)
+		n += !strchr(" \t\n\v\f\r", *s);
+	return n;
+}
+
+/*
+ * Tokenizes every sentence with the entry's model; 422 for empty or over-long
+ * ones. A sentence whose non-whitespace bytes cannot fit in max_tokens tokens
+ * of the model's tokenizer (s2s_tokenizer_max_token_bytes) is refused before
+ * tokenizing it: a 1 MB word costs one pass over its bytes on the loop thread,
+ * not a tokenization.
+ */
 static bool tokenize_all(s2sd_req *r)
 {
 	/* options.max_length caps the output only; the source is capped by max_tokens. */
 	const int max = r->srv->cfg->max_tokens;
+	const s2s_tokenizer *tz = s2s_model_src_tokenizer(r->model);
+	const size_t per_token = s2s_tokenizer_max_token_bytes(tz);
 	char path[64];
 	r->toks = calloc((size_t)r->api.n, sizeof *r->toks);
 	if (!r->toks) {
@@ -139,8 +156,14 @@ static bool tokenize_all(s2sd_req *r)
 		s2s_error err = {0};
 		const char *s = r->api.sentences[i];
 		snprintf(path, sizeof path, r->api.opennmt_id >= 0 ? "[%d].src" : "sentences[%d]", i);
-		if (s2s_tokenize(s2s_model_src_tokenizer(r->model), s2s_model_src_vocab(r->model), s,
-				 strlen(s), &r->toks[i], &err) < 0) {
+		size_t bytes = token_bytes(s);
+		if (bytes > (size_t)max * per_token) {
+			s2sd_req_error(r, S2S_API_INPUT_TOO_LONG,
+				       "%s has at least %zu tokens (%zu bytes, at most %zu per token); at most %d are allowed",
+				       path, (bytes + per_token - 1) / per_token, bytes, per_token, max);
+			return false;
+		}
+		if (s2s_tokenize(tz, s2s_model_src_vocab(r->model), s, strlen(s), &r->toks[i], &err) < 0) {
 			s2sd_req_error(r, S2S_API_INVALID_FIELD, "field \"%s\": %s", path, err.message);
 			return false;
 		}
@@ -156,6 +179,34 @@ static bool tokenize_all(s2sd_req *r)
 		}
 	}
 	return true;
+}
+
+/*
+ * 422 cost_limit_exceeded when the request could take more decoder row-steps
+ * than max_request_cost (s2s_api_request_cost): checked before anything is
+ * queued, so one request cannot occupy the workers for minutes.
+ */
+static bool cost_ok(s2sd_req *r)
+{
+	int *n_src = malloc((size_t)r->api.n * sizeof *n_src);
+	if (!n_src) {
+		s2sd_req_error(r, S2S_API_INTERNAL, "out of memory");
+		return false;
+	}
+	for (int i = 0; i < r->api.n; i++)
+		n_src[i] = r->toks[i].n;
+	int64_t cost = s2s_api_request_cost(&r->api.opt.decode, n_src, r->api.n);
+	free(n_src);
+	long long limit = r->srv->cfg->max_request_cost;
+	if (cost <= limit)
+		return true;
+	s2sd_req_error(r, S2S_API_COST_LIMIT_EXCEEDED,
+		       "the request's decoding cost is %lld (sum over its %d sentences of beam_size x "
+		       "the most tokens each may generate, from max_length, max_len_a, max_len_b and "
+		       "its source length); the limit is %lld (max_request_cost): lower beam_size or "
+		       "max_length, or send fewer sentences per request",
+		       (long long)cost, r->api.n, limit);
+	return false;
 }
 
 static void submit(s2sd_req *r)
@@ -211,7 +262,8 @@ static s2sd_model_entry *pick_model(s2sd_req *r)
 static void handle_translate(s2sd_req *r, bool opennmt)
 {
 	const s2sd_config *c = r->srv->cfg;
-	s2s_api_limits lim = {c->max_sentences, c->max_beam, c->default_deadline_ms};
+	s2s_api_limits lim = {c->max_sentences, c->max_beam, c->default_deadline_ms,
+			      c->max_deadline_ms, c->allow_no_deadline};
 	s2s_api_error e = {0};
 	if (!body_ok(r))
 		return;
@@ -227,7 +279,7 @@ static void handle_translate(s2sd_req *r, bool opennmt)
 		return;
 	snprintf(r->model_name, sizeof r->model_name, "%s", r->entry->name);
 	r->model = s2s_model_ref(r->entry->model);
-	if (tokenize_all(r))
+	if (tokenize_all(r) && cost_ok(r))
 		submit(r);
 }
 
@@ -246,8 +298,9 @@ static void answer_job(s2sd_req *r)
 	}
 	if (expired && (!r->api.opt.partial || r->api.opennmt_id >= 0)) {
 		s2sd_req_error(r, S2S_API_DEADLINE_EXCEEDED,
-			       "the deadline of %d ms passed before every sentence finished",
-			       r->api.opt.deadline_ms);
+			       "the deadline of %d ms%s passed before every sentence finished",
+			       r->api.opt.deadline_ms,
+			       r->api.opt.deadline_clamped ? " (the server's max_deadline_ms)" : "");
 		return;
 	}
 	s2s_api_sentence *s = calloc(j->n_items > 0 ? (size_t)j->n_items : 1, sizeof *s);
@@ -260,13 +313,17 @@ static void answer_job(s2sd_req *r)
 					  j->items[i].queued_ms};
 	s2s_api_view v = {r->model, r->model_name, r->request_id, &r->api.opt,
 			  (double)(s2sd_now_ns() - r->arrival_ns) / 1e6};
-	remember(r, v.total_ms);
-	char *body = r->api.opennmt_id >= 0 ? s2s_api_opennmt_response(&v, s, j->n_items)
-					    : s2s_api_translate_response(&v, s, j->n_items);
+	s2s_api_error e = {0};
+	char *body = r->api.opennmt_id >= 0 ? s2s_api_opennmt_response(&v, s, j->n_items, &e)
+					    : s2s_api_translate_response(&v, s, j->n_items, &e);
 	free(s);
-	if (!body)
-		s2sd_req_error(r, S2S_API_INTERNAL, "out of memory");
-	else
+	if (!body) {
+		s2sd_log(S2SD_LOG_ERR, "request %s: no response: %s", r->request_id, e.message);
+		s2sd_req_error(r, S2S_API_INTERNAL, "%s", e.message);
+		return;
+	}
+	remember(r, v.total_ms);
+	if (body)
 		s2sd_req_set(r, 200, body, "application/json");
 }
 

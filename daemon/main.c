@@ -124,6 +124,15 @@ static int check_combined(const s2sd_config *c)
 			c->max_beam, c->max_rows);
 		return -1;
 	}
+	if (c->max_deadline_ms && c->default_deadline_ms > c->max_deadline_ms) {
+		fprintf(stderr, "seq2seqd: default_deadline_ms = %d exceeds max_deadline_ms = %d\n",
+			c->default_deadline_ms, c->max_deadline_ms);
+		return -1;
+	}
+	if (c->max_deadline_ms && !c->default_deadline_ms && !c->allow_no_deadline) {
+		fprintf(stderr, "seq2seqd: default_deadline_ms = 0 (none) needs allow_no_deadline = true or max_deadline_ms = 0\n");
+		return -1;
+	}
 	return 0;
 }
 
@@ -156,7 +165,8 @@ static int serve(daemon_state *d, s2sd_config *cfg)
 {
 	s2sd_server *srv = &d->srv;
 	s2sd_sched_options so = {cfg->workers, cfg->batching_step == 1, cfg->max_rows,
-				 cfg->admission_window_ms, cfg->queue_length, cfg->debug_step_delay_ms};
+				 cfg->admission_window_ms, cfg->queue_length, cfg->debug_step_delay_ms,
+				 cfg->request_row_share};
 	srv->cfg = cfg;
 	srv->loop = uv_default_loop();
 	srv->listen_fd = s2sd_listen_fd();

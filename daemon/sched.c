@@ -25,8 +25,10 @@ struct s2sd_sched {
 	s2sd_sched_options o;
 	pthread_mutex_t mu;
 	pthread_cond_t cond;
-	s2sd_item *head, *tail; /* admission queue */
-	int queued, queued_rows;
+	s2sd_job *head, *tail; /* jobs with queued items, in arrival order */
+	s2sd_job *turn;        /* the job whose turn is next (NULL: head) */
+	int n_jobs;            /* in the job queue */
+	int queued, queued_rows; /* sentences queued, and their rows */
 	s2sd_job *done_head; /* completions for the loop */
 	bool stop;
 	uv_async_t async;
@@ -68,41 +70,83 @@ static void on_async(uv_async_t *h)
 	}
 }
 
-/* Under mu: unlinks `it` (whose predecessor is `prev`, or NULL) from the queue. */
-static void unlink_item(s2sd_sched *s, s2sd_item *prev, s2sd_item *it)
+/* Under mu: takes j off the job queue (its turn passes to the next job). */
+static void unlink_job(s2sd_sched *s, s2sd_job *j)
 {
-	if (prev)
-		prev->next = it->next;
+	if (s->turn == j)
+		s->turn = j->qnext;
+	if (j->qprev)
+		j->qprev->qnext = j->qnext;
 	else
-		s->head = it->next;
-	if (s->tail == it)
-		s->tail = prev;
-	it->next = NULL;
+		s->head = j->qnext;
+	if (j->qnext)
+		j->qnext->qprev = j->qprev;
+	else
+		s->tail = j->qprev;
+	j->qprev = j->qnext = NULL;
+	j->in_queue = false;
+	s->n_jobs--;
+}
+
+/* Under mu: the next queued item of j leaves the queue (and j too after its last one). */
+static s2sd_item *pop_item(s2sd_sched *s, s2sd_job *j)
+{
+	s2sd_item *it = &j->items[j->next_item++];
 	s->queued--;
-	s->queued_rows -= it->job->opt.beam_size;
+	s->queued_rows -= j->opt.beam_size;
+	if (j->next_item == j->n_items)
+		unlink_job(s, j);
+	return it;
+}
+
+/* Under mu: j's queued items expire. Returns how many; *pushed when j completed. */
+static int expire_job(s2sd_sched *s, s2sd_job *j, bool *pushed)
+{
+	int n = 0;
+	while (j->in_queue) {
+		s2sd_item *it = pop_item(s, j);
+		it->expired = true;
+		n++;
+		*pushed |= item_done(s, it);
+	}
+	return n;
+}
+
+/* Under mu: drops the queued jobs whose deadline has passed. */
+static int expire_queued(s2sd_sched *s, uint64_t now, bool *pushed)
+{
+	int n = 0;
+	for (s2sd_job *j = s->head, *next; j; j = next) {
+		next = j->qnext;
+		if (j->deadline_ns && j->deadline_ns <= now)
+			n += expire_job(s, j, pushed);
+	}
+	return n;
 }
 
 int s2sd_sched_submit(s2sd_sched *s, s2sd_job *job)
 {
 	pthread_mutex_lock(&s->mu);
-	if (s->queued + job->n_items > s->o.queue_length) {
+	if (job->n_items < 1 || s->queued + job->n_items > s->o.queue_length) {
 		pthread_mutex_unlock(&s->mu);
 		return -1;
 	}
 	atomic_init(&job->cancelled, false);
 	job->pending = job->n_items;
-	for (int i = 0; i < job->n_items; i++) {
-		s2sd_item *it = &job->items[i];
-		it->job = job;
-		it->next = NULL;
-		if (s->tail)
-			s->tail->next = it;
-		else
-			s->head = it;
-		s->tail = it;
-		s->queued++;
-		s->queued_rows += job->opt.beam_size;
-	}
+	job->next_item = 0;
+	for (int i = 0; i < job->n_items; i++)
+		job->items[i].job = job;
+	job->in_queue = true;
+	job->qnext = NULL;
+	job->qprev = s->tail;
+	if (s->tail)
+		s->tail->qnext = job;
+	else
+		s->head = job;
+	s->tail = job;
+	s->n_jobs++;
+	s->queued += job->n_items;
+	s->queued_rows += job->n_items * job->opt.beam_size;
 	pthread_cond_broadcast(&s->cond);
 	pthread_mutex_unlock(&s->mu);
 	return 0;
@@ -110,25 +154,20 @@ int s2sd_sched_submit(s2sd_sched *s, s2sd_job *job)
 
 bool s2sd_sched_cancel(s2sd_sched *s, s2sd_job *job)
 {
-	bool gone = false, pushed = false;
+	bool gone = false;
 	int dropped = 0;
 	pthread_mutex_lock(&s->mu);
 	atomic_store(&job->cancelled, true);
-	if (job->pending > 0) {
-		for (s2sd_item *prev = NULL, *it = s->head, *next; it; it = next) {
-			next = it->next;
-			if (it->job != job) {
-				prev = it;
-				continue;
-			}
-			unlink_item(s, prev, it);
+	if (job->in_queue) {
+		/* no completion for these: the caller learns from `gone` that the job is over */
+		while (job->in_queue) {
+			pop_item(s, job);
 			dropped++;
-			if (--job->pending == 0)
-				gone = true;
 		}
+		job->pending -= dropped;
+		gone = job->pending == 0;
 	}
 	pthread_mutex_unlock(&s->mu);
-	(void)pushed;
 	s2sd_metrics_cancel(0, dropped);
 	return gone;
 }
@@ -136,19 +175,8 @@ bool s2sd_sched_cancel(s2sd_sched *s, s2sd_job *job)
 void s2sd_sched_expire(s2sd_sched *s, uint64_t now)
 {
 	bool pushed = false;
-	int dropped = 0;
 	pthread_mutex_lock(&s->mu);
-	for (s2sd_item *prev = NULL, *it = s->head, *next; it; it = next) {
-		next = it->next;
-		if (!it->job->deadline_ns || it->job->deadline_ns > now) {
-			prev = it;
-			continue;
-		}
-		unlink_item(s, prev, it);
-		it->expired = true;
-		dropped++;
-		pushed |= item_done(s, it);
-	}
+	int dropped = expire_queued(s, now, &pushed);
 	pthread_mutex_unlock(&s->mu);
 	s2sd_metrics_cancel(1, dropped);
 	if (pushed)
@@ -180,42 +208,76 @@ static int switch_model(worker *w, s2s_model *m)
 	return 0;
 }
 
-/* Under mu: moves queued items of the batch's model into the batch while rows allow. */
+/* Under mu: puts `it` into w's batch (or completes it when the batch refuses it). */
+static bool add_to_batch(worker *w, s2sd_item *it, uint64_t now)
+{
+	s2sd_job *j = it->job;
+	s2s_error err = {0};
+	it->handle = s2s_batch_add(w->batch, it->ids, it->n, &j->opt, it, &err);
+	it->queued_ms = (double)(now - j->arrival_ns) / 1e6;
+	if (it->handle < 0) {
+		s2sd_log(S2SD_LOG_ERR, "worker: sentence rejected by the batch: %s", err.message);
+		return item_done(w->sched, it);
+	}
+	w->slots[w->n_slots++] = it;
+	return false;
+}
+
+/* Under mu: rows each queued job holds in w's batch, into job->rows_here. */
+static void count_rows_here(worker *w)
+{
+	for (s2sd_job *j = w->sched->head; j; j = j->qnext)
+		j->rows_here = 0;
+	for (int i = 0; i < w->n_slots; i++)
+		w->slots[i]->job->rows_here += w->slots[i]->job->opt.beam_size;
+}
+
+/* Rows one job may hold in a batch: row_share % of it, never less than one beam. */
+static int job_row_cap(const s2sd_sched *s, const s2sd_job *j)
+{
+	int share = s->o.step_level && s->o.row_share > 0 ? s->o.row_share : 100;
+	int cap = (int)((long)s->o.max_rows * share / 100);
+	return cap > j->opt.beam_size ? cap : j->opt.beam_size;
+}
+
+/*
+ * Under mu: moves queued sentences of the batch's model into the batch while
+ * rows allow, one sentence per job in turn (round-robin from s->turn). A job
+ * at its row cap or of another model is passed over; a sentence that does
+ * not fit the free rows ends admission and its job keeps the turn.
+ */
 static bool admit(worker *w, uint64_t now)
 {
 	s2sd_sched *s = w->sched;
 	bool pushed = false;
-	int expired = 0;
+	int expired = expire_queued(s, now, &pushed);
 
-	for (s2sd_item *prev = NULL, *it = s->head, *next; it; it = next) {
-		next = it->next;
-		s2sd_job *j = it->job;
-		if (j->deadline_ns && j->deadline_ns <= now) {
-			unlink_item(s, prev, it);
-			it->expired = true;
-			expired++;
-			pushed |= item_done(s, it);
+	if (s->head && w->n_slots == 0 && switch_model(w, s->head->model) < 0)
+		goto out;
+	count_rows_here(w);
+	s2sd_job *j = s->turn ? s->turn : s->head;
+	for (int passed = 0; s->head && passed < s->n_jobs;) {
+		if (!j)
+			j = s->head;
+		s2sd_job *next = j->qnext;
+		int beam = j->opt.beam_size;
+		if (j->model != w->model || j->rows_here + beam > job_row_cap(s, j)) {
+			passed++;
+			j = next;
 			continue;
 		}
-		if (w->n_slots == 0 && switch_model(w, j->model) < 0)
+		if (s2s_batch_rows_free(w->batch) < beam) {
+			s->turn = j;
 			break;
-		if (j->model != w->model) {
-			prev = it;
-			continue;
 		}
-		if (s2s_batch_rows_free(w->batch) < j->opt.beam_size)
-			break; /* keep arrival order: no overtaking by smaller beams */
-		unlink_item(s, prev, it);
-		s2s_error err = {0};
-		it->handle = s2s_batch_add(w->batch, it->ids, it->n, &j->opt, it, &err);
-		it->queued_ms = (double)(now - j->arrival_ns) / 1e6;
-		if (it->handle < 0) {
-			s2sd_log(S2SD_LOG_ERR, "worker: sentence rejected by the batch: %s", err.message);
-			pushed |= item_done(s, it);
-			continue;
-		}
-		w->slots[w->n_slots++] = it;
+		s2sd_item *it = pop_item(s, j);
+		j->rows_here += beam;
+		pushed |= add_to_batch(w, it, now);
+		s->turn = next;
+		passed = 0;
+		j = next;
 	}
+out:
 	s2sd_metrics_cancel(1, expired);
 	return pushed;
 }
@@ -292,7 +354,7 @@ static bool admit_now(worker *w, uint64_t now)
 		return false;
 	if (s->queued_rows * 4 >= free_rows)
 		return true;
-	return now - s->head->job->arrival_ns >= (uint64_t)s->o.admission_window_ms * 1000000ull;
+	return now - s->head->arrival_ns >= (uint64_t)s->o.admission_window_ms * 1000000ull;
 }
 
 /* Under mu: sleeps until there is work; then the admission window. False: stop. */

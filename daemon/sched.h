@@ -13,6 +13,15 @@
  * (finished, cancelled or past its deadline) the job is handed back to the
  * loop thread through a locked list and one uv_async.
  *
+ * Fairness: the queue holds jobs, not sentences. Admission takes one
+ * sentence from each waiting job in turn (round-robin, the turn carried over
+ * from one admission to the next), so a request of 64 sentences does not hold
+ * back a one-sentence request that arrived after it. With step-level
+ * batching a job may moreover hold at most row_share % of a worker's rows
+ * (never less than one beam), so a newcomer finds free rows at the next step
+ * even while a heavy job decodes. A sentence that does not fit the free rows
+ * stops admission (its job keeps its turn), so large beams are not starved.
+ *
  * Threads: s2sd_sched_new/submit/cancel/expire/queue_depth/free are
  * loop-thread only; the completion callback runs on the loop thread.
  */
@@ -38,7 +47,6 @@ typedef struct s2sd_item {
 	double queued_ms;   /* arrival -> admitted into a batch */
 	/* scheduler private */
 	int handle;
-	struct s2sd_item *next;
 } s2sd_item;
 
 struct s2sd_job {
@@ -49,9 +57,13 @@ struct s2sd_job {
 	int n_items;
 	s2sd_item *items; /* (n_items), owner-allocated */
 	void *user;
-	/* scheduler private */
-	int pending;           /* items not done; under the scheduler mutex */
-	atomic_bool cancelled; /* the client went away */
+	/* scheduler private, under the scheduler mutex unless noted */
+	int pending;           /* items not done */
+	int next_item;         /* items[next_item..n_items) are queued */
+	bool in_queue;         /* in the job queue (some item queued) */
+	s2sd_job *qprev, *qnext; /* the job queue, in arrival order */
+	int rows_here;         /* scratch of one admission: rows held in that worker's batch */
+	atomic_bool cancelled; /* the client went away (read without the mutex) */
 	s2sd_job *done_next;
 };
 
@@ -65,6 +77,7 @@ typedef struct {
 	int admission_window_ms;
 	int queue_length; /* sentences */
 	int step_delay_ms;
+	int row_share; /* step-level: % of max_rows one job may hold in a batch; 0 or 100: no cap */
 } s2sd_sched_options;
 
 int s2sd_sched_new(uv_loop_t *loop, const s2sd_sched_options *o, s2sd_job_done_cb done, void *ud,

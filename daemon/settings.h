@@ -37,6 +37,10 @@ typedef struct {
 	int max_tokens;
 	int max_beam;
 	int default_deadline_ms;
+	int max_deadline_ms;    /* 0 = no maximum */
+	bool allow_no_deadline; /* deadline_ms 0 (none) is not clamped to max_deadline_ms */
+	int max_request_cost;   /* decoder row-steps one request may take (s2s_api_request_cost) */
+	int request_row_share;  /* % of a worker's max_rows one request may hold (step batching) */
 	int drain_timeout_s;
 	char *admin_key;
 	int log_level; /* S2SD_LOG_* (an enum option) */

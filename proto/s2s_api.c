@@ -4,6 +4,7 @@
  */
 #include "s2s_api.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,25 +31,124 @@ const char *s2s_api_code_name(s2s_api_code code)
 	return (int)code >= 0 && (int)code < N_API_ERRORS ? api_errors[code].name : "internal";
 }
 
+/* Length of the valid UTF-8 character at s (at most `left` bytes), or 0. */
+static size_t utf8_char(const unsigned char *s, size_t left)
+{
+	size_t n;
+	unsigned c = s[0], min;
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2, min = 0x80;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3, min = 0x800;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4, min = 0x10000;
+	else
+		return 0;
+	if (n > left)
+		return 0;
+	unsigned cp = c & (0x3f >> (n - 1));
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+/*
+ * True when [s, s+left) is the start of a valid character cut short by the
+ * end: completed with continuation bytes (0x80, or 0xa0 where the lead byte
+ * needs it, e.g. after 0xe0) it would be valid.
+ */
+static bool utf8_cut(const unsigned char *s, size_t left)
+{
+	static const unsigned char pads[] = {0x80, 0xa0};
+	if (left >= 4 || s[0] < 0xc2)
+		return false;
+	for (size_t p = 0; p < sizeof pads; p++) {
+		unsigned char buf[4] = {s[0], pads[p], 0x80, 0x80};
+		for (size_t i = 1; i < left; i++)
+			buf[i] = s[i];
+		if (utf8_char(buf, 4) > left)
+			return true;
+	}
+	return false;
+}
+
+char *s2s_api_utf8_sanitize(const char *s, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	char *out = malloc(len * 3 + 1), *o = out;
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < len;) {
+		size_t n = u[i] ? utf8_char(u + i, len - i) : 0;
+		if (n) {
+			memcpy(o, u + i, n);
+			o += n;
+			i += n;
+		} else if (utf8_cut(u + i, len - i)) {
+			break; /* a message cut mid-character: drop the incomplete tail */
+		} else {
+			memcpy(o, "\xef\xbf\xbd", 3); /* U+FFFD */
+			o += 3;
+			i++;
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
 int s2s_api_fail(s2s_api_error *e, s2s_api_code code, const char *fmt, ...)
 {
 	if (!e || e->code != S2S_API_OK)
 		return -1;
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(e->message, sizeof e->message, fmt, ap);
+	int n = vsnprintf(e->message, sizeof e->message, fmt, ap);
 	va_end(ap);
+	if (n >= (int)sizeof e->message) {
+		/* cut before "...", back to the start of a character */
+		size_t at = sizeof e->message - 4;
+		while (at > 0 && ((unsigned char)e->message[at] & 0xc0) == 0x80)
+			at--;
+		memcpy(e->message + at, "...", 4);
+	}
 	e->code = code;
 	return -1;
 }
 
 char *s2s_api_error_body(const s2s_api_error *e)
 {
-	json_t *j = json_pack("{s:{s:s,s:s}}", "error", "code", s2s_api_code_name(e->code),
-			      "message", e->message);
+	char *msg = s2s_api_utf8_sanitize(e->message, strnlen(e->message, sizeof e->message));
+	json_t *j = msg ? json_pack("{s:{s:s,s:s}}", "error", "code", s2s_api_code_name(e->code),
+				    "message", msg)
+			: NULL;
 	char *s = j ? json_dumps(j, S2S_API_DUMP_FLAGS) : NULL;
 	json_decref(j);
+	free(msg);
 	return s;
+}
+
+int64_t s2s_api_request_cost(const s2s_decode_options *o, const int *n_src, int n)
+{
+	int64_t cost = 0;
+	for (int i = 0; i < n; i++) {
+		double t = floor((double)o->max_len_a * n_src[i]) + o->max_len_b;
+		if (t > o->max_len)
+			t = o->max_len;
+		if (!(t >= 1))
+			t = 1;
+		int64_t c = (int64_t)o->beam_size * (int64_t)t;
+		if (cost > INT64_MAX - c)
+			return INT64_MAX;
+		cost += c;
+	}
+	return cost;
 }
 
 /* ---- typed field readers: each names the field's JSON path in its error ---- */
@@ -166,7 +266,14 @@ static int take_sentences(json_t *arr, json_t *text, bool opennmt, const s2s_api
 	size_t n = text ? 1 : json_array_size(arr);
 	char path[64];
 
-	if (n == 0 || n > (size_t)lim->max_sentences)
+	if (n == 0 && opennmt)
+		return s2s_api_fail(e, S2S_API_INVALID_FIELD,
+				    "the body must be a non-empty array of {\"src\", \"id\"} objects");
+	if (n == 0)
+		return s2s_api_fail(e, S2S_API_INVALID_FIELD,
+				    "field \"sentences\" is empty; it must hold 1..%d strings",
+				    lim->max_sentences);
+	if (n > (size_t)lim->max_sentences)
 		return s2s_api_fail(e, S2S_API_TOO_MANY_SENTENCES,
 				    "%zu sentences given; a request takes 1..%d", n, lim->max_sentences);
 	r->sentences = calloc(n, sizeof *r->sentences);
@@ -188,14 +295,71 @@ static int take_sentences(json_t *arr, json_t *text, bool opennmt, const s2s_api
 	return 0;
 }
 
+/* True for the characters of a JSON number literal. */
+static bool number_char(char c)
+{
+	return (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E';
+}
+
+/*
+ * jansson refuses a number it cannot hold (1e400, 99999999999999999999) for
+ * the whole document, which would make a bad field look like bad JSON. The
+ * literal ending at `end` is replaced, in the copy `buf`, by `[]` padded with
+ * spaces: a value every field of the API refuses with invalid_field naming
+ * the field (each field is a string, number, boolean or object, and an empty
+ * "sentences" array is refused too). False when `end` does not end a number.
+ */
+static bool blank_number(char *buf, size_t len, size_t end)
+{
+	if (end > len)
+		return false;
+	size_t start = end;
+	while (start > 0 && number_char(buf[start - 1]))
+		start--;
+	if (end - start < 2)
+		return false;
+	memset(buf + start, ' ', end - start);
+	memcpy(buf + start, "[]", 2);
+	return true;
+}
+
 static json_t *load_body(const char *body, size_t len, s2s_api_error *e)
 {
 	json_error_t je;
+	char *copy = NULL;
 	json_t *root = json_loadb(body, len, 0, &je);
+	/* a few numbers out of range at most; past that the body is just bad */
+	for (int tries = 0; !root && json_error_code(&je) == json_error_numeric_overflow && tries < 16;
+	     tries++) {
+		if (!copy && !(copy = malloc(len ? len : 1)))
+			break;
+		if (tries == 0)
+			memcpy(copy, body, len);
+		if (je.position < 0 || !blank_number(copy, len, (size_t)je.position))
+			break;
+		root = json_loadb(copy, len, 0, &je);
+	}
+	free(copy);
 	if (!root)
 		s2s_api_fail(e, S2S_API_INVALID_JSON, "body is not valid JSON: %s (line %d, column %d)",
 			     je.text, je.line, je.column);
 	return root;
+}
+
+/*
+ * The server caps the deadline: a deadline above max_deadline_ms, or none,
+ * becomes max_deadline_ms (none stays none when the operator allows it).
+ */
+static void clamp_deadline(s2s_api_options *o, const s2s_api_limits *lim)
+{
+	if (lim->max_deadline_ms <= 0)
+		return;
+	bool over = o->deadline_ms == 0 ? !lim->allow_no_deadline
+					: o->deadline_ms > lim->max_deadline_ms;
+	if (over) {
+		o->deadline_ms = lim->max_deadline_ms;
+		o->deadline_clamped = true;
+	}
 }
 
 static int parse_translate_root(json_t *root, const s2s_api_limits *lim, s2s_api_request *out,
@@ -218,6 +382,7 @@ static int parse_translate_root(json_t *root, const s2s_api_limits *lim, s2s_api
 				    "field \"sentences\" must be an array of strings");
 	if (parse_options(json_object_get(root, "options"), lim, &out->opt, e) < 0)
 		return -1;
+	clamp_deadline(&out->opt, lim);
 	return take_sentences(arr, text, false, lim, out, e);
 }
 
@@ -266,6 +431,7 @@ int s2s_api_parse_opennmt(const char *body, size_t len, const s2s_api_limits *li
 	out->opennmt_id = 0;
 	options_defaults(&out->opt, lim);
 	out->opt.coverage = false;
+	clamp_deadline(&out->opt, lim);
 	json_t *root = load_body(body, len, e);
 	if (!root)
 		return -1;

@@ -8,7 +8,7 @@
  *   if (s2s_api_parse_translate(body, len, &limits, &req, &e) < 0)
  *           status = s2s_api_status(e.code), reply s2s_api_error_body(&e);
  *   ... tokenize, decode ...
- *   char *json = s2s_api_translate_response(&view, sentences, n);
+ *   char *json = s2s_api_translate_response(&view, sentences, n, &e);
  *   s2s_api_request_deinit(&req);
  */
 #ifndef S2S_API_H
@@ -43,6 +43,7 @@
 	X(EMPTY_INPUT, "empty_input", 422)                                    \
 	X(INPUT_TOO_LONG, "input_too_long", 422)                              \
 	X(TOO_MANY_SENTENCES, "too_many_sentences", 422)                      \
+	X(COST_LIMIT_EXCEEDED, "cost_limit_exceeded", 422)                    \
 	X(HEADERS_TOO_LARGE, "headers_too_large", 431)                        \
 	X(INTERNAL, "internal", 500)                                          \
 	X(RELOAD_FAILED, "reload_failed", 500)                                \
@@ -66,17 +67,38 @@ typedef struct {
 /* HTTP status and code string of an error (500 / "internal" for unknown codes). */
 int s2s_api_status(s2s_api_code code);
 const char *s2s_api_code_name(s2s_api_code code);
-/* Records an error (first one wins); returns -1 for `return s2s_api_fail(...)`. */
+/*
+ * Records an error (first one wins); returns -1 for `return s2s_api_fail(...)`.
+ * A message longer than the buffer is cut on a UTF-8 character boundary and
+ * ends with "...".
+ */
 int s2s_api_fail(s2s_api_error *e, s2s_api_code code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-/* {"error": {"code", "message"}} as a malloc'd string the caller frees (NULL on ENOMEM). */
+/*
+ * {"error": {"code", "message"}} as a malloc'd string the caller frees (NULL
+ * only on ENOMEM). The message may hold any bytes (client input quoted in
+ * it, a message cut mid-character): it is made valid UTF-8 first, an
+ * incomplete character at the very end is dropped and every other byte that
+ * is not part of a valid UTF-8 character becomes U+FFFD. So no input can
+ * make building the error body fail.
+ */
 char *s2s_api_error_body(const s2s_api_error *e);
+/*
+ * `len` bytes of `s` as valid UTF-8, as above: a malloc'd NUL-terminated
+ * string the caller frees, or NULL on ENOMEM. NUL bytes become U+FFFD too.
+ */
+char *s2s_api_utf8_sanitize(const char *s, size_t len);
 
-/* Server limits a request is checked against. */
+/*
+ * Server limits a request is checked against. Fields after the first three
+ * may be left 0 (the pre-hardening behaviour: no maximum deadline).
+ */
 typedef struct {
 	int max_sentences;
 	int max_beam;
-	int default_deadline_ms;
+	int default_deadline_ms; /* 0 = none */
+	int max_deadline_ms;     /* 0 = no maximum; else deadlines above it, and none, are clamped to it */
+	bool allow_no_deadline;  /* with max_deadline_ms: deadline_ms 0 (none) stays none */
 } s2s_api_limits;
 
 typedef struct {
@@ -86,7 +108,8 @@ typedef struct {
 	bool coverage;
 	double coverage_threshold;
 	bool replace_unk;
-	int deadline_ms; /* 0 = none */
+	int deadline_ms; /* effective deadline (after the server's clamp); 0 = none */
+	bool deadline_clamped; /* the client's deadline_ms (or none) was lowered to max_deadline_ms */
 	bool partial;
 } s2s_api_options;
 
@@ -107,6 +130,15 @@ int s2s_api_parse_opennmt(const char *body, size_t len, const s2s_api_limits *li
 			  s2s_api_request *out, s2s_api_error *e);
 void s2s_api_request_deinit(s2s_api_request *r);
 
+/*
+ * Decoding cost of a request: the sum over its sentences of beam_size x T,
+ * T = min(max_len, floor(max_len_a * n) + max_len_b) (at least 1), n the
+ * sentence's source tokens (n_src[i]). This is the number of decoder row-steps
+ * the request can take at most: what max_request_cost caps. Saturates at
+ * INT64_MAX.
+ */
+int64_t s2s_api_request_cost(const s2s_decode_options *o, const int *n_src, int n);
+
 /* One sentence's outcome, borrowed by the response builders. */
 typedef struct {
 	const char *source;
@@ -124,9 +156,17 @@ typedef struct {
 	double total_ms;
 } s2s_api_view;
 
-/* Response bodies as malloc'd strings the caller frees (NULL on ENOMEM). */
-char *s2s_api_translate_response(const s2s_api_view *v, const s2s_api_sentence *s, int n);
-char *s2s_api_opennmt_response(const s2s_api_view *v, const s2s_api_sentence *s, int n);
+/*
+ * Response bodies as malloc'd strings the caller frees. They never leave out
+ * part of a result: on any failure they return NULL and set *e (optional) to
+ * S2S_API_INTERNAL with the reason, e.g. a non-finite score or
+ * log-probability (JSON cannot represent it; the model is likely corrupt)
+ * naming the sentence and hypothesis, or out of memory.
+ */
+char *s2s_api_translate_response(const s2s_api_view *v, const s2s_api_sentence *s, int n,
+				 s2s_api_error *e);
+char *s2s_api_opennmt_response(const s2s_api_view *v, const s2s_api_sentence *s, int n,
+			       s2s_api_error *e);
 
 /*
  * The text of the best hypothesis of `res` exactly as the translate response

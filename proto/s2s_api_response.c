@@ -5,25 +5,107 @@
  */
 #include "s2s_api.h"
 
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #define WORD_START "\xe2\x96\x81" /* U+2581, the tokenizer's word-start mark */
 
-static json_t *str_array(const char *const *s, int n)
+/*
+ * Building state: the first failure wins and the whole response is then
+ * refused, so no part of a result (a hypothesis, a log-probability) can go
+ * missing without the caller hearing about it. `where` is the JSON path of
+ * the object being built, for messages.
+ */
+typedef struct {
+	s2s_api_error *e; /* optional */
+	bool failed;
+	char where[96];
+} build;
+
+static void build_oom(build *b)
+{
+	if (!b->failed)
+		s2s_api_fail(b->e, S2S_API_INTERNAL, "out of memory while building the response");
+	b->failed = true;
+}
+
+/* A JSON number, or a failure naming `what`[idx] when x is NaN or infinite. */
+static json_t *num(build *b, double x, const char *what, int idx)
+{
+	if (!isfinite(x)) {
+		char name[64];
+		if (idx >= 0)
+			snprintf(name, sizeof name, "%s[%d]", what, idx);
+		else
+			snprintf(name, sizeof name, "%s", what);
+		if (!b->failed)
+			s2s_api_fail(b->e, S2S_API_INTERNAL,
+				     "%s.%s is %s, which JSON cannot carry: the model produced a non-finite value (is the checkpoint corrupt?)",
+				     b->where, name, isnan(x) ? "NaN" : x > 0 ? "+Infinity" : "-Infinity");
+		b->failed = true;
+		return NULL;
+	}
+	json_t *v = json_real(x);
+	if (!v)
+		build_oom(b);
+	return v;
+}
+
+/* Appends v (stolen, jansson frees it on failure too) to a; NULL v or a fails the build. */
+static void append(build *b, json_t *a, json_t *v)
+{
+	if (!a) {
+		json_decref(v);
+		build_oom(b);
+	} else if (json_array_append_new(a, v) < 0) {
+		build_oom(b); /* keeps the reason of a NULL v recorded first */
+	}
+}
+
+/* Sets key to v (stolen, as above) in o; NULL v or o fails the build. */
+static void set(build *b, json_t *o, const char *key, json_t *v)
+{
+	if (!o) {
+		json_decref(v);
+		build_oom(b);
+	} else if (json_object_set_new(o, key, v) < 0) {
+		build_oom(b);
+	}
+}
+
+/* A JSON string of (valid UTF-8) s; invalid UTF-8 fails the build with a reason. */
+static json_t *str(build *b, const char *s)
+{
+	json_t *v = s ? json_string(s) : NULL;
+	if (!v && s && !b->failed) {
+		s2s_api_fail(b->e, S2S_API_INTERNAL, "%s: a string is not valid UTF-8", b->where);
+		b->failed = true;
+	} else if (!v) {
+		build_oom(b);
+	}
+	return v;
+}
+
+static json_t *str_array(build *b, const char *const *s, int n)
 {
 	json_t *a = json_array();
 	for (int i = 0; i < n; i++)
-		json_array_append_new(a, json_string(s[i]));
+		append(b, a, str(b, s[i]));
+	if (!a)
+		build_oom(b);
 	return a;
 }
 
-static json_t *float_array(const float *v, int n)
+static json_t *float_array(build *b, const float *v, int n, const char *what)
 {
 	json_t *a = json_array();
 	for (int i = 0; i < n; i++)
-		json_array_append_new(a, json_real(v[i]));
+		append(b, a, num(b, v[i], what, i));
+	if (!a)
+		build_oom(b);
 	return a;
 }
 
@@ -120,33 +202,45 @@ static int target_words(const s2s_hypothesis *h, const char **t, int32_t *word_o
 	return w + 1;
 }
 
-static json_t *target_word_strings(const s2s_hypothesis *h, const char **t, const int32_t *word_of,
-				   int nw)
+/* The words' strings: their tokens joined, the word-start mark dropped (no length limit). */
+static json_t *target_word_strings(build *b, const s2s_hypothesis *h, const char **t,
+				   const int32_t *word_of, int nw)
 {
 	json_t *a = json_array();
 	for (int w = 0, k = 0; w < nw; w++) {
-		char buf[1024];
 		size_t len = 0;
+		for (int j = k; j < h->n && word_of[j] == w; j++)
+			len += strlen(t[j]);
+		char *buf = malloc(len + 1);
+		if (!buf) {
+			build_oom(b);
+			break;
+		}
+		len = 0;
 		for (; k < h->n && word_of[k] == w; k++) {
 			const char *p = t[k];
 			if (!strncmp(p, WORD_START, 3))
 				p += 3;
-			len += (size_t)snprintf(buf + len, sizeof buf - len, "%s", p);
-			if (len >= sizeof buf)
-				len = sizeof buf - 1;
+			memcpy(buf + len, p, strlen(p));
+			len += strlen(p);
 		}
 		buf[len] = '\0';
-		json_array_append_new(a, json_string(buf));
+		append(b, a, str(b, buf));
+		free(buf);
 	}
+	if (!a)
+		build_oom(b);
 	return a;
 }
 
 /* Subword matrix as JSON rows. */
-static json_t *attention_subword(const s2s_hypothesis *h, int n_src)
+static json_t *attention_subword(build *b, const s2s_hypothesis *h, int n_src)
 {
 	json_t *rows = json_array();
 	for (int k = 0; k < h->n; k++)
-		json_array_append_new(rows, float_array(h->attention + (size_t)k * n_src, n_src));
+		append(b, rows, float_array(b, h->attention + (size_t)k * n_src, n_src, "attention"));
+	if (!rows)
+		build_oom(b);
 	return rows;
 }
 
@@ -154,15 +248,17 @@ static json_t *attention_subword(const s2s_hypothesis *h, int n_src)
  * Word matrix: columns of a source word's tokens summed, rows of a target
  * word's tokens averaged, so every row still sums to one.
  */
-static json_t *attention_word(const s2s_hypothesis *h, const s2s_tokens *tok,
+static json_t *attention_word(build *b, const s2s_hypothesis *h, const s2s_tokens *tok,
 			      const int32_t *tword, int ntw)
 {
 	int nsw = tok->n_words;
 	float *m = calloc((size_t)ntw * nsw + 1, sizeof *m);
 	int *cnt = calloc((size_t)ntw + 1, sizeof *cnt);
 	json_t *rows = json_array();
-	if (!m || !cnt)
+	if (!m || !cnt || !rows) {
+		build_oom(b);
 		goto out;
+	}
 	for (int k = 0; k < h->n; k++) {
 		cnt[tword[k]]++;
 		for (int j = 0; j < tok->n; j++)
@@ -171,7 +267,7 @@ static json_t *attention_word(const s2s_hypothesis *h, const s2s_tokens *tok,
 	for (int w = 0; w < ntw; w++) {
 		for (int j = 0; j < nsw; j++)
 			m[(size_t)w * nsw + j] /= (float)cnt[w];
-		json_array_append_new(rows, float_array(m + (size_t)w * nsw, nsw));
+		append(b, rows, float_array(b, m + (size_t)w * nsw, nsw, "attention"));
 	}
 out:
 	free(m);
@@ -179,127 +275,169 @@ out:
 	return rows;
 }
 
-static void add_attention(json_t *o, const s2s_hypothesis *h, const s2s_tokens *tok,
+static void add_attention(build *b, json_t *o, const s2s_hypothesis *h, const s2s_tokens *tok,
 			  const char **t, bool word_level)
 {
-	json_object_set_new(o, "attention_level", json_string(word_level ? "word" : "subword"));
+	set(b, o, "attention_level", str(b, word_level ? "word" : "subword"));
 	if (!h->attention) {
-		json_object_set_new(o, "attention", json_null());
+		set(b, o, "attention", json_null());
 		return;
 	}
 	if (!word_level) {
-		json_object_set_new(o, "attention", attention_subword(h, tok->n));
+		set(b, o, "attention", attention_subword(b, h, tok->n));
 		return;
 	}
 	int32_t *tword = calloc((size_t)h->n + 1, sizeof *tword);
-	if (!tword)
+	if (!tword) {
+		build_oom(b);
 		return;
+	}
 	int ntw = target_words(h, t, tword);
-	json_object_set_new(o, "target_words", target_word_strings(h, t, tword, ntw));
-	json_object_set_new(o, "attention", attention_word(h, tok, tword, ntw));
+	set(b, o, "target_words", target_word_strings(b, h, t, tword, ntw));
+	set(b, o, "attention", attention_word(b, h, tok, tword, ntw));
 	free(tword);
 }
 
-static json_t *hypothesis_json(const s2s_api_view *v, const s2s_tokens *tok,
+static json_t *hypothesis_json(build *b, const s2s_api_view *v, const s2s_tokens *tok,
 			       const s2s_hypothesis *h)
 {
 	const char **t = hyp_tokens(v->model, tok, h, v->opt->replace_unk);
 	char *text = t ? hyp_text(v->model, h, t) : NULL;
-	json_t *o = json_pack("{s:s?,s:o,s:f,s:f,s:o,s:b}", "text", text, "tokens",
-			      t ? str_array(t, h->n) : json_array(), "score", (double)h->score,
-			      "norm_score", (double)h->norm_score, "logprobs",
-			      float_array(h->logprobs, h->n), "finished", h->finished);
-	if (o && v->opt->attention)
-		add_attention(o, h, tok, t, v->opt->word_level);
+	json_t *o = json_object();
+	if (!t || !text)
+		build_oom(b);
+	set(b, o, "text", str(b, text));
+	set(b, o, "tokens", t ? str_array(b, t, h->n) : NULL);
+	set(b, o, "score", num(b, h->score, "score", -1));
+	set(b, o, "norm_score", num(b, h->norm_score, "norm_score", -1));
+	set(b, o, "logprobs", float_array(b, h->logprobs, h->n, "logprobs"));
+	set(b, o, "finished", json_boolean(h->finished));
+	if (t && v->opt->attention)
+		add_attention(b, o, h, tok, t, v->opt->word_level);
 	free(text);
 	free(t);
 	return o;
 }
 
 /* Coverage per source word over the best hypothesis, and the words below the threshold. */
-static void add_coverage(json_t *o, const s2s_api_view *v, const s2s_api_sentence *s,
+static void add_coverage(build *b, json_t *o, const s2s_api_view *v, const s2s_api_sentence *s,
 			 char **words, int nwords)
 {
 	const s2s_hypothesis *h = s->res && s->res->n_hyps > 0 ? &s->res->hyps[0] : NULL;
 	if (!h || !h->attention) {
-		json_object_set_new(o, "coverage", json_null());
-		json_object_set_new(o, "low_coverage_words", json_array());
+		set(b, o, "coverage", json_null());
+		set(b, o, "low_coverage_words", json_array());
 		return;
 	}
 	int nsw = s->tok->n_words;
 	float *cov = calloc((size_t)nsw + 1, sizeof *cov);
-	if (!cov)
+	if (!cov) {
+		build_oom(b);
 		return;
+	}
 	for (int k = 0; k < h->n; k++)
 		for (int j = 0; j < s->tok->n; j++)
 			cov[s->tok->word[j]] += h->attention[(size_t)k * s->tok->n + j];
 	json_t *low = json_array();
 	for (int w = 0; w < nsw; w++)
 		if (cov[w] < v->opt->coverage_threshold)
-			json_array_append_new(low, json_string(w < nwords ? words[w] : ""));
-	json_object_set_new(o, "coverage", float_array(cov, nsw));
-	json_object_set_new(o, "low_coverage_words", low);
+			append(b, low, str(b, w < nwords ? words[w] : ""));
+	char where[sizeof b->where];
+	memcpy(where, b->where, sizeof where);
+	snprintf(b->where, sizeof b->where, "%.60s.coverage", where);
+	set(b, o, "coverage", float_array(b, cov, nsw, "words"));
+	memcpy(b->where, where, sizeof where);
+	set(b, o, "low_coverage_words", low);
 	free(cov);
 }
 
-static json_t *sentence_json(const s2s_api_view *v, const s2s_api_sentence *s)
+static json_t *timings(build *b, const s2s_api_sentence *s)
+{
+	json_t *o = json_object();
+	set(b, o, "queued_ms", num(b, s->queued_ms, "timings.queued_ms", -1));
+	set(b, o, "encode_ms", num(b, s->res ? s->res->encode_ms : 0.0, "timings.encode_ms", -1));
+	set(b, o, "decode_ms", num(b, s->res ? s->res->decode_ms : 0.0, "timings.decode_ms", -1));
+	return o;
+}
+
+static json_t *sentence_json(build *b, const s2s_api_view *v, const s2s_api_sentence *s, int i)
 {
 	char **words;
 	int nwords = split_words(s->source, &words);
-	json_t *hyps = json_array();
-	for (int i = 0; s->res && i < s->res->n_hyps; i++)
-		json_array_append_new(hyps, hypothesis_json(v, s->tok, &s->res->hyps[i]));
-	json_t *o = json_pack("{s:s,s:o,s:o,s:b,s:o}", "source", s->source, "source_tokens",
-			      str_array((const char *const *)s->tok->pieces, s->tok->n),
-			      "source_words", str_array((const char *const *)words, nwords),
-			      "truncated", s->res == NULL, "hypotheses", hyps);
-	if (o && v->opt->coverage)
-		add_coverage(o, v, s, words, nwords);
-	if (o)
-		json_object_set_new(o, "timings",
-				    json_pack("{s:f,s:f,s:f}", "queued_ms", s->queued_ms, "encode_ms",
-					      s->res ? s->res->encode_ms : 0.0, "decode_ms",
-					      s->res ? s->res->decode_ms : 0.0));
+	json_t *o = json_object(), *hyps = json_array();
+	set(b, o, "source", str(b, s->source));
+	set(b, o, "source_tokens", str_array(b, (const char *const *)s->tok->pieces, s->tok->n));
+	set(b, o, "source_words", str_array(b, (const char *const *)words, nwords));
+	set(b, o, "truncated", json_boolean(s->res == NULL));
+	for (int k = 0; s->res && k < s->res->n_hyps; k++) {
+		snprintf(b->where, sizeof b->where, "results[%d].hypotheses[%d]", i, k);
+		append(b, hyps, hypothesis_json(b, v, s->tok, &s->res->hyps[k]));
+	}
+	set(b, o, "hypotheses", hyps);
+	snprintf(b->where, sizeof b->where, "results[%d]", i);
+	if (v->opt->coverage)
+		add_coverage(b, o, v, s, words, nwords);
+	set(b, o, "timings", timings(b, s));
 	free_words(words, nwords);
 	return o;
 }
 
-static char *dump(json_t *j)
+/* The body, or NULL with the reason in b->e when anything failed on the way. */
+static char *finish(build *b, json_t *j)
 {
-	char *s = j ? json_dumps(j, S2S_API_DUMP_FLAGS) : NULL;
+	char *s = j && !b->failed ? json_dumps(j, S2S_API_DUMP_FLAGS) : NULL;
 	json_decref(j);
+	if (!s && !b->failed)
+		build_oom(b);
 	return s;
 }
 
-char *s2s_api_translate_response(const s2s_api_view *v, const s2s_api_sentence *s, int n)
+char *s2s_api_translate_response(const s2s_api_view *v, const s2s_api_sentence *s, int n,
+				 s2s_api_error *e)
 {
-	json_t *results = json_array();
+	build b = {e, false, ""};
+	json_t *o = json_object(), *results = json_array(), *t = json_object();
 	bool truncated = false;
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i < n && !b.failed; i++) {
 		truncated |= s[i].res == NULL;
-		json_array_append_new(results, sentence_json(v, &s[i]));
+		append(&b, results, sentence_json(&b, v, &s[i], i));
 	}
-	return dump(json_pack("{s:s,s:s,s:b,s:o,s:{s:f}}", "model", v->model_name, "request_id",
-			      v->request_id, "truncated", truncated, "results", results, "timings",
-			      "total_ms", v->total_ms));
+	set(&b, o, "model", str(&b, v->model_name));
+	set(&b, o, "request_id", str(&b, v->request_id));
+	set(&b, o, "truncated", json_boolean(truncated));
+	set(&b, o, "results", results);
+	snprintf(b.where, sizeof b.where, "timings");
+	set(&b, t, "total_ms", num(&b, v->total_ms, "total_ms", -1));
+	set(&b, o, "timings", t);
+	return finish(&b, o);
 }
 
-char *s2s_api_opennmt_response(const s2s_api_view *v, const s2s_api_sentence *s, int n)
+char *s2s_api_opennmt_response(const s2s_api_view *v, const s2s_api_sentence *s, int n,
+			       s2s_api_error *e)
 {
-	json_t *list = json_array();
-	for (int i = 0; i < n; i++) {
+	build b = {e, false, ""};
+	json_t *list = json_array(), *outer = json_array();
+	for (int i = 0; i < n && !b.failed; i++) {
 		for (int k = 0; s[i].res && k < s[i].res->n_hyps; k++) {
 			const s2s_hypothesis *h = &s[i].res->hyps[k];
 			const char **t = hyp_tokens(v->model, s[i].tok, h, false);
 			char *text = t ? hyp_text(v->model, h, t) : NULL;
-			json_array_append_new(list, json_pack("{s:s,s:s?,s:i,s:f}", "src", s[i].source,
-							      "tgt", text, "n_best", k + 1,
-							      "pred_score", (double)h->norm_score));
+			json_t *o = json_object();
+			snprintf(b.where, sizeof b.where, "[0][%d] (input %d, hypothesis %d)",
+				 (int)json_array_size(list), i, k);
+			if (!text)
+				build_oom(&b);
+			set(&b, o, "src", str(&b, s[i].source));
+			set(&b, o, "tgt", str(&b, text));
+			set(&b, o, "n_best", json_integer(k + 1));
+			set(&b, o, "pred_score", num(&b, h->norm_score, "pred_score", -1));
+			append(&b, list, o);
 			free(text);
 			free(t);
 		}
 	}
-	return dump(json_pack("[o]", list));
+	append(&b, outer, list);
+	return finish(&b, outer);
 }
 
 static json_t *architecture(const s2s_config *c)

@@ -380,3 +380,38 @@ Test(tokenizer, bpe_scales_near_linearly_on_a_10kB_piece)
 	cr_assert_lt(big, 40 * small + 2e-3, "3400 symbols: %.3f ms, 340: %.3f ms", 1e3 * big,
 	             1e3 * small);
 }
+
+/* No token holds more input bytes than s2s_tokenizer_max_token_bytes says (the daemon's cheap bound). */
+static void expect_bound(const char *def, size_t want_max, const char *const *texts, int n)
+{
+	s2s_tokenizer *t;
+	s2s_vocab *v = small_vocab();
+	s2s_error err = {0};
+	cr_assert_eq(s2s_tokenizer_new(def, "t", &t, &err), 0, "%s", err.message);
+	size_t max = s2s_tokenizer_max_token_bytes(t);
+	cr_assert_eq(max, want_max, "%s: max %zu", def, max);
+	for (int i = 0; i < n; i++) {
+		s2s_tokens tok;
+		size_t bytes = 0;
+		for (const char *p = texts[i]; *p; p++)
+			bytes += !strchr(" \t\n\v\f\r", *p);
+		cr_assert_eq(s2s_tokenize(t, v, texts[i], strlen(texts[i]), &tok, &err), 0, "%s", err.message);
+		cr_assert_geq((size_t)tok.n * max, bytes, "%s: %d tokens for %zu bytes", texts[i], tok.n, bytes);
+		s2s_tokens_deinit(&tok);
+	}
+	s2s_vocab_free(v);
+	s2s_tokenizer_free(t);
+}
+
+Test(tokenizer, max_token_bytes_bounds_the_tokens_of_any_text)
+{
+	static const char *const texts[] = {"aaaaaaaaaaaaaaaa", "ab ab abab", "\xe2\x82\xac\xe2\x82\xac x",
+					    "a,b.c!!", "\xf0\x9f\x98\x80\xf0\x9f\x98\x80"};
+	int n = (int)(sizeof texts / sizeof texts[0]);
+	expect_bound("{\"type\":\"char\"}", 4, texts, n);
+	expect_bound("{\"type\":\"char\",\"split_punct\":true}", 4, texts, n);
+	/* "aa"+"aa" -> "aaaa", "aaaa"+"aaaa" -> 8 bytes; "\u2581"+"a" -> 4 bytes */
+	expect_bound("{\"type\":\"bpe\",\"merges\":[[\"a\",\"a\"],[\"aa\",\"aa\"],[\"aaaa\",\"aaaa\"],[\"\\u2581\",\"a\"]]}",
+		     8, texts, n);
+	expect_bound("{\"type\":\"bpe\",\"merges\":[[\"a\",\"b\"]]}", 4, texts, n);
+}

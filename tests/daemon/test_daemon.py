@@ -449,7 +449,7 @@ def t_errors(d):
     expect_error(d, "POST", "/v1/translate", {"sentences": ["fine", "   "]}, 422, "empty_input", field="sentences[1]")
     expect_error(d, "POST", "/v1/translate", {"sentences": ["fine", "ab " * 40]}, 422, "input_too_long", field="sentences[1]")
     expect_error(d, "POST", "/v1/translate", {"sentences": ["a"] * 9}, 422, "too_many_sentences")
-    expect_error(d, "POST", "/v1/translate", {"sentences": []}, 422, "too_many_sentences")
+    expect_error(d, "POST", "/v1/translate", {"sentences": []}, 400, "invalid_field", field="sentences")
     st, h, _ = d.json("POST", "/v1/translate", {"text": "a"}, headers={"Content-Type": "application/json; charset=utf-8"})
     check(st == 200, "charset parameter refused")
 
