@@ -193,6 +193,9 @@ def t_fair_cancel(d):
     s.sendall(("POST /v1/translate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                "Content-Length: %d\r\n\r\n%s" % (len(body.encode()), body)).encode())
     time.sleep(0.3)
+    # A reset, not a FIN: a FIN is a half-close and the request goes on
+    # (cancel_on_eof = false, the default).
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     s.close()
     end = time.time() + 10
     while time.time() < end and d.metric('seq2seqd_cancellations_total{reason="disconnect"}') < before + 16:
