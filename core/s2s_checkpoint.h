@@ -1,10 +1,13 @@
 /*
- * s2s_checkpoint.h - a read-only, memory-mapped safetensors file
- * (docs/checkpoint-format.md §1-2), validated before anyone sees it.
+ * s2s_checkpoint.h - a safetensors file (docs/checkpoint-format.md §1-2),
+ * read whole into private anonymous memory and validated before anyone
+ * sees it.
  *
  * s2s_checkpoint_open checks the whole container (header length, JSON,
- * dtypes, shapes, offsets in bounds and non-overlapping) and never reads
- * outside the mapping, whatever the file holds. It knows nothing about
+ * dtypes, shapes, offsets in bounds, tensors tiling the data section with no
+ * overlap, hole or trailing byte) and never reads outside its buffer,
+ * whatever the file holds. Nothing it returns is backed by the file: the
+ * file may be rewritten or truncated at any time after open. It knows nothing about
  * models: s2s_model checks names and shapes against the config.
  *
  * Thread safety: immutable after open; concurrent readers are fine.
@@ -27,13 +30,17 @@ typedef struct {
 	int rank;
 	int64_t shape[S2S_MAX_RANK];
 	int64_t numel;
-	const void *data; /* inside the read-only mapping; aligned to the dtype size */
+	const void *data; /* inside the checkpoint's read-only buffer; aligned to the dtype size */
 	size_t nbytes;
 } s2s_tensor_info;
 
 typedef struct s2s_checkpoint s2s_checkpoint;
 
-/* Maps and validates `path`. Caller owns *out; close with s2s_checkpoint_close. */
+/*
+ * Reads `path` whole (one open, fstat, read; S2S_EIO if the file changes
+ * meanwhile) and validates it. Caller owns *out; close with
+ * s2s_checkpoint_close.
+ */
 int s2s_checkpoint_open(const char *path, s2s_checkpoint **out, s2s_error *err);
 /* Same, for a caller-owned buffer that must outlive the checkpoint (tests, fuzzing). */
 int s2s_checkpoint_open_buffer(const void *buf, size_t len, s2s_checkpoint **out, s2s_error *err);
