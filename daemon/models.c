@@ -1,6 +1,7 @@
 /* models.c - see models.h. */
 #include "models.h"
 
+#include <malloc.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -83,6 +84,15 @@ static int open_validated(const char *path, s2s_model **out, s2s_error *err)
 
 int s2sd_models_open(s2sd_models *r, const s2sd_config *c, uv_loop_t *loop)
 {
+	/*
+	 * A fixed mmap threshold: glibc otherwise raises it each time a large
+	 * mmapped chunk is freed (up to 32 MiB), after which per-model buffers
+	 * that reloads allocate and free (vocabularies, batch scratch) come from
+	 * the heap and arenas and are rarely given back. The weights themselves
+	 * live in their own mappings (core/anon.h). Measured, 100 reloads of both
+	 * built-in models: RSS 45 -> 73 MB before, 45 -> 50 MB with both changes.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	memset(r, 0, sizeof *r);
 	r->loop = loop;
 	r->v = calloc((size_t)c->n_models, sizeof *r->v);
