@@ -140,12 +140,14 @@ void s2s__decoder_step(const s2s_model *m, s2s__decoder *d, s2s__dec_state *st, 
 	const float *top = st->h + (c->dec_layers - 1) * ls;
 	bool attn = c->attention != S2S_ATTN_NONE;
 	if (attn && c->placement == S2S_PLACE_BAHDANAU)
-		s2s__attend(m, rows, top, rw, d->ctx, d->wq, d->tmp, d->acc); /* with the previous state */
+		s2s__attend(m, rows, top, rw, d->ctx, d->wq, d->tmp,
+		            d->acc); /* with the previous state */
 	s2s__embed_rows(m, d, st, rows, prev);
 	s2s__rnn_step(m, d, st, rows);
 	const float *o = top;
 	if (attn && c->placement == S2S_PLACE_LUONG) {
-		s2s__attend(m, rows, top, rw, d->ctx, d->wq, d->tmp, d->acc); /* with the new state */
+		s2s__attend(m, rows, top, rw, d->ctx, d->wq, d->tmp,
+		            d->acc); /* with the new state */
 		s2s__luong_out(m, d, st, rows, top);
 		o = st->feed;
 	}

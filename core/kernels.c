@@ -225,7 +225,8 @@ S2S__VEC void s2s__softmax_inplace(float *x, int n)
 			x[i + k] = s2s__expf(x[i + k] - mx);
 			acc[k] += x[i + k];
 		}
-	double s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+	double s =
+	    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
 	for (; i < n; i++) {
 		x[i] = s2s__expf(x[i] - mx);
 		s += x[i];
@@ -247,7 +248,8 @@ S2S__VEC int s2s__logsoftmax_stats(const float *z, int n, float *max, float *lse
 	for (; i + 8 <= n; i += 8)
 		for (int k = 0; k < 8; k++)
 			acc[k] += s2s__expf(z[i + k] - mx);
-	double s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+	double s =
+	    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
 	for (; i < n; i++)
 		s += s2s__expf(z[i] - mx);
 	*max = mx;
@@ -262,21 +264,34 @@ S2S__VEC int s2s__logsoftmax_stats(const float *z, int n, float *max, float *lse
  */
 #define S2S__CTX_BLOCK 32
 
+/* out (K) = sum over j0 <= j < j1 of alpha_j * mem_j, in float. */
+static inline __attribute__((always_inline)) void s2s__context_block(float *restrict out,
+                                                                     const float *restrict alpha,
+                                                                     const float *restrict mem,
+                                                                     int j0, int j1, int K)
+{
+	for (int k = 0; k < K; k++)
+		out[k] = 0.0f;
+	for (int j = j0; j < j1; j++) {
+		const float a = alpha[j], *row = mem + (size_t)j * K;
+		for (int k = 0; k < K; k++)
+			out[k] += a * row[k];
+	}
+}
+
 S2S__VEC void s2s__context(float *restrict c, const float *restrict alpha,
                            const float *restrict mem, int n, int K, float *restrict blk,
                            double *restrict acc)
 {
+	if (n <= S2S__CTX_BLOCK) { /* one block: the same sums, straight into c */
+		s2s__context_block(c, alpha, mem, 0, n, K);
+		return;
+	}
 	for (int k = 0; k < K; k++)
 		acc[k] = 0.0;
 	for (int j0 = 0; j0 < n; j0 += S2S__CTX_BLOCK) {
 		int j1 = j0 + S2S__CTX_BLOCK < n ? j0 + S2S__CTX_BLOCK : n;
-		for (int k = 0; k < K; k++)
-			blk[k] = 0.0f;
-		for (int j = j0; j < j1; j++) {
-			const float a = alpha[j], *row = mem + (size_t)j * K;
-			for (int k = 0; k < K; k++)
-				blk[k] += a * row[k];
-		}
+		s2s__context_block(blk, alpha, mem, j0, j1, K);
 		for (int k = 0; k < K; k++)
 			acc[k] += blk[k];
 	}
