@@ -139,16 +139,18 @@ def t_non_finite_reload():
 
 
 def overflowing(name):
-    """Finite weights whose logits overflow to +/-Inf, so log-softmax gives NaN."""
+    """Finite weights whose logits overflow: every bias is the largest float and
+    the rows of the output weights alternate +1e36 / -1e36, so in every step one
+    of each pair of logits rounds to +Inf (unless the decoder output sums to
+    exactly 0) and log-softmax gives NaN."""
     with open(fixture_path(name, ".safetensors"), "rb") as f:
         data = bytearray(f.read())
     start, h = header_of(bytes(data))
-    for tensor, value in (("decoder.out.weight", 3.0e38), ("decoder.out.bias", 3.0e38)):
-        t = h[tensor]
-        b, e = t["data_offsets"]
-        n = (e - b) // 4
-        vals = [value if i % 2 == 0 else -value for i in range(n)]
-        data[start + b:start + e] = struct.pack("<%df" % n, *vals)
+    w, b = h["decoder.out.weight"], h["decoder.out.bias"]
+    V, D = w["shape"]
+    rows = [(1e36 if v % 2 == 0 else -1e36,) * D for v in range(V)]
+    data[start + w["data_offsets"][0]:start + w["data_offsets"][1]] = struct.pack("<%df" % (V * D), *sum(rows, ()))
+    data[start + b["data_offsets"][0]:start + b["data_offsets"][1]] = struct.pack("<%df" % V, *([3.4028234663852886e38] * V))
     return bytes(data)
 
 
@@ -157,14 +159,14 @@ def t_validation_checks_output():
     path = os.path.join(TMP, "overflow.safetensors")
     with open(path, "wb") as f:
         f.write(overflowing(MODEL_A))
-    start_fails(path, "non-finite")
+    start_fails(path, "validation translation of")
     good = os.path.join(TMP, "overflow-reload.safetensors")
     shutil.copy(fixture_path(MODEL_A, ".safetensors"), good)
     d = Daemon("--admin_key=k", models={"m": good})
     try:
         shutil.copy(path, good)
         expect_error(d, "POST", "/v1/models/m/reload", None, 500, "reload_failed", headers=ADMIN,
-                     field="non-finite")
+                     field="validation translation of")
     finally:
         check(d.stop() == 0, "exit status")
 
@@ -181,12 +183,50 @@ def t_cli_nan():
     check("decoder.out.bias holds a NaN at index 3" in p.stderr, "stderr: %s" % p.stderr)
 
 
+@test("<unk> is kept in the text (docs §5), by the daemon and by seq2seq-translate")
+def t_unk_kept():
+    path = os.path.join(TMP, "unk.safetensors")
+    with open(path, "wb") as f:
+        f.write(patched(MODEL_A, "decoder.out.bias", 1, struct.pack("<f", 50.0)))
+    d = Daemon(models={"u": path})
+    try:
+        st, _, j = d.json("POST", "/v1/translate", {"text": "the cat", "options": {"max_len_a": 0, "max_len_b": 3}})
+        check(st == 200, j)
+        h = j["results"][0]["hypotheses"][0]
+        check(h["tokens"] == ["<unk>"] * 3, h)
+        check(h["text"] == "<unk><unk><unk>", "text %r drops <unk>" % h["text"])
+    finally:
+        check(d.stop() == 0, "exit status")
+    p = subprocess.run([os.path.join(BUILDDIR, "seq2seq-translate"), "-m", path, "--max-len-a", "0", "--max-len-b", "2"],
+                       input="the cat\n", capture_output=True, text=True, timeout=30)
+    check(p.returncode == 0 and p.stdout == "<unk><unk>\n", "CLI: %r %r" % (p.stdout, p.stderr))
+
+
+@test("U+0000 in the input is refused with a clear error (docs §5); other lines still translate")
+def t_nul_refused():
+    p = subprocess.run([os.path.join(BUILDDIR, "seq2seq-translate"), "-m", fixture_path(MODEL_A, ".safetensors")],
+                       input=b"ab\x00c\nthe cat\n", capture_output=True, timeout=30)
+    err = p.stderr.decode()
+    check(p.returncode == 1, "exit %s" % p.returncode)
+    check("line 1: NUL character at byte 2" in err, "stderr: %r" % err)
+    lines = p.stdout.decode().split("\n")
+    check(lines[0] == "" and lines[1] != "", "stdout: %r" % p.stdout)
+    d = Daemon(models={"a": fixture_path(MODEL_A, ".safetensors")})
+    try:
+        st, _, j = d.json("POST", "/v1/translate", {"text": "ab\u0000c"})
+        check(st == 400, "status %s: %s" % (st, j))
+        msg = j["error"]["message"]
+        check("u0000" in msg or "NUL" in msg or "U+0000" in msg, "message does not say why: %r" % msg)
+    finally:
+        check(d.stop() == 0, "exit status")
+
+
 def main():
     if not os.access(os.path.join(BUILDDIR, "seq2seqd"), os.X_OK):
         print("1..0 # SKIP seq2seqd not built")
         return 0
     for t in (t_rewrite_in_place, t_non_finite_start, t_non_finite_reload, t_validation_checks_output,
-              t_cli_nan):
+              t_cli_nan, t_unk_kept, t_nul_refused):
         t()
     print("1..%d" % len(_results))
     failed = 0
