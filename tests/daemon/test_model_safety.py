@@ -67,7 +67,12 @@ def start_fails(path, want):
 
 
 def one_translation(d, model, case):
-    j = translate_case(d, model, MODEL_A, case)
+    try:
+        j = translate_case(d, model, MODEL_A, case)
+    except OSError as e:
+        time.sleep(0.2)
+        raise AssertionError("no answer (%s); daemon exit status %s (negative: killed by that signal, -7 SIGBUS)"
+                             % (e, d.proc.poll()))
     hyps = j["results"][0]["hypotheses"]
     check(len(hyps) == 1, "expected one hypothesis: %s" % j)
     return hyps[0]
