@@ -443,3 +443,15 @@ const void *s2s_checkpoint_bytes(const s2s_checkpoint *ck, size_t *len)
 	*len = ck->len;
 	return ck->bytes;
 }
+
+void s2s_checkpoint_drop_data(s2s_checkpoint *ck)
+{
+	if (!ck->owned)
+		return;
+	s2s__anon_free((void *)ck->bytes, ck->len);
+	ck->bytes = NULL;
+	ck->len = 0;
+	ck->owned = 0;
+	for (int i = 0; i < ck->ntensors; i++)
+		ck->tensors[i].data = NULL;
+}

@@ -324,8 +324,12 @@ int s2s_model_open(const char *path, s2s_model **out, s2s_error *err)
 		build_expectations(&m->cfg, &m->w, tab);
 		rc = check_tensors(m, tab, err);
 	}
+	int64_t in_place = 0; /* F32 weights that point into the checkpoint's bytes */
 	if (rc == 0)
 		rc = bind_weights(m, tab, err);
+	for (int i = 0; rc == 0 && i < tab->n; i++)
+		if (s2s_checkpoint_tensor(m->ckpt, tab->e[i].name)->dtype == S2S_DTYPE_F32)
+			in_place++;
 	free(tab);
 	if (rc < 0) {
 		model_destroy(m);
@@ -334,6 +338,10 @@ int s2s_model_open(const char *path, s2s_model **out, s2s_error *err)
 	size_t len;
 	const void *bytes = s2s_checkpoint_bytes(m->ckpt, &len);
 	s2s__sha256_hex(bytes, len, m->sha256);
+	/* All weights widened (an F16/BF16 model): the file's bytes are no
+	 * longer needed, and keeping them would cost half the widened size. */
+	if (in_place == 0)
+		s2s_checkpoint_drop_data(m->ckpt);
 	atomic_init(&m->refs, 1);
 	*out = m;
 	return 0;

@@ -30,7 +30,8 @@ typedef struct {
 	int rank;
 	int64_t shape[S2S_MAX_RANK];
 	int64_t numel;
-	const void *data; /* inside the checkpoint's read-only buffer; aligned to the dtype size */
+	const void *data; /* inside the checkpoint's read-only buffer; aligned to the dtype
+	                     size; NULL after s2s_checkpoint_drop_data */
 	size_t nbytes;
 } s2s_tensor_info;
 
@@ -53,7 +54,14 @@ const s2s_tensor_info *s2s_checkpoint_tensor_at(const s2s_checkpoint *ck, int i)
 const s2s_tensor_info *s2s_checkpoint_tensor(const s2s_checkpoint *ck, const char *name);
 /* Metadata string by key, or NULL. Borrowed, valid until close. */
 const char *s2s_checkpoint_meta(const s2s_checkpoint *ck, const char *key);
-/* Whole file bytes (for checksums). */
+/* Whole file bytes (for checksums); NULL and 0 after s2s_checkpoint_drop_data. */
 const void *s2s_checkpoint_bytes(const s2s_checkpoint *ck, size_t *len);
+/*
+ * Frees the file's bytes once nothing points into them (a model whose
+ * tensors were all widened to F32), keeping names, shapes and metadata;
+ * tensor data pointers become NULL. No effect on a caller's buffer. Not
+ * thread-safe: call before sharing the checkpoint.
+ */
+void s2s_checkpoint_drop_data(s2s_checkpoint *ck);
 
 #endif

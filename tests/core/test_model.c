@@ -156,6 +156,10 @@ static void check_widened(const char *dtype)
 	cr_assert_eq(open_built(&b, &m, &e), 0, "%s: %s", dtype, e.message);
 	cr_assert_not_null(m->widened);
 	cr_assert_not(in_mapping(m, m->w.src_emb, 4));
+	/* nothing points into the file's bytes any more: they were released */
+	size_t blen;
+	cr_assert_null(s2s_checkpoint_bytes(m->ckpt, &blen), "%s: file bytes kept", dtype);
+	cr_assert_eq(blen, 0);
 	/* every element of every tensor, exactly (the values are exact in 16 bits) */
 	for (int j = 0; j < b.n; j++) {
 		const s2s_tensor_info *ti = s2s_checkpoint_tensor(m->ckpt, b.t[j].name);
