@@ -49,7 +49,7 @@ static void s2s__scores(const s2s_model *m, const float *q, const float *wq, con
 }
 
 void s2s__attend(const s2s_model *m, int rows, const float *q, const s2s__attn_row *rw, float *ctx,
-                 float *wq, float *tmp)
+                 float *wq, float *tmp, double *acc)
 {
 	int K = s2s_config_enc_out(&m->cfg), D = m->cfg.dec_hidden, A = m->cfg.attn_dim;
 	if (m->cfg.attention == S2S_ATTN_ADDITIVE)
@@ -58,9 +58,6 @@ void s2s__attend(const s2s_model *m, int rows, const float *q, const s2s__attn_r
 		const s2s__attn_row *row = &rw[r];
 		s2s__scores(m, q + (size_t)r * D, wq ? wq + (size_t)r * A : NULL, row, tmp);
 		s2s__softmax_inplace(row->alpha, row->n);
-		float *c = ctx + (size_t)r * K;
-		memset(c, 0, (size_t)K * sizeof(float));
-		for (int j = 0; j < row->n; j++)
-			s2s__axpy(c, row->alpha[j], row->mem + (size_t)j * K, K);
+		s2s__context(ctx + (size_t)r * K, row->alpha, row->mem, row->n, K, tmp, acc);
 	}
 }

@@ -30,9 +30,10 @@ typedef struct {
 /*
  * For `rows` queries q (rows, D): writes alpha into each row's buffer and
  * the context (rows, K) into ctx. `wq` is scratch of rows * A floats
- * (additive only: W_q q for all rows in one sgemm); tmp holds A floats.
+ * (additive only: W_q q for all rows in one sgemm); tmp holds max(A, K)
+ * floats and acc K doubles (scratch of the context sum, s2s__context).
  */
 void s2s__attend(const s2s_model *m, int rows, const float *q, const s2s__attn_row *rw, float *ctx,
-                 float *wq, float *tmp);
+                 float *wq, float *tmp, double *acc);
 
 #endif

@@ -1,19 +1,21 @@
 /*
  * checkpoint.c - the safetensors container: map, validate, look up.
  *
- * Everything in the file is hostile until checked. The header length, each
+ * The file is read into anonymous memory (see read_file for why it is not
+ * mapped). Everything in it is hostile until checked. The header length, each
  * tensor's dtype, shape and offsets are validated with overflow-safe
  * arithmetic before any pointer into the data section is formed, so no later
- * code can read outside the mapping.
+ * code can read outside the buffer.
  */
 #include "s2s_checkpoint.h"
+
+#include "anon.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -26,9 +28,9 @@ typedef struct {
 } meta_entry;
 
 struct s2s_checkpoint {
-	const unsigned char *bytes; /* whole file (mapping or caller buffer) */
+	const unsigned char *bytes; /* whole file: our anonymous copy or the caller's buffer */
 	size_t len;
-	int mapped;
+	int owned; /* bytes come from s2s__anon_alloc */
 	int ntensors;
 	s2s_tensor_info *tensors; /* in header order */
 	char **names;             /* owned copies backing tensors[i].name */
@@ -166,14 +168,22 @@ static int cmp_offset(const void *a, const void *b)
 }
 
 /*
- * Sorted by start, two tensors overlap iff one starts before the previous
- * ends (if t_i overlaps a later t_j, it also overlaps t_{i+1}). A sorted
- * copy of pointers keeps s2s_checkpoint_tensor_at in header order.
+ * The tensors must tile the data section exactly, as the safetensors
+ * reference implementation requires: sorted by start, the first begins at 0,
+ * each begins where the previous ends (earlier: an overlap; later: a hole of
+ * bytes nobody owns) and the last ends at the end of the file (else trailing
+ * bytes). Holes and trailing bytes hide data a checksum covers but no tensor
+ * does, and usually mean a writer and its offsets disagree. A sorted copy of
+ * pointers keeps s2s_checkpoint_tensor_at in header order.
  */
-static int check_overlaps(s2s_checkpoint *ck, s2s_error *err)
+static int check_layout(s2s_checkpoint *ck, const unsigned char *data, size_t data_len,
+                        s2s_error *err)
 {
-	if (ck->ntensors < 2)
-		return 0;
+	if (ck->ntensors == 0)
+		return data_len == 0
+		           ? 0
+		           : s2s__error_set(err, S2S_EFORMAT,
+		                            "data section holds %zu bytes but no tensor", data_len);
 	const s2s_tensor_info **by = malloc((size_t)ck->ntensors * sizeof *by);
 	if (!by)
 		return s2s__error_set(err, S2S_ENOMEM, "out of memory checking offsets");
@@ -181,12 +191,27 @@ static int check_overlaps(s2s_checkpoint *ck, s2s_error *err)
 		by[i] = &ck->tensors[i];
 	qsort(by, (size_t)ck->ntensors, sizeof *by, cmp_offset);
 	int rc = 0;
-	for (int i = 1; i < ck->ntensors && rc == 0; i++) {
-		const s2s_tensor_info *p = by[i - 1], *t = by[i];
-		if ((const unsigned char *)t->data < (const unsigned char *)p->data + p->nbytes)
+	size_t end = 0; /* end of the previous tensor, relative to data */
+	const char *prev = NULL;
+	for (int i = 0; i < ck->ntensors && rc == 0; i++) {
+		const s2s_tensor_info *t = by[i];
+		size_t begin = (size_t)((const unsigned char *)t->data - data);
+		if (begin < end)
 			rc = s2s__error_set(err, S2S_EFORMAT, "tensor '%s' overlaps tensor '%s'",
-			                    t->name, p->name);
+			                    t->name, prev);
+		else if (begin > end)
+			rc = s2s__error_set(err, S2S_EFORMAT,
+			                    "data section has a hole of %zu bytes at offset %zu, "
+			                    "before tensor '%s'",
+			                    begin - end, end, t->name);
+		end = begin + t->nbytes;
+		prev = t->name;
 	}
+	if (rc == 0 && end != data_len)
+		rc = s2s__error_set(err, S2S_EFORMAT,
+		                    "data section has %zu trailing bytes after the last tensor "
+		                    "'%s' (ends at %zu of %zu)",
+		                    data_len - end, prev, end, data_len);
 	free(by);
 	return rc;
 }
@@ -215,7 +240,7 @@ static int parse_header(s2s_checkpoint *ck, json_t *root, size_t data_off, s2s_e
 		if (rc < 0)
 			return rc;
 	}
-	return check_overlaps(ck, err);
+	return check_layout(ck, ck->bytes + data_off, ck->len - data_off, err);
 }
 
 static int validate(s2s_checkpoint *ck, s2s_error *err)
@@ -272,37 +297,100 @@ int s2s_checkpoint_open_buffer(const void *buf, size_t len, s2s_checkpoint **out
 	return finish_open(ck, out, err);
 }
 
-int s2s_checkpoint_open(const char *path, s2s_checkpoint **out, s2s_error *err)
+/*
+ * Why the file is read, not mapped: STYLE.md holds up llama2.c's weights
+ * carved out of one read-only mmap, and that is what we did first. But a
+ * MAP_PRIVATE file mapping stays backed by the file until a page is written:
+ * when an operator rewrites the file in place (`cp new.safetensors
+ * served.safetensors`, then a reload) or truncates it, the served model's
+ * pages change under it or vanish, and the next read raises SIGBUS and takes
+ * the daemon down. Robustness wins over the saved copy: the file is read
+ * once into anonymous memory (anon.h), so nothing served is ever backed by
+ * the file, and a reload reads the new file whole.
+ *
+ * One open, one fstat, reads to the size fstat gave, then proof that the
+ * file did not change meanwhile: end of file exactly there, and size, mtime
+ * and ctime as before. A file rewritten while we read it is refused (the
+ * caller retries or keeps its old model) instead of being half old, half new.
+ */
+static int read_fd(int fd, const char *path, unsigned char *buf, size_t len, s2s_error *err)
 {
-	*out = NULL;
+	size_t got = 0;
+	while (got < len) {
+		ssize_t r = read(fd, buf + got, len - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return s2s__error_set(err, S2S_EIO, "cannot read %s: %s", path,
+			                      strerror(errno));
+		if (r == 0)
+			return s2s__error_set(err, S2S_EIO,
+			                      "%s shrank from %zu to %zu bytes while being read",
+			                      path, len, got);
+		got += (size_t)r;
+	}
+	unsigned char extra;
+	ssize_t r;
+	while ((r = read(fd, &extra, 1)) < 0 && errno == EINTR)
+		;
+	if (r != 0)
+		return s2s__error_set(err, S2S_EIO, "%s grew beyond %zu bytes while being read",
+		                      path, len);
+	return 0;
+}
+
+static int same_file_state(const struct stat *a, const struct stat *b)
+{
+	return a->st_size == b->st_size && a->st_ino == b->st_ino &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/* Reads the whole regular file at path into ck (anonymous memory). */
+static int read_file(s2s_checkpoint *ck, const char *path, s2s_error *err)
+{
 	/* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer
 	 * forever; with it the fstat below rejects the FIFO. No effect on files. */
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return s2s__error_set(err, S2S_EIO, "cannot open %s: %s", path, strerror(errno));
-	struct stat st;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return s2s__error_set(err, S2S_EIO, "%s is not a regular file", path);
-	}
-	s2s_checkpoint *ck = calloc(1, sizeof *ck);
-	if (!ck) {
-		close(fd);
-		return s2s__error_set(err, S2S_ENOMEM, "out of memory");
-	}
-	ck->len = (size_t)st.st_size;
-	if (ck->len > 0) {
-		void *p = mmap(NULL, ck->len, PROT_READ, MAP_PRIVATE, fd, 0);
-		if (p == MAP_FAILED) {
-			int e = errno;
-			close(fd);
-			free(ck);
-			return s2s__error_set(err, S2S_EIO, "cannot map %s: %s", path, strerror(e));
+	struct stat before, after;
+	int rc = 0;
+	if (fstat(fd, &before) < 0 || !S_ISREG(before.st_mode))
+		rc = s2s__error_set(err, S2S_EIO, "%s is not a regular file", path);
+	else if ((uint64_t)before.st_size > (uint64_t)SIZE_MAX / 2)
+		rc = s2s__error_set(err, S2S_EIO, "%s is too large", path);
+	if (rc == 0 && before.st_size > 0) {
+		ck->len = (size_t)before.st_size;
+		unsigned char *p = s2s__anon_alloc(ck->len);
+		if (!p)
+			rc = s2s__error_set(err, S2S_ENOMEM, "out of memory reading %s (%zu bytes)",
+			                    path, ck->len);
+		else {
+			ck->bytes = p;
+			ck->owned = 1;
+			rc = read_fd(fd, path, p, ck->len, err);
 		}
-		ck->bytes = p;
-		ck->mapped = 1;
 	}
-	close(fd); /* the mapping keeps the file alive */
+	if (rc == 0 && (fstat(fd, &after) < 0 || !same_file_state(&before, &after)))
+		rc = s2s__error_set(err, S2S_EIO, "%s changed while being read; try again", path);
+	close(fd);
+	if (rc == 0 && ck->owned)
+		s2s__anon_seal((void *)ck->bytes, ck->len);
+	return rc;
+}
+
+int s2s_checkpoint_open(const char *path, s2s_checkpoint **out, s2s_error *err)
+{
+	*out = NULL;
+	s2s_checkpoint *ck = calloc(1, sizeof *ck);
+	if (!ck)
+		return s2s__error_set(err, S2S_ENOMEM, "out of memory");
+	int rc = read_file(ck, path, err);
+	if (rc < 0) {
+		s2s_checkpoint_close(ck);
+		return rc;
+	}
 	return finish_open(ck, out, err);
 }
 
@@ -319,8 +407,8 @@ void s2s_checkpoint_close(s2s_checkpoint *ck)
 	free(ck->names);
 	free(ck->tensors);
 	free(ck->meta);
-	if (ck->mapped)
-		munmap((void *)ck->bytes, ck->len);
+	if (ck->owned)
+		s2s__anon_free((void *)ck->bytes, ck->len);
 	free(ck);
 }
 
@@ -354,4 +442,16 @@ const void *s2s_checkpoint_bytes(const s2s_checkpoint *ck, size_t *len)
 {
 	*len = ck->len;
 	return ck->bytes;
+}
+
+void s2s_checkpoint_drop_data(s2s_checkpoint *ck)
+{
+	if (!ck->owned)
+		return;
+	s2s__anon_free((void *)ck->bytes, ck->len);
+	ck->bytes = NULL;
+	ck->len = 0;
+	ck->owned = 0;
+	for (int i = 0; i < ck->ntensors; i++)
+		ck->tensors[i].data = NULL;
 }

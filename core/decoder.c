@@ -38,8 +38,10 @@ int s2s__decoder_init(s2s__decoder *d, const s2s_model *m, int max_rows)
 	d->cat = s2s__zalloc(R * (K + D));
 	d->wq = s2s__zalloc(R * (size_t)(c->attn_dim > 0 ? c->attn_dim : 1));
 	d->logits = s2s__zalloc(R * (size_t)c->tgt_vocab_size);
-	d->tmp = s2s__zalloc((size_t)(c->attn_dim > 0 ? c->attn_dim : 1));
-	if (!d->x || !d->gx || !d->gh || !d->ctx || !d->cat || !d->wq || !d->logits || !d->tmp) {
+	d->tmp = s2s__zalloc((size_t)c->attn_dim > K ? (size_t)c->attn_dim : K);
+	d->acc = calloc(K, sizeof(double));
+	if (!d->x || !d->gx || !d->gh || !d->ctx || !d->cat || !d->wq || !d->logits || !d->tmp ||
+	    !d->acc) {
 		s2s__decoder_deinit(d);
 		return S2S_ENOMEM;
 	}
@@ -56,6 +58,7 @@ void s2s__decoder_deinit(s2s__decoder *d)
 	free(d->wq);
 	free(d->logits);
 	free(d->tmp);
+	free(d->acc);
 	memset(d, 0, sizeof(*d));
 }
 
@@ -137,12 +140,14 @@ void s2s__decoder_step(const s2s_model *m, s2s__decoder *d, s2s__dec_state *st, 
 	const float *top = st->h + (c->dec_layers - 1) * ls;
 	bool attn = c->attention != S2S_ATTN_NONE;
 	if (attn && c->placement == S2S_PLACE_BAHDANAU)
-		s2s__attend(m, rows, top, rw, d->ctx, d->wq, d->tmp); /* with the previous state */
+		s2s__attend(m, rows, top, rw, d->ctx, d->wq, d->tmp,
+		            d->acc); /* with the previous state */
 	s2s__embed_rows(m, d, st, rows, prev);
 	s2s__rnn_step(m, d, st, rows);
 	const float *o = top;
 	if (attn && c->placement == S2S_PLACE_LUONG) {
-		s2s__attend(m, rows, top, rw, d->ctx, d->wq, d->tmp); /* with the new state */
+		s2s__attend(m, rows, top, rw, d->ctx, d->wq, d->tmp,
+		            d->acc); /* with the new state */
 		s2s__luong_out(m, d, st, rows, top);
 		o = st->feed;
 	}

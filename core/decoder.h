@@ -32,7 +32,8 @@ typedef struct {
 	float *cat;     /* (max_rows, K + D) luong [c; h] */
 	float *wq;      /* (max_rows, A) additive */
 	float *logits;  /* (max_rows, V) */
-	float *tmp;     /* (A) additive-attention scratch */
+	float *tmp;     /* (max(A, K)) additive-attention and context scratch */
+	double *acc;    /* (K) context sum in double */
 } s2s__decoder;
 
 int s2s__decoder_init(s2s__decoder *d, const s2s_model *m, int max_rows);

@@ -207,14 +207,33 @@ static inline float s2s__max(const float *x, int n)
 	return r;
 }
 
+/*
+ * The softmax and log-sum-exp denominators are summed in double (8 lanes,
+ * fixed order). In float, each lane's running sum of n/8 terms lost about
+ * n/8 ulps in the worst case: over a 4,096-token source the attention
+ * weights drifted enough to move log-probabilities by 1e-5 against float64.
+ * The exps stay in float; the sum in double costs a conversion per element,
+ * small beside the exp itself.
+ */
 S2S__VEC void s2s__softmax_inplace(float *x, int n)
 {
 	float mx = s2s__max(x, n);
-	for (int i = 0; i < n; i++)
+	double acc[8] = {0};
+	int i = 0;
+	for (; i + 8 <= n; i += 8)
+		for (int k = 0; k < 8; k++) {
+			x[i + k] = s2s__expf(x[i + k] - mx);
+			acc[k] += x[i + k];
+		}
+	double s =
+	    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+	for (; i < n; i++) {
 		x[i] = s2s__expf(x[i] - mx);
-	float inv = 1.0f / s2s__sum(x, n);
-	for (int i = 0; i < n; i++)
-		x[i] *= inv;
+		s += x[i];
+	}
+	double inv = 1.0 / s;
+	for (i = 0; i < n; i++)
+		x[i] = (float)(x[i] * inv);
 }
 
 S2S__VEC int s2s__logsoftmax_stats(const float *z, int n, float *max, float *lse)
@@ -223,18 +242,61 @@ S2S__VEC int s2s__logsoftmax_stats(const float *z, int n, float *max, float *lse
 	int arg = 0;
 	while (arg < n - 1 && !(z[arg] == mx))
 		arg++; /* the first maximum: lowest id on ties */
-	/* exp and sum in one pass, in s2s__sum's order. */
-	float acc[8] = {0};
+	/* exp in float, sum in double (see s2s__softmax_inplace), one pass. */
+	double acc[8] = {0};
 	int i = 0;
 	for (; i + 8 <= n; i += 8)
 		for (int k = 0; k < 8; k++)
 			acc[k] += s2s__expf(z[i + k] - mx);
-	float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+	double s =
+	    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
 	for (; i < n; i++)
 		s += s2s__expf(z[i] - mx);
 	*max = mx;
-	*lse = logf(s);
+	*lse = (float)log(s);
 	return arg;
+}
+
+/*
+ * Rows per block of the context sum: each block is summed in float (the
+ * vectorised loop), the block sums in double, so the rounding error is that
+ * of a 32-term float sum plus one double add per block, whatever n is.
+ */
+#define S2S__CTX_BLOCK 32
+
+/* out (K) = sum over j0 <= j < j1 of alpha_j * mem_j, in float. */
+static inline __attribute__((always_inline)) void s2s__context_block(float *restrict out,
+                                                                     const float *restrict alpha,
+                                                                     const float *restrict mem,
+                                                                     int j0, int j1, int K)
+{
+	for (int k = 0; k < K; k++)
+		out[k] = 0.0f;
+	for (int j = j0; j < j1; j++) {
+		const float a = alpha[j], *row = mem + (size_t)j * K;
+		for (int k = 0; k < K; k++)
+			out[k] += a * row[k];
+	}
+}
+
+S2S__VEC void s2s__context(float *restrict c, const float *restrict alpha,
+                           const float *restrict mem, int n, int K, float *restrict blk,
+                           double *restrict acc)
+{
+	if (n <= S2S__CTX_BLOCK) { /* one block: the same sums, straight into c */
+		s2s__context_block(c, alpha, mem, 0, n, K);
+		return;
+	}
+	for (int k = 0; k < K; k++)
+		acc[k] = 0.0;
+	for (int j0 = 0; j0 < n; j0 += S2S__CTX_BLOCK) {
+		int j1 = j0 + S2S__CTX_BLOCK < n ? j0 + S2S__CTX_BLOCK : n;
+		s2s__context_block(blk, alpha, mem, j0, j1, K);
+		for (int k = 0; k < K; k++)
+			acc[k] += blk[k];
+	}
+	for (int k = 0; k < K; k++)
+		c[k] = (float)acc[k];
 }
 
 S2S__VEC float s2s__dot(const float *a, const float *b, int n)

@@ -5,14 +5,18 @@
  * vocabularies and tokenizers -> the tensor table the config implies
  * (docs/checkpoint-format.md §4), both ways: every expected tensor present
  * with its shape, nothing unexpected present. Only then are weight pointers
- * set: F32 in place, F16/BF16 widened once into one owned buffer.
+ * set: F32 in place in the checkpoint's anonymous copy of the file,
+ * F16/BF16 widened once into one owned anonymous buffer; every value is
+ * then checked to be finite.
  */
 #include <assert.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "anon.h"
 #include "model_internal.h"
 #include "sha256.h"
 
@@ -183,6 +187,32 @@ static void widen(const s2s_tensor_info *ti, float *out)
 	}
 }
 
+/*
+ * A NaN or infinity in any weight makes every log-probability NaN, and
+ * beam search then finds no candidate: each answer would be empty, not an
+ * error. So a checkpoint holding one is refused at load, naming the tensor
+ * and the element. Checked on the F32 values the kernels will read (after
+ * widening), so F32, F16 and BF16 are covered alike.
+ */
+static int check_finite(const char *name, const float *w, int64_t n, s2s_error *err)
+{
+	int64_t bad = -1;
+	for (int64_t i = 0; i < n && bad < 0; i++) {
+		uint32_t bits;
+		memcpy(&bits, &w[i], sizeof bits);
+		if ((bits & 0x7f800000u) == 0x7f800000u) /* exponent all ones: Inf or NaN */
+			bad = i;
+	}
+	if (bad < 0)
+		return 0;
+	float v = w[bad];
+	return s2s__error_set(err, S2S_EFORMAT, "tensor %s holds %s at index %lld", name,
+	                      isnan(v) ? "a NaN"
+	                      : v > 0  ? "+Inf"
+	                               : "-Inf",
+	                      (long long)bad);
+}
+
 /* Points every weight at its data, widening F16/BF16 into m->widened. */
 static int bind_weights(struct s2s_model *m, const expect_table *t, s2s_error *err)
 {
@@ -192,20 +222,25 @@ static int bind_weights(struct s2s_model *m, const expect_table *t, s2s_error *e
 		if (ti->dtype != S2S_DTYPE_F32)
 			total += ti->numel;
 	}
-	if (total && !(m->widened = malloc((size_t)total * sizeof(float))))
+	m->widened_bytes = (size_t)total * sizeof(float);
+	if (total && !(m->widened = s2s__anon_alloc(m->widened_bytes)))
 		return s2s__error_set(err, S2S_ENOMEM, "out of memory widening %lld weights",
 		                      (long long)total);
 	float *next = m->widened;
 	for (int i = 0; i < t->n; i++) {
 		const s2s_tensor_info *ti = s2s_checkpoint_tensor(m->ckpt, t->e[i].name);
-		if (ti->dtype == S2S_DTYPE_F32) {
-			*t->e[i].dst = ti->data;
-		} else {
+		const float *w = ti->data;
+		if (ti->dtype != S2S_DTYPE_F32) {
 			widen(ti, next);
-			*t->e[i].dst = next;
+			w = next;
 			next += ti->numel;
 		}
+		int rc = check_finite(t->e[i].name, w, ti->numel, err);
+		if (rc < 0)
+			return rc;
+		*t->e[i].dst = w;
 	}
+	s2s__anon_seal(m->widened, m->widened_bytes);
 	if (m->cfg.tie_embeddings)
 		m->w.out_w = m->w.tgt_emb;
 	return 0;
@@ -260,7 +295,7 @@ static void model_destroy(struct s2s_model *m)
 {
 	if (!m)
 		return;
-	free(m->widened);
+	s2s__anon_free(m->widened, m->widened_bytes);
 	s2s_tokenizer_free(m->tgt_tok);
 	s2s_tokenizer_free(m->src_tok);
 	s2s_vocab_free(m->tgt_vocab);
@@ -289,8 +324,12 @@ int s2s_model_open(const char *path, s2s_model **out, s2s_error *err)
 		build_expectations(&m->cfg, &m->w, tab);
 		rc = check_tensors(m, tab, err);
 	}
+	int64_t in_place = 0; /* F32 weights that point into the checkpoint's bytes */
 	if (rc == 0)
 		rc = bind_weights(m, tab, err);
+	for (int i = 0; rc == 0 && i < tab->n; i++)
+		if (s2s_checkpoint_tensor(m->ckpt, tab->e[i].name)->dtype == S2S_DTYPE_F32)
+			in_place++;
 	free(tab);
 	if (rc < 0) {
 		model_destroy(m);
@@ -299,6 +338,10 @@ int s2s_model_open(const char *path, s2s_model **out, s2s_error *err)
 	size_t len;
 	const void *bytes = s2s_checkpoint_bytes(m->ckpt, &len);
 	s2s__sha256_hex(bytes, len, m->sha256);
+	/* All weights widened (an F16/BF16 model): the file's bytes are no
+	 * longer needed, and keeping them would cost half the widened size. */
+	if (in_place == 0)
+		s2s_checkpoint_drop_data(m->ckpt);
 	atomic_init(&m->refs, 1);
 	*out = m;
 	return 0;

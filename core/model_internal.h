@@ -3,9 +3,10 @@
  * (model.c) and the inference code (encoder.c, attention.c, decoder.c).
  * Not installed, not for the daemon.
  *
- * Weight pointers point into the read-only mapping (F32) or into one
- * buffer of widened copies (F16/BF16); either way they are immutable and
- * live as long as the model. Shapes are written as (rows, cols), row-major.
+ * Weight pointers point into the checkpoint's read-only anonymous copy of
+ * the file (F32) or into one anonymous buffer of widened copies
+ * (F16/BF16); either way they are immutable, finite, never backed by the
+ * file, and live as long as the model. Shapes are written as (rows, cols), row-major.
  */
 #ifndef S2S_MODEL_INTERNAL_H
 #define S2S_MODEL_INTERNAL_H
@@ -50,7 +51,8 @@ struct s2s_model {
 	s2s_vocab *src_vocab, *tgt_vocab;
 	s2s_tokenizer *src_tok, *tgt_tok;
 	s2s__weights w;
-	float *widened; /* owned copies of F16/BF16 tensors, or NULL */
+	float *widened; /* owned copies of F16/BF16 tensors (anon.h), or NULL */
+	size_t widened_bytes;
 	int64_t params;
 	char sha256[65];
 };

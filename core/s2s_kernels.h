@@ -53,11 +53,20 @@ void s2s__axpy(float *y, float a, const float *x, int n);
 /* v . tanh(wq + k) over n entries; tmp holds n floats. */
 float s2s__additive_score(const float *v, const float *wq, const float *k, int n, float *tmp);
 
-/* Softmax of x (n) in place (n >= 1). */
+/* Softmax of x (n) in place (n >= 1); the denominator is summed in double. */
 void s2s__softmax_inplace(float *x, int n);
 
 /*
- * For one row of logits z (n): *max = max z, *lse = log(sum exp(z - max)),
+ * Attention context c (K) = sum over j < n of alpha_j * mem_j (mem (n, K)),
+ * summed blockwise with block sums in double so the error does not grow
+ * with n. blk (K floats) and acc (K doubles) are scratch.
+ */
+void s2s__context(float *c, const float *alpha, const float *mem, int n, int K, float *blk,
+                  double *acc);
+
+/*
+ * For one row of logits z (n): *max = max z, *lse = log(sum exp(z - max))
+ * (summed in double),
  * so log_softmax(z)_w = (z_w - max) - lse, formed as PyTorch forms it.
  * Returns the arg-max (lowest index on ties).
  */

@@ -8,8 +8,10 @@
  *   ... share m between threads, s2s_model_ref() per holder ...
  *   s2s_model_unref(m);
  *
- * A model is the checkpoint mapping, the parsed config, both vocabularies and
- * tokenizers, and weight pointers into the mapping (F16/BF16 widened once).
+ * A model is a private in-memory copy of the checkpoint file, the parsed
+ * config, both vocabularies and tokenizers, and weight pointers into that
+ * copy (F16/BF16 widened once). Nothing is backed by the file, so it may be
+ * rewritten or truncated while the model serves.
  * Nothing in it changes after open, so any number of threads may translate
  * with it at once; each holder keeps a reference, and the last unref frees
  * it. This is what lets a reload swap models while in-flight work finishes
@@ -30,7 +32,8 @@ typedef struct s2s_model s2s_model;
 
 /*
  * Opens and fully validates the checkpoint at `path` (container, config,
- * every tensor name and shape, vocabularies, tokenizers). On success *out
+ * every tensor name and shape, vocabularies, tokenizers, every weight
+ * finite). On success *out
  * holds one reference owned by the caller.
  */
 int s2s_model_open(const char *path, s2s_model **out, s2s_error *err);

@@ -1,6 +1,9 @@
 /* models.c - see models.h. */
 #include "models.h"
 
+#include <malloc.h>
+#include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +25,32 @@ static char *validation_sentence(const s2s_model *m)
 	return s;
 }
 
+/*
+ * The validation translation must produce something a client can use: at
+ * least one hypothesis, each with finite scores and log-probabilities. A
+ * model whose weights make NaNs (which the loader's finiteness check cannot
+ * always foresee: finite weights may still overflow) would otherwise serve
+ * empty or NaN answers with status 200.
+ */
+static int check_validation_result(const s2s_result *res, const char *text, s2s_error *err)
+{
+	if (!res || res->n_hyps < 1)
+		return s2s__error_set(err, S2S_EINVAL,
+				      "validation translation of \"%s\" gave no hypothesis", text);
+	for (int i = 0; i < res->n_hyps; i++) {
+		const s2s_hypothesis *h = &res->hyps[i];
+		bool ok = isfinite(h->score) && isfinite(h->norm_score);
+		for (int t = 0; ok && t < h->n; t++)
+			ok = isfinite(h->logprobs[t]);
+		if (!ok)
+			return s2s__error_set(err, S2S_EINVAL,
+					      "validation translation of \"%s\" gave a non-finite "
+					      "score or log-probability (hypothesis %d)",
+					      text, i);
+	}
+	return 0;
+}
+
 /* Opens `path` and translates the validation sentence with it. Thread-safe. */
 static int open_validated(const char *path, s2s_model **out, s2s_error *err)
 {
@@ -40,8 +69,8 @@ static int open_validated(const char *path, s2s_model **out, s2s_error *err)
 		      : -1;
 	if (rc >= 0)
 		rc = s2s_translate_ids(m, (const int32_t *const[]){tok.ids}, &tok.n, 1, &o, &res, err);
-	if (rc >= 0 && (!res || res->n_hyps < 1))
-		rc = s2s__error_set(err, S2S_EINVAL, "validation translation of \"%s\" gave no hypothesis", text);
+	if (rc >= 0)
+		rc = check_validation_result(res, text, err);
 	s2s_result_free(res);
 	s2s_tokens_deinit(&tok);
 	free(text);
@@ -55,6 +84,16 @@ static int open_validated(const char *path, s2s_model **out, s2s_error *err)
 
 int s2sd_models_open(s2sd_models *r, const s2sd_config *c, uv_loop_t *loop)
 {
+	/*
+	 * A fixed mmap threshold: glibc otherwise raises it each time a large
+	 * mmapped chunk is freed (up to 32 MiB), after which per-model buffers
+	 * that reloads allocate and free (vocabularies, batch scratch) come from
+	 * the heap and arenas and are rarely given back. The weights themselves
+	 * live in their own mappings (core/anon.h). Measured, 100 reloads of both
+	 * built-in models: RSS 45 -> 73 MB before, 34 -> 39 MB with the core's
+	 * changes and this one.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	memset(r, 0, sizeof *r);
 	r->loop = loop;
 	r->v = calloc((size_t)c->n_models, sizeof *r->v);

@@ -20,6 +20,7 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <limits.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -239,11 +240,17 @@ static char *hyp_text(const s2s_model *m, const s2s_hypothesis *h, const char **
 	return s;
 }
 
+/* JSON has no NaN or infinity (jansson refuses them): those become null. */
+static json_t *json_float(double v)
+{
+	return isfinite(v) ? json_real(v) : json_null();
+}
+
 static json_t *json_floats(const float *v, int n)
 {
 	json_t *a = json_array();
 	for (int i = 0; i < n; i++)
-		json_array_append_new(a, json_real(v[i]));
+		json_array_append_new(a, json_float(v[i]));
 	return a;
 }
 
@@ -255,9 +262,9 @@ static json_t *json_hyp(const s2s_hypothesis *h, const char **tokens, const char
 		json_array_append_new(ids, json_integer(h->ids[i]));
 		json_array_append_new(toks, json_string(tokens[i] ? tokens[i] : ""));
 	}
-	json_t *o = json_pack("{s:s, s:o, s:o, s:f, s:f, s:o, s:b}", "text", text, "tokens", toks,
-			      "ids", ids, "score", (double)h->score, "norm_score",
-			      (double)h->norm_score, "logprobs", json_floats(h->logprobs, h->n),
+	json_t *o = json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:b}", "text", text, "tokens", toks,
+			      "ids", ids, "score", json_float(h->score), "norm_score",
+			      json_float(h->norm_score), "logprobs", json_floats(h->logprobs, h->n),
 			      "finished", h->finished);
 	if (attention && o) {
 		json_t *rows = json_null();

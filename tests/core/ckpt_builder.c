@@ -271,17 +271,40 @@ static void put_value(unsigned char *p, const char *dtype, float v)
 	p[1] = (unsigned char)(h >> 8);
 }
 
+/*
+ * Where each tensor's bytes go: like the safetensors writer, 4-byte dtypes
+ * first, then 2-byte ones, each group in table order, back to back. So the
+ * data section is tiled exactly (no hole, as the loader demands) and every
+ * tensor is aligned to its dtype size, whatever the mix of dtypes.
+ */
+static size_t layout(const ckb *b, size_t *off)
+{
+	size_t pos = 0;
+	for (size_t want = 4; want >= 2; want -= 2)
+		for (int i = 0; i < b->n; i++) {
+			const ckb_tensor *t = &b->t[i];
+			size_t es = dtype_bytes(t->dtype), n = 1;
+			if (es != want)
+				continue;
+			for (int d = 0; d < t->rank; d++)
+				n *= (size_t)t->shape[d];
+			off[i] = pos;
+			pos += n * es;
+		}
+	return pos;
+}
+
 static json_t *header_json(const ckb *b, size_t *data_len)
 {
+	size_t off[CKB_MAX_TENSORS];
+	*data_len = layout(b, off);
 	json_t *root = json_object(), *meta = json_object();
 	for (int i = 0; i < b->nmeta; i++)
 		json_object_set_new(meta, b->meta_key[i], json_string(b->meta_val[i]));
 	json_object_set_new(root, "__metadata__", meta);
-	size_t off = 0;
 	for (int i = 0; i < b->n; i++) {
 		const ckb_tensor *t = &b->t[i];
 		size_t es = dtype_bytes(t->dtype), n = 1;
-		off = (off + 3) / 4 * 4; /* every tensor 4-aligned, whatever came before */
 		json_t *shape = json_array();
 		for (int d = 0; d < t->rank; d++) {
 			json_array_append_new(shape, json_integer(t->shape[d]));
@@ -289,11 +312,9 @@ static json_t *header_json(const ckb *b, size_t *data_len)
 		}
 		json_object_set_new(root, t->name,
 		                    json_pack("{ss so s[II]}", "dtype", t->dtype, "shape", shape,
-		                              "data_offsets", (json_int_t)off,
-		                              (json_int_t)(off + n * es)));
-		off += n * es;
+		                              "data_offsets", (json_int_t)off[i],
+		                              (json_int_t)(off[i] + n * es)));
 	}
-	*data_len = off;
 	return root;
 }
 
@@ -306,16 +327,15 @@ unsigned char *ckb_bytes(const ckb *b, size_t *len)
 	unsigned char *out = ckb_raw(h, data_len, len);
 	free(h);
 	unsigned char *data = out + (*len - data_len);
-	size_t off = 0;
+	size_t off[CKB_MAX_TENSORS];
+	layout(b, off);
 	for (int j = 0; j < b->n; j++) {
 		const ckb_tensor *t = &b->t[j];
 		size_t es = dtype_bytes(t->dtype), n = 1;
 		for (int d = 0; d < t->rank; d++)
 			n *= (size_t)t->shape[d];
-		off = (off + 3) / 4 * 4;
 		for (size_t i = 0; i < n; i++)
-			put_value(data + off + i * es, t->dtype, ckb_value(j, (int64_t)i));
-		off += n * es;
+			put_value(data + off[j] + i * es, t->dtype, ckb_value(j, (int64_t)i));
 	}
 	return out;
 }
