@@ -199,13 +199,24 @@ static void options_defaults(s2s_api_options *o, const s2s_api_limits *lim)
 	o->deadline_ms = lim->default_deadline_ms;
 }
 
+/*
+ * The body is parsed with JSON_ALLOW_NUL so that a "\u0000" is refused
+ * naming its field, not as "invalid JSON" in jansson's words; every string
+ * we keep goes through this check, because the rest of the server handles
+ * them as C strings and would silently cut them at the NUL.
+ */
+static bool has_nul(json_t *s)
+{
+	return json_string_length(s) != strlen(json_string_value(s));
+}
+
 static int parse_level(json_t *opts, s2s_api_options *o, s2s_api_error *e)
 {
 	json_t *v = json_object_get(opts, "attention_level");
 	if (!v || json_is_null(v))
 		return 0;
 	const char *s = json_string_value(v);
-	if (!s || (strcmp(s, "word") && strcmp(s, "subword")))
+	if (!s || has_nul(v) || (strcmp(s, "word") && strcmp(s, "subword")))
 		return s2s_api_fail(e, S2S_API_INVALID_FIELD,
 				    "field \"options.attention_level\" must be \"subword\" or \"word\"");
 	o->word_level = !strcmp(s, "word");
@@ -286,6 +297,10 @@ static int take_sentences(json_t *arr, json_t *text, bool opennmt, const s2s_api
 		if (!json_is_string(s))
 			return s2s_api_fail(e, S2S_API_INVALID_FIELD, "field \"%s\" must be a string",
 					    path);
+		if (has_nul(s))
+			return s2s_api_fail(e, S2S_API_INVALID_FIELD,
+					    "field \"%s\" contains U+0000 (NUL) at byte %zu; text must not contain NUL",
+					    path, strlen(json_string_value(s)));
 		r->sentences[r->n] = strdup(json_string_value(s));
 		if (!r->sentences[r->n++])
 			return s2s_api_fail(e, S2S_API_INTERNAL, "out of memory");
@@ -327,7 +342,7 @@ static json_t *load_body(const char *body, size_t len, s2s_api_error *e)
 {
 	json_error_t je;
 	char *copy = NULL;
-	json_t *root = json_loadb(body, len, 0, &je);
+	json_t *root = json_loadb(body, len, JSON_ALLOW_NUL, &je);
 	/* a few numbers out of range at most; past that the body is just bad */
 	for (int tries = 0; !root && json_error_code(&je) == json_error_numeric_overflow && tries < 16;
 	     tries++) {
@@ -337,7 +352,7 @@ static json_t *load_body(const char *body, size_t len, s2s_api_error *e)
 			memcpy(copy, body, len);
 		if (je.position < 0 || !blank_number(copy, len, (size_t)je.position))
 			break;
-		root = json_loadb(copy, len, 0, &je);
+		root = json_loadb(copy, len, JSON_ALLOW_NUL, &je);
 	}
 	free(copy);
 	if (!root)
@@ -371,6 +386,9 @@ static int parse_translate_root(json_t *root, const s2s_api_limits *lim, s2s_api
 	if (model && !json_is_null(model)) {
 		if (!json_is_string(model))
 			return s2s_api_fail(e, S2S_API_INVALID_FIELD, "field \"model\" must be a string");
+		if (has_nul(model))
+			return s2s_api_fail(e, S2S_API_INVALID_FIELD,
+					    "field \"model\" contains U+0000 (NUL)");
 		out->model = strdup(json_string_value(model));
 	}
 	json_t *text = json_object_get(root, "text"), *arr = json_object_get(root, "sentences");

@@ -172,6 +172,17 @@ Test(parse, numbers_out_of_range_name_their_field)
 			   "options.beam_size", false);
 }
 
+Test(parse, a_nul_in_any_kept_string_is_an_invalid_field_naming_it)
+{
+	/* jansson would refuse "\u0000" as bad JSON; it is a bad field, named */
+	expect_field_error("{\"text\": \"ab\\u0000c\"}", "U+0000", false);
+	expect_field_error("{\"sentences\": [\"a\", \"b\\u0000\"]}", "sentences[1]", false);
+	expect_field_error("[{\"src\": \"\\u0000\", \"id\": 1}]", "[0].src", true);
+	expect_field_error("{\"text\": \"a\", \"model\": \"en\\u0000fr\"}", "model", false);
+	expect_field_error("{\"text\": \"a\", \"options\": {\"attention_level\": \"word\\u0000x\"}}",
+			   "options.attention_level", false);
+}
+
 Test(parse, out_of_range_numbers_in_unknown_fields_are_ignored_like_the_fields)
 {
 	s2s_api_request r;

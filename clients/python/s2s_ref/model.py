@@ -321,7 +321,9 @@ class Seq2Seq(nn.Module):
     # -- decoding (section 7) -----------------------------------------------
     @staticmethod
     def max_steps(n, max_len_a=2.0, max_len_b=10, max_len=256):
-        return min(max_len, int(math.floor(max_len_a * n)) + max_len_b)
+        # At least one step, as the C engine and docs/checkpoint-format.md §7 say:
+        # T = 0 would leave no hypothesis to return.
+        return max(1, min(max_len, int(math.floor(max_len_a * n)) + max_len_b))
 
     @torch.no_grad()
     def greedy(self, src_list, max_len_a=2.0, max_len_b=10, max_len=256, record_logits=False):
