@@ -229,7 +229,7 @@ def t_bad_config():
     with open(conf, "w") as f:
         f.write("# comment\nworkers = 0\n")
     out = subprocess.run([BINARY, "--config", conf, "--check-config"], capture_output=True, text=True)
-    check(out.returncode != 0, "exit 0 on a bad value")
+    check(out.returncode == 2, "exit %s on a bad value, seq2seqd(8) says 2" % out.returncode)
     check("workers" in out.stderr and '"0"' in out.stderr and "1..256" in out.stderr, out.stderr)
     out = subprocess.run([BINARY, "--config", "/dev/null", "--batching=fast"], capture_output=True, text=True)
     check(out.returncode != 0 and "batching" in out.stderr and "request" in out.stderr and "step" in out.stderr, out.stderr)
