@@ -130,7 +130,7 @@ class Daemon:
 
     def logtext(self):
         self.log.flush()
-        with open(self.log.name) as f:
+        with open(self.log.name, errors="replace") as f:  # bad input may reach the log as non-UTF-8
             return f.read()
 
     def request(self, method, path, body=None, headers=None, timeout=30):
