@@ -58,7 +58,7 @@ check build "make check" --enable-werror || rc=1
 # The core suite once more under valgrind, in the same build.
 if [ "$valgrind" = 1 ]; then
 	t0=$SECONDS
-	if (cd build && make check-valgrind); then
+	if (cd "$top/build" && make check-valgrind); then
 		summary="$summary
   make check-valgrind: clean ($(( SECONDS - t0 )) s)"
 	else
