@@ -10,17 +10,18 @@
 #   S2S_VALGRIND=1  `make check-valgrind`: every core test under valgrind
 #                   (memory errors and definite leaks fail it).
 # Both default to 1 where CI=true and to 0 elsewhere (S2S_SANITIZE=0 or
-# S2S_VALGRIND=0 turns one off in CI too): together they take about six
+# S2S_VALGRIND=0 turns one off in CI too): together they take about nine
 # times as long as `make check`.
 #
-# Measured on the 2-core dev VM on 2026-12-04, from a fresh clone with the
-# packages already installed, while other jobs kept its load average at 3-6
-# (so these are upper bounds for an idle 2-core machine):
-#   build + make check                   102 s
-#   build + make check, ASan+UBSan       208 s
-#   make check-valgrind                  892 s (10.5 min on the idle VM, 2026-12-01)
-#   all three                           ~20 min, plus installing the packages
-#                                        on a fresh machine; CI's limit is 90.
+# Measured with CI=true on the 2-core dev VM on 2026-12-04, from a fresh
+# clone with the packages already installed, while other jobs shared it
+# (load average 2-3; a first run at load 3-6 in brackets):
+#   build + make check                    76 s  (102 s)
+#   make check-valgrind                  611 s  (892 s; 10.5 min idle, 2026-12-01)
+#   build + make check, ASan+UBSan       104 s  (208 s)
+#   whole script                         795 s = 13.3 min, plus installing the
+#                                        packages on a fresh machine; CI's limit
+#                                        is 90 min.
 # LeakSanitizer needs ptrace; where a container forbids it every sanitized
 # process reports a fatal error and the pass fails: run it there with
 # ASAN_OPTIONS=detect_leaks=0 (the other checks stay on).
