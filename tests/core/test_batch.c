@@ -34,7 +34,15 @@ static void near(double a, double b, double tol, const char *what, int i, const 
 	          b);
 }
 
-/* Fails unless two results agree: same tokens, floats within 1e-5. */
+/* Fails unless two results agree: same tokens, attention within 1e-5,
+ * log-probabilities and scores within S2S_BATCH_TOL. A sentence decoded in a
+ * batch goes through sgemm with other rows, alone through a one-row product,
+ * so the summation order differs; the toy model's large weights amplify that
+ * over the recurrent steps: the largest difference measured was 7.7e-6 at -O2
+ * and 1.18e-5 in the --enable-sanitizers build (different code generation),
+ * so 1e-5 failed there. 3e-5 keeps a margin; a wrong row or token is off by
+ * orders of magnitude more. */
+#define S2S_BATCH_TOL 3e-5
 static void same_result(const s2s_result *a, const s2s_result *b, const char *what, int i)
 {
 	cr_assert_eq(a->n_hyps, b->n_hyps, "%s sentence %d: n_hyps %d vs %d", what, i, a->n_hyps,
@@ -47,10 +55,10 @@ static void same_result(const s2s_result *a, const s2s_result *b, const char *wh
 		for (int t = 0; t < x->n; t++) {
 			cr_assert_eq(x->ids[t], y->ids[t], "%s sentence %d hyp %d step %d", what, i,
 			             h, t);
-			near(x->logprobs[t], y->logprobs[t], 1e-5, what, i, "logprob");
+			near(x->logprobs[t], y->logprobs[t], S2S_BATCH_TOL, what, i, "logprob");
 		}
-		near(x->score, y->score, 1e-5, what, i, "score");
-		near(x->norm_score, y->norm_score, 1e-5, what, i, "norm_score");
+		near(x->score, y->score, S2S_BATCH_TOL, what, i, "score");
+		near(x->norm_score, y->norm_score, S2S_BATCH_TOL, what, i, "norm_score");
 		cr_assert_eq(x->attention == NULL, y->attention == NULL);
 		for (int k = 0; x->attention && k < x->n * a->n_src; k++)
 			cr_assert_float_eq(x->attention[k], y->attention[k], 1e-5);

@@ -66,6 +66,31 @@ def free_port():
     return port
 
 
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                     "SUMMARY: UndefinedBehaviorSanitizer")
+
+
+def sanitizer_report(log, pid):
+    """The first lines of any ASan/LSan/UBSan report that process `pid` wrote,
+    to its log or (where ASAN_OPTIONS/UBSAN_OPTIONS set log_path, as
+    tests/san-wrap.sh does) to log_path.PID; "" when there is none."""
+    texts = [log]
+    for var in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+        for opt in os.environ.get(var, "").split(":"):
+            if opt.startswith("log_path="):
+                try:
+                    with open("%s.%d" % (opt[len("log_path="):], pid), errors="replace") as f:
+                        texts.append(f.read())
+                except OSError:
+                    pass
+    for text in texts:
+        for marker in SANITIZER_MARKERS:
+            i = text.find(marker)
+            if i >= 0:
+                return "\n".join(text[max(0, i - 200):].splitlines()[:40])
+    return ""
+
+
 class Daemon:
     """One seq2seqd process on a free loopback port."""
 
@@ -105,7 +130,7 @@ class Daemon:
 
     def logtext(self):
         self.log.flush()
-        with open(self.log.name) as f:
+        with open(self.log.name, errors="replace") as f:  # bad input may reach the log as non-UTF-8
             return f.read()
 
     def request(self, method, path, body=None, headers=None, timeout=30):
@@ -142,14 +167,21 @@ class Daemon:
         return total
 
     def stop(self, sig=signal.SIGTERM, timeout=15):
+        """Stops the daemon; returns its exit status (None if it had to be
+        killed). Raises AssertionError if it wrote a sanitizer report."""
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         try:
-            return self.proc.wait(timeout)
+            rc = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-            return None
+            rc = None
+        report = sanitizer_report(self.logtext(), self.proc.pid)
+        if report:
+            raise AssertionError("sanitizer report from seq2seqd (pid %d, exit %s):\n%s"
+                                 % (self.proc.pid, rc, report))
+        return rc
 
 
 def test(desc):
