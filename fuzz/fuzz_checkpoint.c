@@ -6,7 +6,11 @@
  * tensor names and shapes, F16/BF16 widening).
  *
  * The input is the file as is; the seeds are (truncated) checkpoints from
- * tests/fixtures. The container is opened from an exact-size heap copy
+ * tests/fixtures. An input that starts with '{' is instead the header JSON,
+ * a NUL byte and the data section: the harness writes the header length
+ * (padded to 8 with spaces) itself, so mutations that grow or shrink the
+ * JSON reach the metadata and tensor checks instead of failing on the length
+ * (the *.json-nul seeds). The container is opened from an exact-size heap copy
  * (s2s_checkpoint_open_buffer), so AddressSanitizer reports any read past
  * the file; the model is opened through a path, as the daemon does, from a
  * memfd holding the same bytes.
@@ -90,13 +94,36 @@ static void check_model(const s2s_model *m)
 	s2s_tokens_deinit(&t);
 }
 
+/* An exact-size heap copy of the file the input stands for (see the top). */
+static uint8_t *file_of(const uint8_t *data, size_t *size)
+{
+	const uint8_t *nul = *size && data[0] == '{' ? memchr(data, '\0', *size) : NULL;
+	if (!nul) {
+		uint8_t *buf = malloc(*size ? *size : 1);
+		if (buf)
+			memcpy(buf, data, *size);
+		return buf;
+	}
+	size_t hlen = (size_t)(nul - data), padded = (hlen + 7) & ~(size_t)7;
+	size_t dlen = *size - hlen - 1, total = 8 + padded + dlen;
+	uint8_t *buf = malloc(total);
+	if (!buf)
+		return NULL;
+	for (int i = 0; i < 8; i++)
+		buf[i] = (uint8_t)((uint64_t)padded >> (8 * i));
+	memcpy(buf + 8, data, hlen);
+	memset(buf + 8 + hlen, ' ', padded - hlen);
+	memcpy(buf + 8 + padded, nul + 1, dlen);
+	*size = total;
+	return buf;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	/* An exact-size copy: ASan reports a read one byte past the file. */
-	uint8_t *buf = malloc(size ? size : 1);
+	uint8_t *buf = file_of(data, &size);
 	if (!buf)
 		return 0;
-	memcpy(buf, data, size);
 	s2s_checkpoint *ck;
 	s2s_error e = {0};
 	int rc = s2s_checkpoint_open_buffer(buf, size, &ck, &e);
@@ -109,7 +136,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* The model needs a valid container: only then is the file worth opening. */
 	if (rc == 0) {
 		char path[64];
-		int fd = fuzz_memfd(data, size, path, sizeof path);
+		int fd = fuzz_memfd(buf, size, path, sizeof path);
 		s2s_model *m;
 		s2s_error me = {0};
 		if (fd >= 0 && s2s_model_open(path, &m, &me) == 0) {
