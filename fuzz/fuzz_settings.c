@@ -17,6 +17,8 @@
  */
 #include "fuzz_util.h"
 
+#include <ctype.h>
+
 #include "settings.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -61,6 +63,16 @@ static void check_bounds(const s2sd_config *c)
 			   "model %d", i);
 }
 
+/* Whether `v` survives "key = v" in the config file (trimmed, '#' starts a comment). */
+static bool file_writable(const char *v)
+{
+	size_t n = strlen(v);
+	for (size_t i = 0; i < n; i++)
+		if (v[i] == '#' || v[i] == '\n' || v[i] == '\r')
+			return false;
+	return n == 0 || (!isspace((unsigned char)v[0]) && !isspace((unsigned char)v[n - 1]));
+}
+
 /* Printing, then loading what was printed, must give the same configuration. */
 static void check_roundtrip(const s2sd_config *c)
 {
@@ -70,16 +82,12 @@ static void check_roundtrip(const s2sd_config *c)
 	FUZZ_CHECK(f, "open_memstream");
 	s2sd_config_print(c, f);
 	fclose(f);
-	/* admin_key prints as "(set)"; a value with '#', a newline or edge spaces
-	 * cannot be written in the file syntax at all. Skip those. */
+	/* admin_key prints as "(set)"; a value with '#', a line break or edge
+	 * white space cannot be written in the file syntax at all. Skip those. */
 	bool writable = !*c->admin_key;
 	for (int i = 0; writable && i < c->n_models; i++)
-		writable = !strpbrk(c->models[i].path, "#\n\r") &&
-			   c->models[i].path[0] > ' ' && c->models[i].path[strlen(c->models[i].path) - 1] > ' ';
-	const char *strs[] = {c->bind, c->data_dir};
-	for (size_t i = 0; writable && i < 2; i++)
-		writable = *strs[i] && !strpbrk(strs[i], "#\n\r") && strs[i][0] > ' ' &&
-			   strs[i][strlen(strs[i]) - 1] > ' ';
+		writable = file_writable(c->models[i].path);
+	writable = writable && file_writable(c->bind) && file_writable(c->data_dir);
 	if (writable) {
 		char path[64], arg[80];
 		int fd = fuzz_memfd(text, len, path, sizeof path);
@@ -125,8 +133,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (!strncmp(a, "--config", 8) && (a[8] == '\0' || a[8] == '='))
 				continue;
 			char *eq = strchr(a, '=');
-			if (!strncmp(a, "SEQ2SEQD_", 9) && eq && strcmp(a, "SEQ2SEQD_CONFIG")) {
-				*eq = '\0';
+			if (!strncmp(a, "SEQ2SEQD_", 9) && eq) {
+				*eq = '\0'; /* SEQ2SEQD_CONFIG would name another file: dropped */
 				if (strcmp(a, "SEQ2SEQD_CONFIG") && setenv(a, eq + 1, 1) == 0)
 					envs[nenv++] = a;
 				continue;
