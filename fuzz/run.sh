@@ -63,14 +63,14 @@ for h in "$@"; do
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
 	rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)
 	rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$log" | tail -n 1)
-	last=$(grep -E '^#[0-9]+.*cov: ' "$log" | tail -n 1)
+	last=$(grep -aE '^#[0-9]+.*cov: ' "$log" | tail -n 1)
 	cov=$(echo "$last" | sed -n 's/.*cov: \([0-9]*\).*/\1/p')
 	ft=$(echo "$last" | sed -n 's/.*ft: \([0-9]*\).*/\1/p')
 	corp=$(echo "$last" | sed -n 's/.*corp: \([0-9]*\/[0-9]*[A-Za-z]*\).*/\1/p')
 	echo "$res $t - $h: ${seconds} s, ${execs:-?} execs, ${rate:-?} execs/s, cov ${cov:-?} ft ${ft:-?}, corpus ${corp:-?}, peak RSS ${rss:-?} MB"
 	if [ "$res" != ok ]; then
 		echo "# log: $log; reproducers: $crash/$h-*"
-		grep -v '^#[0-9]' "$log" | sed 's/^/# /' | tail -n 60
+		grep -av '^#[0-9]' "$log" | sed 's/^/# /' | tail -n 60
 	fi
 done
 exit $failed
