@@ -240,12 +240,16 @@ static int load_file(s2sd_config *c, const char *path, bool must_exist)
 		return -1;
 	}
 	c->config_path = strdup(path);
-	char line[4096], where[4200];
+	/* getline, not a fixed buffer: fgets cut lines past 4095 bytes and parsed
+	 * the tail as a line of its own (a long comment could set an option). */
+	char *line = NULL, where[4200];
+	size_t cap = 0;
 	int rc = 0;
-	for (int no = 1; rc == 0 && fgets(line, sizeof line, f); no++) {
+	for (int no = 1; rc == 0 && getline(&line, &cap, f) >= 0; no++) {
 		snprintf(where, sizeof where, "%s:%d", path, no);
 		rc = file_line(c, line, where);
 	}
+	free(line);
 	fclose(f);
 	return rc;
 }

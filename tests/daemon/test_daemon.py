@@ -268,6 +268,12 @@ def t_bad_config():
     env = dict(os.environ, SEQ2SEQD_PORT="70000")
     out = subprocess.run([BINARY, "--config", "/dev/null"], capture_output=True, text=True, env=env)
     check(out.returncode != 0 and "SEQ2SEQD_PORT" in out.stderr and "70000" in out.stderr, out.stderr)
+    # A line past 4095 bytes was cut and its tail parsed as a line of its own
+    # (found by fuzz/fuzz_settings.c): a long comment must not set an option.
+    with open(conf, "w") as f:
+        f.write("# " + "x" * 4092 + " workers = 0\n")
+    out = subprocess.run([BINARY, "--config", conf, "--check-config"], capture_output=True, text=True)
+    check("workers" not in out.stderr and "bad.conf:2" not in out.stderr, out.stderr)
 
 
 @test("--check-config validates the models and prints file < flag < environment")
