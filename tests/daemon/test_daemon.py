@@ -935,6 +935,35 @@ def t_journal():
 SOCKET_ACTIVATE = shutil.which("systemd-socket-activate")
 
 
+def print_tap(results):
+    """Prints the plan and one TAP line per (ok, desc, info) result (ok None:
+    skipped, info the reason); returns how many failed."""
+    print("1..%d" % len(results))
+    failed = 0
+    for i, (ok, desc, info) in enumerate(results, 1):
+        if ok is None:
+            print("ok %d - %s # SKIP %s" % (i, desc, info))
+            continue
+        print("%s %d - %s" % ("ok" if ok else "not ok", i, desc))
+        if not ok:
+            failed += 1
+            for line in str(info).splitlines():
+                print("# " + line)
+    return failed
+
+
+def report():
+    """The end of every black-box test file: TAP for everything recorded in
+    _results, daemon logs removed unless something failed (or
+    S2SD_TEST_KEEP is set). The exit status stays 0: TAP carries failures."""
+    failed = print_tap(_results)
+    if failed == 0 and not os.environ.get("S2SD_TEST_KEEP"):
+        shutil.rmtree(TMP, ignore_errors=True)
+    else:
+        print("# daemon logs kept in " + TMP)
+    return 0
+
+
 def main():
     if not os.access(BINARY, os.X_OK):
         print("1..0 # SKIP %s not built" % BINARY)
@@ -967,22 +996,7 @@ def main():
     t_dashboard_off()
     t_recent()
     t_journal()
-    print("1..%d" % len(_results))
-    failed = 0
-    for i, (ok, desc, info) in enumerate(_results, 1):
-        if ok is None:
-            print("ok %d - %s # SKIP %s" % (i, desc, info))
-            continue
-        print("%s %d - %s" % ("ok" if ok else "not ok", i, desc))
-        if not ok:
-            failed += 1
-            for line in str(info).splitlines():
-                print("# " + line)
-    if failed == 0 and not os.environ.get("S2SD_TEST_KEEP"):
-        shutil.rmtree(TMP, ignore_errors=True)
-    else:
-        print("# daemon logs kept in " + TMP)
-    return 0
+    return report()
 
 
 if __name__ == "__main__":

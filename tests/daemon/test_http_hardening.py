@@ -22,7 +22,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_daemon import (BINARY, TMP, Daemon, check, dashboard_data_dir, fixture_path,  # noqa: E402
-                         free_port, MODEL_A, test, _results)
+                         free_port, MODEL_A, report, test)
 
 LONG = {"max_len_a": 100, "max_len_b": 200, "max_length": 200}  # model a: 200 steps, never </s>
 _known = None
@@ -611,20 +611,7 @@ def main():
     t_slowloris()
     t_idle_connections()
     t_nofile_cap()
-    print("1..%d" % len(_results))
-    failed = 0
-    for i, (ok, desc, info) in enumerate(_results, 1):
-        if ok is None:
-            print("ok %d - %s # SKIP %s" % (i, desc, info))
-            continue
-        print("%s %d - %s" % ("ok" if ok else "not ok", i, desc))
-        if not ok:
-            failed += 1
-            for line in str(info).splitlines():
-                print("# " + line)
-    if failed:
-        print("# daemon logs kept in " + TMP)
-    return 0
+    return report()
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ decoding slow enough to observe; they hold on a loaded 2-core machine.
 """
 import json
 import os
-import shutil
 import socket
 import struct
 import subprocess
@@ -21,7 +20,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_daemon import (BINARY, FIXTURE_DECODE, MODEL_A, MODEL_B, MODEL_C, TMP, Daemon,  # noqa: E402
-                         _results, check, check_hyp, expect_error, fixture_path, load_fixture, test)
+                         _results, check, check_hyp, expect_error, fixture_path, load_fixture, report, test)
 
 # Model a never emits </s> on these inputs: T = min(max_length, floor(a n) + b) steps.
 LONG = {"max_len_a": 100, "max_len_b": 200, "max_length": 200}
@@ -376,22 +375,7 @@ def main():
     t_fair_mixed()
     t_huge_word()
     t_nan_not_dropped()
-    print("1..%d" % len(_results))
-    failed = 0
-    for i, (ok, desc, info) in enumerate(_results, 1):
-        if ok is None:
-            print("ok %d - %s # SKIP %s" % (i, desc, info))
-            continue
-        print("%s %d - %s" % ("ok" if ok else "not ok", i, desc))
-        if not ok:
-            failed += 1
-            for line in str(info).splitlines():
-                print("# " + line)
-    if failed == 0 and not os.environ.get("S2SD_TEST_KEEP"):
-        shutil.rmtree(TMP, ignore_errors=True)
-    else:
-        print("# daemon logs kept in " + TMP)
-    return 0
+    return report()
 
 
 if __name__ == "__main__":

@@ -14,9 +14,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_daemon import (BUILDDIR, TMP, Daemon, MODEL_A, MODEL_C, _results, check,  # noqa: E402
+from test_daemon import (BUILDDIR, TMP, Daemon, MODEL_A, MODEL_C, check,  # noqa: E402
                          check_hyp, expect_error, fixture_path, load_fixture, test,
-                         translate_case)
+                         report, translate_case)
 
 ADMIN = {"Authorization": "Bearer k"}
 F16_MODEL = "lstm_additive_luong_feed_f16"
@@ -233,22 +233,7 @@ def main():
     for t in (t_rewrite_in_place, t_non_finite_start, t_non_finite_reload, t_validation_checks_output,
               t_cli_nan, t_unk_kept, t_nul_refused):
         t()
-    print("1..%d" % len(_results))
-    failed = 0
-    for i, (ok, desc, info) in enumerate(_results, 1):
-        if ok is None:
-            print("ok %d - %s # SKIP %s" % (i, desc, info))
-            continue
-        print("%s %d - %s" % ("ok" if ok else "not ok", i, desc))
-        if not ok:
-            failed += 1
-            for line in str(info).splitlines():
-                print("# " + line)
-    if failed == 0 and not os.environ.get("S2SD_TEST_KEEP"):
-        shutil.rmtree(TMP, ignore_errors=True)
-    else:
-        print("# daemon logs kept in " + TMP)
-    return 0
+    return report()
 
 
 if __name__ == "__main__":
