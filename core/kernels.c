@@ -74,11 +74,18 @@ static inline float s2s__expf(float x)
 	p = p * r + 1.6666665459E-1f;
 	p = p * r + 5.0000001201E-1f;
 	p = p * r * r + r + 1.0f;
+	/*
+	 * A NaN x must come out as NaN, which p carries; the exponent bits must
+	 * not come from converting NaN to an integer (undefined in C, and UBSan
+	 * saw the negative shift it led to when overflowing logits reached here).
+	 * The clamp above keeps n in [-126, 127], so the biased exponent fits.
+	 */
+	int32_t e = n == n ? (int32_t)n : 0;
 	union {
-		int32_t i;
+		uint32_t u;
 		float f;
 	} u;
-	u.i = ((int32_t)n + 127) << 23;
+	u.u = (uint32_t)(e + 127) << 23;
 	return p * u.f;
 }
 

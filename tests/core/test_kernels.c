@@ -70,6 +70,18 @@ Test(kernels, fast_tanh_is_within_float_noise)
 	cr_assert_float_eq(v[2], 1e-5f, 1e-12);
 }
 
+/* Non-finite inputs: overflowing logits reach expf; NaN stays NaN, the
+ * infinities saturate, and (under UBSan) no undefined integer conversion. */
+Test(kernels, fast_expf_non_finite_and_extremes)
+{
+	cr_assert(isnan(s2s__expf1(NAN)));
+	cr_assert(isnan(s2s__expf1(-NAN)));
+	cr_assert_eq(s2s__expf1(-INFINITY), s2s__expf1(-87.3f));
+	cr_assert(isfinite(s2s__expf1(INFINITY)) && s2s__expf1(INFINITY) > 1e38f);
+	cr_assert_float_eq(s2s__expf1(1.0f), (float)exp(1.0), 3e-7);
+	cr_assert_float_eq(s2s__expf1(-20.0f), (float)exp(-20.0), 1e-15);
+}
+
 static double sig(double x)
 {
 	return 1.0 / (1.0 + exp(-x));
