@@ -33,6 +33,14 @@ TMP = tempfile.mkdtemp(prefix="s2sd-test-")
 _results = []
 
 
+def fixture_work():
+    """(daemon model name, fixture name, case) for every case of the three
+    fixtures the default Daemon serves as a, b and c."""
+    return [(name, fx_name, case)
+            for name, fx_name in (("a", MODEL_A), ("b", MODEL_B), ("c", MODEL_C))
+            for case in load_fixture(fx_name)["cases"]]
+
+
 def fixture_path(name, ext):
     return os.path.join(FIXTURES, name + ext)
 
@@ -526,10 +534,7 @@ def t_metrics(d):
 
 @test("concurrency: 24 clients x 10 requests, every response equals PyTorch's output for that sentence")
 def t_concurrency(d):
-    work = []
-    for name, fx_name in (("a", MODEL_A), ("b", MODEL_B), ("c", MODEL_C)):
-        for case in load_fixture(fx_name)["cases"]:
-            work.append((name, fx_name, case))
+    work = fixture_work()
     errors = []
 
     def client(k):

@@ -19,8 +19,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_daemon import (BINARY, FIXTURE_DECODE, MODEL_A, MODEL_B, MODEL_C, TMP, Daemon,  # noqa: E402
-                         _results, check, check_hyp, expect_error, fixture_path, load_fixture, report, test)
+from test_daemon import (BINARY, FIXTURE_DECODE, MODEL_A, TMP, Daemon, _results, check,  # noqa: E402
+                         check_hyp, expect_error, fixture_path, fixture_work, report, test)
 
 # Model a never emits </s> on these inputs: T = min(max_length, floor(a n) + b) steps.
 LONG = {"max_len_a": 100, "max_len_b": 200, "max_length": 200}
@@ -210,10 +210,7 @@ def t_fair_mixed():
     # do not fit, all the time; every hypothesis must still be PyTorch's.
     d = Daemon("--workers=1", "--max_rows=6", "--max_beam=6", "--request_row_share=34", "--max_sentences=8")
     try:
-        work = []
-        for name, fx_name in (("a", MODEL_A), ("b", MODEL_B), ("c", MODEL_C)):
-            for case in load_fixture(fx_name)["cases"]:
-                work.append((name, fx_name, case))
+        work = fixture_work()
         errors = []
 
         def client(k):
