@@ -13,13 +13,13 @@
 # S2S_VALGRIND=0 turns one off in CI too): together they take about nine
 # times as long as `make check`.
 #
-# Measured with CI=true on the 2-core dev VM on 2026-12-04, from a fresh
-# clone with the packages already installed, while other jobs shared it
-# (load average 2-3; a first run at load 3-6 in brackets):
-#   build + make check                    76 s  (102 s)
-#   make check-valgrind                  611 s  (892 s; 10.5 min idle, 2026-12-01)
-#   build + make check, ASan+UBSan       104 s  (208 s)
-#   whole script                         795 s = 13.3 min, plus installing the
+# Measured with CI=true on the 2-core dev VM on 2026-12-04 with everything
+# of issue 9 merged (fuzzing smoke run included), packages already installed,
+# other jobs sharing the machine part of the time:
+#   build + make check (388 tests)       141 s
+#   make check-valgrind                  659 s
+#   build + make check, ASan+UBSan       143 s
+#   whole script                         943 s = 15.7 min, plus installing the
 #                                        packages on a fresh machine; CI's limit
 #                                        is 90 min.
 # LeakSanitizer needs ptrace; where a container forbids it every sanitized
