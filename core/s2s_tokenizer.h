@@ -66,4 +66,12 @@ size_t s2s_tokenizer_max_token_bytes(const s2s_tokenizer *t);
  */
 char *s2s_detokenize(const s2s_tokenizer *t, const char *const *tokens, int n);
 
+/*
+ * Length in bytes of the valid UTF-8 character at `s`, reading at most
+ * `left` (>= 1) bytes; 0 when there is none (a stray or cut-short sequence,
+ * an overlong form, a surrogate, beyond U+10FFFF). The one UTF-8 rule of the
+ * tokenizer and of the API's error bodies. Pure; any thread.
+ */
+size_t s2s_utf8_char_len(const char *s, size_t left);
+
 #endif

@@ -147,7 +147,7 @@ int s2s_tokenizer_new(const char *json_text, const char *what, s2s_tokenizer **o
 	return 0;
 }
 
-/* Length of the valid UTF-8 sequence at s (at most `left` bytes), or 0 if invalid. */
+/* s2s_utf8_char_len on bytes (s2s_tokenizer.h has the contract). */
 static size_t utf8_len(const unsigned char *s, size_t left)
 {
 	unsigned c = s[0];
@@ -168,6 +168,11 @@ static size_t utf8_len(const unsigned char *s, size_t left)
 	if (cp < min_cp[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
 		return 0; /* overlong, out of range, or a surrogate */
 	return n;
+}
+
+size_t s2s_utf8_char_len(const char *s, size_t left)
+{
+	return utf8_len((const unsigned char *)s, left);
 }
 
 static bool is_space(unsigned char c)

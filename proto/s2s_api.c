@@ -31,34 +31,6 @@ const char *s2s_api_code_name(s2s_api_code code)
 	return (int)code >= 0 && (int)code < N_API_ERRORS ? api_errors[code].name : "internal";
 }
 
-/* Length of the valid UTF-8 character at s (at most `left` bytes), or 0. */
-static size_t utf8_char(const unsigned char *s, size_t left)
-{
-	size_t n;
-	unsigned c = s[0], min;
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		n = 2, min = 0x80;
-	else if (c >= 0xe0 && c <= 0xef)
-		n = 3, min = 0x800;
-	else if (c >= 0xf0 && c <= 0xf4)
-		n = 4, min = 0x10000;
-	else
-		return 0;
-	if (n > left)
-		return 0;
-	unsigned cp = c & (0x3f >> (n - 1));
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
-}
-
 /*
  * True when [s, s+left) is the start of a valid character cut short by the
  * end: completed with continuation bytes (0x80, or 0xa0 where the lead byte
@@ -73,7 +45,7 @@ static bool utf8_cut(const unsigned char *s, size_t left)
 		unsigned char buf[4] = {s[0], pads[p], 0x80, 0x80};
 		for (size_t i = 1; i < left; i++)
 			buf[i] = s[i];
-		if (utf8_char(buf, 4) > left)
+		if (s2s_utf8_char_len((const char *)buf, 4) > left)
 			return true;
 	}
 	return false;
@@ -86,7 +58,7 @@ char *s2s_api_utf8_sanitize(const char *s, size_t len)
 	if (!out)
 		return NULL;
 	for (size_t i = 0; i < len;) {
-		size_t n = u[i] ? utf8_char(u + i, len - i) : 0;
+		size_t n = u[i] ? s2s_utf8_char_len(s + i, len - i) : 0;
 		if (n) {
 			memcpy(o, u + i, n);
 			o += n;
