@@ -8,7 +8,8 @@ JOEYNMT_SRC is an extracted Joey NMT source tree (the directory holding the
 `joeynmt` package and `scripts/`), tested with v2.3 (git c19c6c84):
     git -C joeynmt.git archive v2.3 joeynmt scripts | tar -x -C /tmp/joey
 SUBWORD_NMT_SRC is an extracted subword-nmt tree (holding the `subword_nmt`
-package); Joey's BPE tokenizer imports it. Neither is ever copied here: only
+package), tested with v0.3.8 (Joey 2.3 passes --separator as text, which
+later byte-level versions refuse); Joey's BPE tokenizer imports it. Neither is ever copied here: only
 what they produce is committed.
 
 For each variant this trains a small recurrent model on Joey's reverse toy
@@ -238,7 +239,7 @@ def joey_config(name, v, work):
                      "early_stopping_metric": "loss", "epochs": TRAIN_EPOCHS,
                      "validation_freq": 100000, "logging_freq": 100000, "overwrite": True,
                      "shuffle": True, "print_valid_sents": [], "keep_best_ckpts": 1,
-                     "clip_grad_norm": 1.0},
+                     "clip_grad_norm": 1.0, "label_smoothing": 0.2},
         "model": {
             "initializer": "xavier_uniform", "embed_initializer": "normal",
             "embed_init_weight": 0.1, "bias_initializer": "zeros",
