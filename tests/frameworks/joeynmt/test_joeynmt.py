@@ -10,7 +10,9 @@ tests/frameworks/joeynmt/<variant>/ made by gen_joeynmt.py. Per variant:
   writes a checkpoint; its tokenizers cut each source into Joey's tokens and
   detokenize Joey's output into Joey's text;
 * the imported model's greedy tokens equal Joey's recurrent_greedy, attention
-  and per-step log-probabilities within 1e-5; beam search (§7) equals Joey's
+  and per-step log-probabilities within 1e-5 (or twice the distance of Joey's
+  own float32 results from its float64 ones, recorded by the generator, where
+  a model amplifies rounding beyond that); beam search (§7) equals Joey's
   beam_search on the cases where Joey's beam rules give the §7 result;
 * a Joey NMT 1.x config of the same model imports to the same tensors.
 Refusals (exit status 2, one line per reason, nothing written): transformer
@@ -95,6 +97,11 @@ def check_model(name, exp, imp):
     _, order = remap_vocab(jv, pad=sp["<pad>"], unk=sp["<unk>"], bos=sp["<s>"], eos=sp["</s>"])
     ours = [i for i, o in enumerate(order) if o >= 0]
     theirs = [order[i] for i in ours]
+    # 1e-5, or twice the distance of Joey's own float32 results from its
+    # float64 ones where the model amplifies rounding more than that.
+    noise = exp.get("float32_noise") or {}
+    tol_lp = max(TOL, 2 * noise.get("logprobs", 0.0))
+    tol_att = max(TOL, 2 * noise.get("attention", 0.0))
     d = exp["decode"]
     bad_tok, att_diff, lp_diff, beam_bad, beam_diff, n_beam = [], 0.0, 0.0, [], 0.0, 0
     for c in exp["cases"]:
@@ -120,14 +127,14 @@ def check_model(name, exp, imp):
             if bt != bw:
                 beam_bad.append((c["src"], bt, bw))
             else:
-                beam_diff = max(beam_diff, abs(r["norm_score"] - c["beam"]["score"]))
+                beam_diff = max(beam_diff, abs(r["norm_score"] - c["beam"]["score"]) / len(bt))
     ok(not bad_tok, "%s: greedy tokens equal Joey's on %d cases" % (name, len(exp["cases"])), bad_tok[:3])
-    ok(att_diff <= TOL, "%s: attention within 1e-5 (max %.2g)" % (name, att_diff))
-    ok(lp_diff <= TOL, "%s: log-probabilities within 1e-5 (max %.2g)" % (name, lp_diff))
+    ok(att_diff <= tol_att, "%s: attention within %.2g (max %.2g)" % (name, tol_att, att_diff))
+    ok(lp_diff <= tol_lp, "%s: log-probabilities within %.2g (max %.2g)" % (name, tol_lp, lp_diff))
     if exp.get("beam"):
-        ok(not beam_bad and beam_diff <= TOL and n_beam > 0,
-           "%s: beam tokens equal Joey's on %d cases, score within 1e-5 (max %.2g)" % (name, n_beam, beam_diff),
-           beam_bad[:3])
+        ok(not beam_bad and beam_diff <= tol_lp and n_beam > 0,
+           "%s: beam tokens equal Joey's on %d cases, score within %.2g per token (max %.2g)"
+           % (name, n_beam, tol_lp, beam_diff), beam_bad[:3])
     return att_diff, lp_diff
 
 
