@@ -317,7 +317,11 @@ def convert(args):
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ImportRefused("checkpoint %s has no 'model_state' dictionary of tensors: not a Joey NMT "
                             "checkpoint" % ckpt_path)
-    return _build(cfg, m, state, src_itos, trg_itos, ids, src_tok, tgt_tok, ckpt_path)
+    try:
+        return _build(cfg, m, state, src_itos, trg_itos, ids, src_tok, tgt_tok, ckpt_path)
+    except (KeyError, TypeError, ValueError) as e:
+        raise ImportRefused("config %s: a missing or malformed model entry (%s: %s)"
+                            % (cfg_path, type(e).__name__, e)) from None
 
 
 def _get(state, name, shape=None):
