@@ -277,6 +277,11 @@ static int load_text_parts(struct s2s_model *m, s2s_error *err)
 		rc = s2s_tokenizer_new(v[3], "src_tokenizer", &m->src_tok, err);
 	if (rc == 0)
 		rc = s2s_tokenizer_new(v[4], "tgt_tokenizer", &m->tgt_tok, err);
+	const char *dec = s2s_checkpoint_meta(m->ckpt, "seq2seqd.decoding");
+	if (rc == 0 && dec)
+		rc = s2s_decode_defaults_parse(dec, &m->decoding, &m->decoding_set, err);
+	else if (rc == 0)
+		s2s_decode_options_init(&m->decoding);
 	return rc;
 }
 
@@ -373,6 +378,12 @@ const s2s_vocab *s2s_model_src_vocab(const s2s_model *m)
 const s2s_vocab *s2s_model_tgt_vocab(const s2s_model *m)
 {
 	return m->tgt_vocab;
+}
+
+unsigned s2s_model_decode_defaults(const s2s_model *m, s2s_decode_options *out)
+{
+	*out = m->decoding;
+	return m->decoding_set;
 }
 
 const s2s_tokenizer *s2s_model_src_tokenizer(const s2s_model *m)

@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 
 #include "s2s_checkpoint.h"
+#include "s2s_decode.h"
 #include "s2s_model.h"
 
 /* One direction of one layer of a PyTorch RNN/GRU/LSTM. */
@@ -55,6 +56,8 @@ struct s2s_model {
 	size_t widened_bytes;
 	int64_t params;
 	char sha256[65];
+	s2s_decode_options decoding; /* seq2seqd.decoding, or the §7 defaults */
+	unsigned decoding_set;       /* S2S_DEC_* bits the checkpoint set */
 };
 
 #endif

@@ -463,6 +463,17 @@ static json_t *examples(const s2s_model *m)
 	return json_array();
 }
 
+/* The decoding defaults a request gets from this model (seq2seqd.decoding or §7's). */
+static json_t *decoding(const s2s_model *m)
+{
+	s2s_decode_options d;
+	unsigned set = s2s_model_decode_defaults(m, &d);
+	return json_pack("{s:i,s:i,s:i,s:f,s:i,s:f,s:b}", "beam_size", d.beam_size, "n_best",
+			 d.n_best, "max_length", d.max_len, "max_len_a", (double)d.max_len_a,
+			 "max_len_b", d.max_len_b, "length_penalty", (double)d.length_penalty,
+			 "from_checkpoint", set != 0);
+}
+
 json_t *s2s_api_model_info(const s2s_model *m, const char *name, bool is_default,
 			   long long loaded_at, int reloads)
 {
@@ -472,11 +483,11 @@ json_t *s2s_api_model_info(const s2s_model *m, const char *name, bool is_default
 	struct tm tm;
 	gmtime_r(&t, &tm);
 	strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
-	return json_pack("{s:s,s:b,s:s,s:s?,s:o,s:i,s:i,s:I,s:s,s:s,s:i,s:o}", "name", name,
+	return json_pack("{s:s,s:b,s:s,s:s?,s:o,s:i,s:i,s:I,s:s,s:s,s:i,s:o,s:o}", "name", name,
 			 "default", is_default, "path", s2s_model_path(m), "description",
 			 s2s_model_meta(m, "seq2seqd.description"), "architecture", architecture(c),
 			 "src_vocab_size", c->src_vocab_size, "tgt_vocab_size", c->tgt_vocab_size,
 			 "parameters", (json_int_t)s2s_model_param_count(m), "sha256",
 			 s2s_model_sha256(m), "loaded_at", stamp, "reloads", reloads, "examples",
-			 examples(m));
+			 examples(m), "decoding", decoding(m));
 }

@@ -18,6 +18,7 @@
 
 #include "assert_err.h"
 #include "ckpt_builder.h"
+#include "s2s_decode.h"
 #include "model_internal.h"
 #include "sha256.h"
 
@@ -857,4 +858,71 @@ Test(model, every_fixture_loads_with_its_config, .timeout = 900)
 		cr_assert_str_eq(got[i], want, "%s", name);
 	}
 	cr_assert_eq(pclose(p), 0);
+}
+
+/* --- seq2seqd.decoding: a checkpoint's decoding defaults ---------------------------- */
+
+Test(model, decoding_defaults_are_read_and_merged_under_explicit_options)
+{
+	ckb b;
+	tiny(&b);
+	ckb_set_meta(&b, "seq2seqd.decoding",
+	             "{\"beam_size\": 5, \"max_len_a\": 0, \"max_len_b\": 10, \"length_penalty\": 0.6}");
+	s2s_model *m;
+	s2s_error e;
+	cr_assert_eq(open_built(&b, &m, &e), 0, "%s", e.message);
+	ckb_deinit(&b);
+	s2s_decode_options d, o;
+	unsigned set = s2s_model_decode_defaults(m, &d);
+	cr_assert_eq(set, S2S_DEC_BEAM_SIZE | S2S_DEC_MAX_LEN_A | S2S_DEC_MAX_LEN_B |
+	                      S2S_DEC_LENGTH_PENALTY);
+	cr_assert_eq(d.beam_size, 5);
+	cr_assert_eq(d.max_len_b, 10);
+	cr_assert_float_eq(d.length_penalty, 0.6f, 1e-7);
+	cr_assert_eq(d.max_len, 256, "a field the checkpoint does not set keeps §7's default");
+	/* what the caller named wins; the rest comes from the checkpoint */
+	s2s_decode_options_init(&o);
+	o.beam_size = 2;
+	o.max_len_b = 3;
+	s2s_decode_options_merge(&o, S2S_DEC_BEAM_SIZE, &d, set);
+	cr_assert_eq(o.beam_size, 2);
+	cr_assert_eq(o.max_len_b, 10, "max_len_b was not given, so the checkpoint's applies");
+	cr_assert_float_eq(o.max_len_a, 0.0f, 0);
+	s2s_model_unref(m);
+}
+
+Test(model, no_decoding_metadata_means_section_7_defaults)
+{
+	ckb b;
+	tiny(&b);
+	s2s_model *m;
+	s2s_error e;
+	cr_assert_eq(open_built(&b, &m, &e), 0, "%s", e.message);
+	ckb_deinit(&b);
+	s2s_decode_options d, init;
+	cr_assert_eq(s2s_model_decode_defaults(m, &d), 0u);
+	s2s_decode_options_init(&init);
+	cr_assert_eq(memcmp(&d, &init, sizeof d), 0);
+	s2s_model_unref(m);
+}
+
+static void expect_bad_decoding(const char *json, const char *sub)
+{
+	ckb b;
+	tiny(&b);
+	ckb_set_meta(&b, "seq2seqd.decoding", json);
+	expect_fail(&b, S2S_ECONFIG, sub);
+}
+
+Test(model, bad_decoding_metadata_is_refused_naming_the_key)
+{
+	expect_bad_decoding("[1]", "not a JSON object");
+	expect_bad_decoding("{\"beam\": 5}", "unknown key 'beam'");
+	expect_bad_decoding("{\"beam_size\": 0}", "'beam_size' must be an integer in 1..64");
+	expect_bad_decoding("{\"beam_size\": 2.5}", "'beam_size' must be an integer");
+	expect_bad_decoding("{\"max_len_a\": -1}", "'max_len_a' must be a number in 0..100");
+	expect_bad_decoding("{\"length_penalty\": \"x\"}", "'length_penalty' must be a number");
+	expect_bad_decoding("{\"max_length\": 5000}", "'max_length' must be an integer in 1..4096");
+	expect_bad_decoding("{\"beam_size\": 2, \"n_best\": 3}", "n_best 3 is more than beam_size 2");
+	expect_bad_decoding("{\"beam_size\": 2, \"beam_size\": 3}", "duplicate");
 }
