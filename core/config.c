@@ -141,8 +141,8 @@ static int check_extensions(const s2s_config *c, s2s_error *err)
 			key = "bridge_cell";
 		if (key)
 			return s2s__error_set(err, S2S_ECONFIG,
-			                      "config key '%s' needs bridge 'linear', not '%s'", key,
-			                      s2s_bridge_name(c->bridge));
+			                      "config key '%s' needs bridge 'linear', not '%s'",
+			                      key, s2s_bridge_name(c->bridge));
 	}
 	if (c->bridge_cell != S2S_BRIDGE_CELL_ZEROS && c->cell != S2S_CELL_LSTM)
 		return s2s__error_set(err, S2S_ECONFIG,

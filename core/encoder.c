@@ -246,8 +246,8 @@ static void s2s__scatter_layers(const s2s_model *m, int count, const float *src,
 }
 
 /* zeros and last: copies or clears, no arithmetic. */
-static void s2s__bridge_copy(const s2s_model *m, int count, const float *fin_h,
-                             const float *fin_c, float *h, float *c, long h_stride)
+static void s2s__bridge_copy(const s2s_model *m, int count, const float *fin_h, const float *fin_c,
+                             float *h, float *c, long h_stride)
 {
 	const s2s_config *cfg = &m->cfg;
 	int D = cfg->dec_hidden, K = s2s_config_enc_out(cfg), EL = cfg->enc_layers;

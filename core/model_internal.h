@@ -31,8 +31,8 @@ typedef struct {
 	s2s__rnn_weights enc[S2S_MAX_LAYERS][2];       /* [layer][0 fwd, 1 bwd] */
 	const float *bridge_w;                         /* (dec_layers*D, bridge_in) or NULL */
 	const float *bridge_b;                         /* (dec_layers*D) or NULL */
-	const float *bridge_c_w;                       /* (dec_layers*D, bridge_in) bridge_cell linear */
-	const float *bridge_c_b;                       /* (dec_layers*D) bridge_cell linear */
+	const float *bridge_c_w;                       /* (dec_layers*D, bridge_in) or NULL */
+	const float *bridge_c_b;                       /* (dec_layers*D) or NULL */
 	const float *tgt_emb;                          /* (V_tgt, E) */
 	s2s__rnn_weights dec[S2S_MAX_LAYERS];
 	const float *attn_general_w;                   /* (D, K) general */

@@ -21,7 +21,11 @@ typedef enum { S2S_PLACE_BAHDANAU, S2S_PLACE_LUONG } s2s_attn_placement;
 /* Activations of the optional keys; the first of each is the default (0). */
 typedef enum { S2S_ACT_TANH, S2S_ACT_NONE, S2S_ACT_RELU } s2s_activation;
 typedef enum { S2S_BRIDGE_IN_TOP, S2S_BRIDGE_IN_ALL } s2s_bridge_input;
-typedef enum { S2S_BRIDGE_CELL_ZEROS, S2S_BRIDGE_CELL_HIDDEN, S2S_BRIDGE_CELL_LINEAR } s2s_bridge_cell;
+typedef enum {
+	S2S_BRIDGE_CELL_ZEROS,
+	S2S_BRIDGE_CELL_HIDDEN,
+	S2S_BRIDGE_CELL_LINEAR
+} s2s_bridge_cell;
 
 typedef struct {
 	s2s_cell_kind cell;
@@ -41,11 +45,11 @@ typedef struct {
 	int src_vocab_size;
 	int tgt_vocab_size;
 	/* Optional keys (absent = the zero value, today's behaviour). */
-	bool attn_out_bias;                  /* luong: decoder.attention_out.bias */
-	s2s_activation attn_out_activation;  /* luong: tanh or none (never relu) */
-	s2s_bridge_input bridge_input;       /* linear bridge reads the top layer or all */
-	s2s_activation bridge_activation;    /* linear bridge */
-	s2s_bridge_cell bridge_cell;         /* LSTM start cell of the linear bridge */
+	bool attn_out_bias;                 /* luong: decoder.attention_out.bias */
+	s2s_activation attn_out_activation; /* luong: tanh or none (never relu) */
+	s2s_bridge_input bridge_input;      /* linear bridge reads the top layer or all */
+	s2s_activation bridge_activation;   /* linear bridge */
+	s2s_bridge_cell bridge_cell;        /* LSTM start cell of the linear bridge */
 } s2s_config;
 
 /*
