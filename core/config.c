@@ -268,3 +268,18 @@ const char *s2s_placement_name(s2s_attn_placement k)
 {
 	return (unsigned)k < 2 ? place_names[k] : "?";
 }
+
+const char *s2s_activation_name(s2s_activation k)
+{
+	return (unsigned)k < 3 ? act_names[k] : "?";
+}
+
+const char *s2s_bridge_input_name(s2s_bridge_input k)
+{
+	return (unsigned)k < 2 ? bridge_in_names[k] : "?";
+}
+
+const char *s2s_bridge_cell_name(s2s_bridge_cell k)
+{
+	return (unsigned)k < 3 ? bridge_cell_names[k] : "?";
+}

@@ -69,5 +69,8 @@ const char *s2s_cell_name(s2s_cell_kind k);
 const char *s2s_bridge_name(s2s_bridge_kind k);
 const char *s2s_attn_name(s2s_attn_kind k);
 const char *s2s_placement_name(s2s_attn_placement k);
+const char *s2s_activation_name(s2s_activation k);
+const char *s2s_bridge_input_name(s2s_bridge_input k);
+const char *s2s_bridge_cell_name(s2s_bridge_cell k);
 
 #endif

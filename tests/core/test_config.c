@@ -507,4 +507,10 @@ Test(config, names)
 	cr_assert_str_eq(s2s_attn_name(S2S_ATTN_ADDITIVE), "additive");
 	cr_assert_str_eq(s2s_placement_name(S2S_PLACE_LUONG), "luong");
 	cr_assert_str_eq(s2s_cell_name((s2s_cell_kind)9), "?");
+	cr_assert_str_eq(s2s_activation_name(S2S_ACT_TANH), "tanh");
+	cr_assert_str_eq(s2s_activation_name(S2S_ACT_RELU), "relu");
+	cr_assert_str_eq(s2s_activation_name(S2S_ACT_NONE), "none");
+	cr_assert_str_eq(s2s_bridge_input_name(S2S_BRIDGE_IN_ALL), "all");
+	cr_assert_str_eq(s2s_bridge_cell_name(S2S_BRIDGE_CELL_HIDDEN), "hidden");
+	cr_assert_str_eq(s2s_bridge_cell_name((s2s_bridge_cell)7), "?");
 }
