@@ -440,9 +440,33 @@ char *s2s_api_opennmt_response(const s2s_api_view *v, const s2s_api_sentence *s,
 	return finish(&b, outer);
 }
 
+/*
+ * The optional keys of checkpoint-format.md §3, only where they differ
+ * from their defaults: as in the checkpoint, a model that does not use
+ * them is described exactly as before they existed.
+ */
+static json_t *optional_architecture(json_t *o, const s2s_config *c)
+{
+	if (o && c->attn_out_bias)
+		json_object_set_new(o, "attn_out_bias", json_true());
+	if (o && c->attn_out_activation != S2S_ACT_TANH)
+		json_object_set_new(o, "attn_out_activation",
+				    json_string(s2s_activation_name(c->attn_out_activation)));
+	if (o && c->bridge_input != S2S_BRIDGE_IN_TOP)
+		json_object_set_new(o, "bridge_input",
+				    json_string(s2s_bridge_input_name(c->bridge_input)));
+	if (o && c->bridge_activation != S2S_ACT_TANH)
+		json_object_set_new(o, "bridge_activation",
+				    json_string(s2s_activation_name(c->bridge_activation)));
+	if (o && c->bridge_cell != S2S_BRIDGE_CELL_ZEROS)
+		json_object_set_new(o, "bridge_cell",
+				    json_string(s2s_bridge_cell_name(c->bridge_cell)));
+	return o;
+}
+
 static json_t *architecture(const s2s_config *c)
 {
-	return json_pack("{s:s,s:i,s:i,s:i,s:b,s:b,s:i,s:i,s:s,s:s,s:s,s:i,s:b,s:b}", "cell",
+	json_t *o = json_pack("{s:s,s:i,s:i,s:i,s:b,s:b,s:i,s:i,s:s,s:s,s:s,s:i,s:b,s:b}", "cell",
 			 s2s_cell_name(c->cell), "emb_dim", c->emb_dim, "enc_hidden", c->enc_hidden,
 			 "enc_layers", c->enc_layers, "bidirectional", c->bidirectional,
 			 "reverse_source", c->reverse_source, "dec_hidden", c->dec_hidden,
@@ -450,6 +474,7 @@ static json_t *architecture(const s2s_config *c)
 			 "attention", s2s_attn_name(c->attention), "attn_placement",
 			 s2s_placement_name(c->placement), "attn_dim", c->attn_dim, "input_feed",
 			 c->input_feed, "tie_embeddings", c->tie_embeddings);
+	return optional_architecture(o, c);
 }
 
 /* The checkpoint's `seq2seqd.examples`, or an empty array. */
