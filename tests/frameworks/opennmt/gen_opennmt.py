@@ -334,14 +334,12 @@ def translate_all(onmt, torch, version, ckpt, vdir, sentences, tok, sp, info, ex
         vocab_src = greedy.vocabs["src"]
         tgt_itos = greedy.vocabs["tgt"].ids_to_tokens
         src_ids = lambda toks: vocab_src(toks)
-        ml = lambda n: min(250, int(n * 1.25 + 5))
         decode = {"beam_size": 1, "max_len_a": 1.25, "max_len_b": 5, "max_length": 250,
                   "length_penalty": 0}
     else:
         base = greedy.fields["src"].base_field
         tgt_itos = greedy.fields["tgt"].base_field.vocab.itos
         src_ids = lambda toks: [base.vocab.stoi.get(t, base.vocab.stoi[base.unk_token]) for t in toks]
-        ml = lambda n: 100
         decode = {"beam_size": 1, "max_len_a": 0, "max_len_b": 100, "max_length": 100,
                   "length_penalty": 0}
 

@@ -12,7 +12,6 @@ vocabularies, missing subword models; nothing is written on failure.
 import argparse
 import json
 import os
-import pickle
 import subprocess
 import sys
 import tempfile

@@ -15,7 +15,7 @@ import os
 
 import torch
 
-from .common import ImportRefused, Imported, check_rows, refuse_if, remap_vocab, safe_torch_load, take_rows
+from .common import NEVER_BIAS, ImportRefused, Imported, check_rows, refuse_if, remap_vocab, safe_torch_load, take_rows
 
 STAND_INS = ("onmt.", "torchtext.")
 
@@ -67,7 +67,7 @@ def _refusals(opt, sd):
         r.append("copy_attn (copy attention / pointer-generator) is not supported")
     if o("lambda_coverage", 0.0):
         r.append("lambda_coverage (coverage loss) is not supported")
-    if o("lambda_align", 0.0) or o("alignment_layer", None) not in (None, -3, -2) and o("lambda_align", 0.0):
+    if o("lambda_align", 0.0):
         r.append("lambda_align (guided alignment heads) is not supported")
     if o("position_encoding", False):
         r.append("position_encoding is not supported")
@@ -79,8 +79,6 @@ def _refusals(opt, sd):
         r.append("model_task %s is not supported (seq2seq only)" % o("model_task"))
     if o("lora_layers", []) or o("lora_embedding", False):
         r.append("LoRA layers are not supported")
-    if o("freeze_word_vecs_enc", False) is None:  # pragma: no cover - placeholder for odd opts
-        pass
     if att in ("none", None) and o("input_feed", 1):
         r.append("global_attention none with input_feed is not supported (the decoder would feed its "
                  "RNN output back; seq2seqd feeds only attentional vectors)")
@@ -233,17 +231,15 @@ def convert(args):
     if dec_emb.shape[1] != E:
         raise ImportRefused("source and target embeddings differ in size (%d, %d); seq2seqd has one emb_dim"
                             % (E, dec_emb.shape[1]))
-    G = 4 if cell == "lstm" else 3
     H = _get(sd, "encoder.rnn.weight_hh_l0", path).shape[1]
     dec_name = "decoder.rnn.layers.%d.weight_hh" if feed else "decoder.rnn.weight_hh_l%d"
     D = _get(sd, dec_name % 0, path).shape[1]
     K = H * (2 if brnn else 1)
-    if bridge or True:
-        # OpenNMT-py starts the decoder from the encoder's final state, layer
-        # by layer ([fwd; bwd] per layer): it needs matching layers and sizes.
-        refuse_if([] if enc_layers == dec_layers and D == K else
-                  ["encoder (%d layers x %d) and decoder (%d layers x %d) do not match; OpenNMT-py "
-                   "itself cannot run such a model" % (enc_layers, K, dec_layers, D)])
+    # OpenNMT-py starts the decoder from the encoder's final state, layer by
+    # layer ([fwd; bwd] per layer): it needs matching layers and sizes.
+    refuse_if([] if enc_layers == dec_layers and D == K else
+              ["encoder (%d layers x %d) and decoder (%d layers x %d) do not match; OpenNMT-py "
+               "itself cannot run such a model" % (enc_layers, K, dec_layers, D)])
 
     t = {"encoder.embedding.weight": take_rows(enc_emb, src_order),
          "decoder.embedding.weight": take_rows(dec_emb, tgt_order)}
@@ -334,7 +330,6 @@ def _generator(gen, sd, path, order, tokens, D, E, cfg, t):
     refuse_if(["checkpoint %s: unexpected generator tensor %s" % (path, k) for k in extra[:5]])
     check_rows(w, len(tokens), "generator weight", "target vocabulary")
     check_rows(b, len(tokens), "generator bias", "target vocabulary")
-    from .common import NEVER_BIAS
     dec_emb = sd["decoder.embeddings.make_embedding.emb_luts.0.weight"].to(torch.float32)
     tied = E == D and w.shape == dec_emb.shape and torch.equal(w.to(torch.float32), dec_emb)
     if tied:
