@@ -5,7 +5,7 @@
 Reads Joey NMT 2.x and 1.x checkpoints of RecurrentEncoder + RecurrentDecoder
 models (GRU or LSTM, bahdanau or luong attention, init_hidden bridge, last or
 zero, input feeding on or off, tied embeddings and softmax, embedding scale)
-with word-level or subword-nmt BPE tokenization. The checkpoint is read
+with word-level, subword-nmt BPE or SentencePiece tokenization. The checkpoint is read
 without running code from it. What is refused, and how Joey's decoding
 differs from seq2seqd's, is in docs/importing.md ("Joey NMT").
 """
@@ -141,45 +141,16 @@ def _tok_reasons(d, side):
                  "supported" % (side, tc.get("pretokenizer")))
     if level == "bpe":
         kind = d.get("tokenizer_type", d.get("bpe_type", "sentencepiece"))
-        if kind == "sentencepiece":
-            r.append("data.%s.tokenizer_type sentencepiece: not supported by this importer yet "
-                     "(subword-nmt is)" % side)
-        elif kind != "subword-nmt":
+        if kind == "sentencepiece" and d.get("lowercase"):
+            r.append("data.%s.lowercase true with sentencepiece: seq2seqd's SentencePiece tokenizer "
+                     "does not lowercase" % side)
+        elif kind not in ("sentencepiece", "subword-nmt"):
             r.append("data.%s.tokenizer_type %r is unknown to Joey NMT" % (side, kind))
     return r
 
 
 # --------------------------------------------------------------------------
 # subword-nmt codes.
-
-def _read_codes(path):
-    """(codes, version) as subword-nmt's BPE class reads them (first occurrence wins)."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            lines = f.read().split("\n")
-    except UnicodeDecodeError:
-        raise ImportRefused("BPE codes %s are not UTF-8" % path) from None
-    version = (0, 1)
-    if lines and lines[0].startswith("#version:"):
-        try:
-            version = tuple(int(x) for x in lines[0].split()[-1].split(".")[:2])
-        except ValueError:
-            raise ImportRefused("BPE codes %s: bad version line %r" % (path, lines[0])) from None
-        lines = lines[1:]
-    if version not in ((0, 1), (0, 2)):
-        raise ImportRefused("BPE codes %s: version %d.%d is unknown to subword-nmt" % ((path,) + version))
-    codes, seen = [], set()
-    for n, line in enumerate(lines, 2 if version != (0, 1) else 1):
-        if line == "" and n >= len(lines):
-            continue
-        item = tuple(line.strip("\r\n ").split(" "))
-        if len(item) != 2:
-            raise ImportRefused("BPE codes %s line %d: %r is not two symbols" % (path, n, line))
-        if item not in seen:
-            seen.add(item)
-            codes.append(list(item))
-    return codes, version
-
 
 def _bpe_vocab_gaps(codes, version, vocab, sep):
     """Pieces the codes can produce that the vocabulary lacks. Joey 2.x gives
@@ -251,20 +222,46 @@ def _tokenizer(args, d, side, cfg_dir, v1, lowercase, itos):
         raise ImportRefused("Joey NMT 1.x level 'bpe' reads text that was segmented beforehand: give "
                             "the subword-nmt codes file with --bpe-codes")
     tc = d.get("tokenizer_cfg") or {}
+    kind = "subword-nmt" if v1 else d.get("tokenizer_type", d.get("bpe_type", "sentencepiece"))
+    if kind == "sentencepiece":
+        return _spm_tokenizer(tc, side, cfg_dir, itos)
     path = args.bpe_codes or _resolve(tc.get("codes"), cfg_dir, None, "%s BPE codes" % side, "--bpe-codes")
     if not os.path.isfile(path):
         raise ImportRefused("BPE codes %s: no such file" % path)
-    codes, version = _read_codes(path)
+    from ..subword_nmt import load_subword_nmt_codes
     sep = tc.get("separator", "@@")
+    try:
+        tok = load_subword_nmt_codes(path, separator=sep, lowercase=lowercase)
+    except ValueError as e:
+        raise ImportRefused(str(e).splitlines()[0]) from None
     if not v1:
-        vocab = set(itos[4:])
-        gaps = _bpe_vocab_gaps(codes, version, vocab, sep)
+        gaps = _bpe_vocab_gaps(tok["codes"], tuple(tok["version"]), set(itos[4:]), sep)
         if gaps:
             raise ImportRefused("%s vocabulary lacks %d piece(s) the BPE codes can produce (e.g. %s): Joey "
                                 "NMT re-splits those with subword-nmt's vocabulary filter, which seq2seqd "
                                 "does not have" % (side, len(gaps), ", ".join(repr(g) for g in gaps[:3])))
-    return {"type": "subword_nmt", "codes": codes, "version": list(version), "separator": sep,
-            "lowercase": lowercase}
+    return tok
+
+
+def _spm_tokenizer(tc, side, cfg_dir, itos):
+    """Joey 2.x SentencePieceTokenizer: spm.encode(text), after SetVocabulary(itos)."""
+    path = _resolve(tc.get("model_file"), cfg_dir, None, "%s SentencePiece model" % side,
+                    "a tokenizer_cfg.model_file path that exists")
+    from ..spm import load_sentencepiece_model
+    try:
+        tok = load_sentencepiece_model(path)
+    except ValueError as e:
+        raise ImportRefused(str(e).splitlines()[0]) from None
+    vocab = set(itos)
+    # SetVocabulary makes every normal piece missing from Joey's vocabulary
+    # unusable, which changes the segmentation; seq2seqd's tokenizer uses
+    # every piece, so the two agree only when none is missing.
+    gaps = [p for p, _, kind in tok["pieces"] if kind in ("normal", "user_defined") and p not in vocab]
+    if gaps:
+        raise ImportRefused("%s vocabulary lacks %d piece(s) of the SentencePiece model (e.g. %s): Joey NMT "
+                            "restricts SentencePiece to its vocabulary, which seq2seqd does not"
+                            % (side, len(gaps), ", ".join(repr(g) for g in gaps[:3])))
+    return tok
 
 
 def _decoding(cfg, v1):
