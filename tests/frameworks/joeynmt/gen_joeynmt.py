@@ -507,7 +507,10 @@ def decode_variant(name, v, out, joey_src):
     if len(cases) < 100:
         die("%s: only %d usable cases" % (name, len(cases)))
     mol = tcfg.get("max_output_length", -1)
-    decode = {"beam_size": 1, "length_penalty": 0, "max_length": 4096}
+    # Greedy ignores the length penalty; it is Joey's beam_alpha so that these
+    # options equal the defaults the import writes (seq2seqd.decoding).
+    alpha = tcfg.get("beam_alpha", -1)
+    decode = {"beam_size": 1, "length_penalty": alpha if alpha > 0 else 0, "max_length": 4096}
     decode.update({"max_len_a": 1.5, "max_len_b": 0} if mol < 0 else {"max_len_a": 0, "max_len_b": mol})
     beam_opts = None
     if beam:

@@ -274,6 +274,7 @@ def _decoding(cfg, v1):
         dec = {"max_len_a": 0, "max_len_b": int(mol)}
     beam = int(t.get("beam_size", 1) or 1)
     alpha = t.get("beam_alpha", t.get("alpha", -1))
+    dec["max_length"] = 4096  # Joey has no cap; 4096 is the most a request may ask
     dec["beam_size"] = max(1, beam)
     dec["length_penalty"] = float(alpha) if alpha is not None and alpha > 0 else 0
     n_best = int(t.get("n_best", 1) or 1)
