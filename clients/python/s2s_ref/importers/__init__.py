@@ -7,4 +7,8 @@ One module per SOURCE, each with `add_arguments(parser)` and
 """
 
 # The sources, in the order `--help` lists them. Each name is a module here.
-SOURCES = ()
+SOURCES = (
+    "mapping",
+    "seed",
+    "tutorial",
+)

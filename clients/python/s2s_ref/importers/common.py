@@ -215,6 +215,34 @@ def safe_torch_load(path, stand_ins=(), what="checkpoint"):
         raise ImportRefused("%s %s is damaged: %s" % (what, path, msg)) from None
 
 
+def safe_pickle_load(path, stand_ins=(), what="file"):
+    """Reads a torch.save file or a plain pickle.dump file, never running code from it.
+
+    The same allow-list as safe_torch_load; a plain pickle may not hold
+    tensors (they need a zip's storage records). For small framework objects
+    users pickle on their own, such as the PyTorch tutorial's `Lang`.
+    """
+    if not os.path.isfile(path):
+        raise ImportRefused("%s %s: no such file" % (what, path))
+    if zipfile.is_zipfile(path):
+        return safe_torch_load(path, stand_ins, what)
+
+    def no_persistent(pid):
+        raise pickle.UnpicklingError("a persistent record outside a torch zip file")
+
+    try:
+        with open(path, "rb") as f:
+            up = _unpickler(stand_ins)(f, encoding="utf-8")
+            up.persistent_load = no_persistent
+            return up.load()
+    except pickle.UnpicklingError as e:
+        raise ImportRefused("%s %s: %s" % (what, path, e)) from None
+    except (RuntimeError, EOFError, ValueError, OSError, KeyError, TypeError, AttributeError,
+            IndexError, UnicodeDecodeError) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ImportRefused("%s %s is not a pickle this importer can read: %s" % (what, path, msg)) from None
+
+
 # --------------------------------------------------------------------------
 # Vocabularies.
 
@@ -347,6 +375,11 @@ def write_checkpoint(imp, path, dtype="F32"):
     os.close(fd)
     try:
         safetensors_io.save(tmp, tensors, meta, dtype)
+        # mkstemp makes the file 0600; give it the mode a plain open() would
+        # (0666 less the umask) so a daemon running as its own user can read it.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
