@@ -51,7 +51,7 @@ struct s2s_batch {
 	s2s__attn_row *rw;       /* (max_rows) */
 	int *gather;             /* (max_rows) */
 	float *fin_h, *fin_c;    /* (max_rows, enc_layers, K) */
-	float *bridge_tmp;       /* (max_rows, dec_layers, D) */
+	float *bridge_tmp;       /* s2s__bridge_tmp_floats(max_rows) */
 	const int32_t **enc_src; /* (max_rows) */
 	int *enc_len;            /* (max_rows) */
 	float **enc_mem;         /* (max_rows) */
@@ -93,7 +93,7 @@ static int s2s__batch_alloc(s2s_batch *b)
 	b->gather = calloc(R, sizeof(*b->gather));
 	b->fin_h = calloc(R * c->enc_layers * K, sizeof(float));
 	b->fin_c = calloc(R * c->enc_layers * K, sizeof(float));
-	b->bridge_tmp = calloc(R * c->dec_layers * c->dec_hidden, sizeof(float));
+	b->bridge_tmp = calloc(s2s__bridge_tmp_floats(b->m, b->max_rows), sizeof(float));
 	b->enc_src = calloc(R, sizeof(*b->enc_src));
 	b->enc_len = calloc(R, sizeof(*b->enc_len));
 	b->enc_mem = calloc(R, sizeof(*b->enc_mem));

@@ -25,6 +25,11 @@ static const char *const cell_names[] = {"rnn_tanh", "rnn_relu", "gru", "lstm", 
 static const char *const bridge_names[] = {"zeros", "last", "linear", NULL};
 static const char *const attn_names[] = {"none", "dot", "general", "additive", NULL};
 static const char *const place_names[] = {"bahdanau", "luong", NULL};
+/* Index = s2s_activation value; attention_out has no relu, so relu comes last. */
+static const char *const act_names[] = {"tanh", "none", "relu", NULL};
+static const char *const attn_out_act_names[] = {"tanh", "none", NULL};
+static const char *const bridge_in_names[] = {"top", "all", NULL};
+static const char *const bridge_cell_names[] = {"zeros", "hidden", "linear", NULL};
 
 #define OFF(f) offsetof(s2s_config, f)
 /* One row per key reads best as a table, so the formatter leaves it alone. */
@@ -46,6 +51,11 @@ static const key_spec keys[] = {
 	{"tie_embeddings", KEY_BOOL, OFF(tie_embeddings), 0, 0, NULL, 1},
 	{"src_vocab_size", KEY_INT, OFF(src_vocab_size), 5, 1 << 24, NULL, 1},
 	{"tgt_vocab_size", KEY_INT, OFF(tgt_vocab_size), 5, 1 << 24, NULL, 1},
+	{"attn_out_bias", KEY_BOOL, OFF(attn_out_bias), 0, 0, NULL, 0},
+	{"attn_out_activation", KEY_ENUM, OFF(attn_out_activation), 0, 0, attn_out_act_names, 0},
+	{"bridge_input", KEY_ENUM, OFF(bridge_input), 0, 0, bridge_in_names, 0},
+	{"bridge_activation", KEY_ENUM, OFF(bridge_activation), 0, 0, act_names, 0},
+	{"bridge_cell", KEY_ENUM, OFF(bridge_cell), 0, 0, bridge_cell_names, 0},
 };
 /* clang-format on */
 #undef OFF
@@ -106,6 +116,41 @@ static int set_value(const key_spec *k, json_t *v, s2s_config *out, s2s_error *e
 	return S2S_EINVAL;
 }
 
+/*
+ * The optional keys only mean something for some models. A non-default
+ * value where it would have no effect is refused rather than ignored: it
+ * means the converter that wrote the file misread its source model.
+ */
+static int check_extensions(const s2s_config *c, s2s_error *err)
+{
+	bool luong = c->attention != S2S_ATTN_NONE && c->placement == S2S_PLACE_LUONG;
+	const char *key = NULL;
+	if (!luong && c->attn_out_bias)
+		key = "attn_out_bias";
+	else if (!luong && c->attn_out_activation != S2S_ACT_TANH)
+		key = "attn_out_activation";
+	if (key)
+		return s2s__error_set(err, S2S_ECONFIG,
+		                      "config key '%s' needs attention and luong placement", key);
+	if (c->bridge != S2S_BRIDGE_LINEAR) {
+		if (c->bridge_input != S2S_BRIDGE_IN_TOP)
+			key = "bridge_input";
+		else if (c->bridge_activation != S2S_ACT_TANH)
+			key = "bridge_activation";
+		else if (c->bridge_cell != S2S_BRIDGE_CELL_ZEROS)
+			key = "bridge_cell";
+		if (key)
+			return s2s__error_set(err, S2S_ECONFIG,
+			                      "config key '%s' needs bridge 'linear', not '%s'",
+			                      key, s2s_bridge_name(c->bridge));
+	}
+	if (c->bridge_cell != S2S_BRIDGE_CELL_ZEROS && c->cell != S2S_CELL_LSTM)
+		return s2s__error_set(err, S2S_ECONFIG,
+		                      "config key 'bridge_cell' needs cell 'lstm', not '%s'",
+		                      s2s_cell_name(c->cell));
+	return 0;
+}
+
 /* The cross-key rules of §3: each names the key that cannot hold. */
 static int check_consistency(const s2s_config *c, s2s_error *err)
 {
@@ -135,7 +180,7 @@ static int check_consistency(const s2s_config *c, s2s_error *err)
 		    err, S2S_ECONFIG,
 		    "config key 'tie_embeddings' needs emb_dim (%d) == dec_hidden (%d)", c->emb_dim,
 		    c->dec_hidden);
-	return 0;
+	return check_extensions(c, err);
 }
 
 static int parse_object(json_t *root, s2s_config *out, s2s_error *err)
@@ -198,6 +243,12 @@ int s2s_config_dec_input(const s2s_config *c)
 	return n;
 }
 
+int s2s_config_bridge_in(const s2s_config *c)
+{
+	int K = s2s_config_enc_out(c);
+	return c->bridge_input == S2S_BRIDGE_IN_ALL ? c->enc_layers * K : K;
+}
+
 const char *s2s_cell_name(s2s_cell_kind k)
 {
 	return (unsigned)k < 4 ? cell_names[k] : "?";
@@ -216,4 +267,19 @@ const char *s2s_attn_name(s2s_attn_kind k)
 const char *s2s_placement_name(s2s_attn_placement k)
 {
 	return (unsigned)k < 2 ? place_names[k] : "?";
+}
+
+const char *s2s_activation_name(s2s_activation k)
+{
+	return (unsigned)k < 3 ? act_names[k] : "?";
+}
+
+const char *s2s_bridge_input_name(s2s_bridge_input k)
+{
+	return (unsigned)k < 2 ? bridge_in_names[k] : "?";
+}
+
+const char *s2s_bridge_cell_name(s2s_bridge_cell k)
+{
+	return (unsigned)k < 3 ? bridge_cell_names[k] : "?";
 }

@@ -117,7 +117,10 @@ static void s2s__rnn_step(const s2s_model *m, s2s__decoder *d, s2s__dec_state *s
 	}
 }
 
-/* Luong: attentional vector tanh(W_c [c; h]) for all rows in one sgemm. */
+/*
+ * Luong: attentional vector act(W_c [c; h] (+ b_c)) for all rows in one
+ * sgemm; the bias, when there is one, is laid down first as for the logits.
+ */
 static void s2s__luong_out(const s2s_model *m, s2s__decoder *d, s2s__dec_state *st, int rows,
                            const float *top)
 {
@@ -127,8 +130,12 @@ static void s2s__luong_out(const s2s_model *m, s2s__decoder *d, s2s__dec_state *
 		memcpy(cat, d->ctx + (size_t)r * K, (size_t)K * sizeof(float));
 		memcpy(cat + K, top + (size_t)r * D, (size_t)D * sizeof(float));
 	}
-	s2s__matmul_nt(st->feed, d->cat, m->w.attn_out_w, rows, D, K + D, 0.0f);
-	s2s__tanh_inplace(st->feed, rows * D);
+	const float *b = m->w.attn_out_b;
+	for (int r = 0; b && r < rows; r++)
+		memcpy(st->feed + (size_t)r * D, b, (size_t)D * sizeof(float));
+	s2s__matmul_nt(st->feed, d->cat, m->w.attn_out_w, rows, D, K + D, b ? 1.0f : 0.0f);
+	if (m->cfg.attn_out_activation == S2S_ACT_TANH)
+		s2s__tanh_inplace(st->feed, rows * D);
 }
 
 void s2s__decoder_step(const s2s_model *m, s2s__decoder *d, s2s__dec_state *st, int rows,

@@ -197,14 +197,62 @@ int s2s__encode(const s2s_model *m, s2s__encoder *e, int count, const int32_t *c
 	return 0;
 }
 
-void s2s__bridge(const s2s_model *m, int count, const float *fin_h, const float *fin_c, float *h,
-                 float *c, long h_stride, float *tmp)
+/* The bridge's activation, in place; tanhf as before the choice existed. */
+static void s2s__bridge_act(s2s_activation act, float *x, size_t n)
+{
+	if (act == S2S_ACT_TANH)
+		for (size_t j = 0; j < n; j++)
+			x[j] = tanhf(x[j]);
+	else if (act == S2S_ACT_RELU)
+		for (size_t j = 0; j < n; j++)
+			x[j] = x[j] > 0.0f ? x[j] : 0.0f;
+}
+
+/*
+ * out (count, L*D) = act(s W^T + b) for every sentence in one sgemm. With
+ * bridge_input all, sentence i's input is its finals exactly as they lie
+ * (layers in h_n order, each [fwd; bwd]), so `fin` is the input matrix
+ * itself; with top, the top layer's rows are first gathered into `gather`
+ * (count, K), unless there is only one layer.
+ */
+static void s2s__linear_bridge(const s2s_model *m, int count, const float *fin, const float *w,
+                               const float *b, float *out, float *gather)
 {
 	const s2s_config *cfg = &m->cfg;
-	int D = cfg->dec_hidden, L = cfg->dec_layers, K = s2s_config_enc_out(cfg);
-	int EL = cfg->enc_layers;
+	int K = s2s_config_enc_out(cfg), EL = cfg->enc_layers;
+	int LD = cfg->dec_layers * cfg->dec_hidden, in = s2s_config_bridge_in(cfg);
+	const float *s = fin;
+	if (cfg->bridge_input == S2S_BRIDGE_IN_TOP && EL > 1) {
+		for (int i = 0; i < count; i++)
+			memcpy(gather + (size_t)i * K, fin + ((size_t)i * EL + EL - 1) * K,
+			       (size_t)K * sizeof(float));
+		s = gather;
+	}
+	for (int i = 0; i < count; i++)
+		memcpy(out + (size_t)i * LD, b, (size_t)LD * sizeof(float));
+	s2s__matmul_nt(out, s, w, count, LD, in, 1.0f);
+	s2s__bridge_act(cfg->bridge_activation, out, (size_t)count * LD);
+}
+
+/* Sentence-major (count, L, D) rows into the layer-major state at dst. */
+static void s2s__scatter_layers(const s2s_model *m, int count, const float *src, float *dst,
+                                long h_stride)
+{
+	int D = m->cfg.dec_hidden, L = m->cfg.dec_layers;
+	for (int i = 0; i < count; i++)
+		for (int l = 0; l < L; l++)
+			memcpy(dst + l * h_stride + (long)i * D, src + ((size_t)i * L + l) * D,
+			       (size_t)D * sizeof(float));
+}
+
+/* zeros and last: copies or clears, no arithmetic. */
+static void s2s__bridge_copy(const s2s_model *m, int count, const float *fin_h, const float *fin_c,
+                             float *h, float *c, long h_stride)
+{
+	const s2s_config *cfg = &m->cfg;
+	int D = cfg->dec_hidden, K = s2s_config_enc_out(cfg), EL = cfg->enc_layers;
 	bool lstm = cfg->cell == S2S_CELL_LSTM;
-	for (int l = 0; l < L; l++)
+	for (int l = 0; l < cfg->dec_layers; l++)
 		for (int i = 0; i < count; i++) {
 			float *hd = h + l * h_stride + (long)i * D;
 			float *cd = lstm ? c + l * h_stride + (long)i * D : NULL;
@@ -221,19 +269,34 @@ void s2s__bridge(const s2s_model *m, int count, const float *fin_h, const float 
 					memset(cd, 0, (size_t)D * sizeof(float));
 			}
 		}
-	if (cfg->bridge != S2S_BRIDGE_LINEAR)
+}
+
+void s2s__bridge(const s2s_model *m, int count, const float *fin_h, const float *fin_c, float *h,
+                 float *c, long h_stride, float *tmp)
+{
+	const s2s_config *cfg = &m->cfg;
+	if (cfg->bridge != S2S_BRIDGE_LINEAR) {
+		s2s__bridge_copy(m, count, fin_h, fin_c, h, c, h_stride);
 		return;
-	/* Top-layer finals of all sentences: rows of fin_h with stride EL * K. */
-	for (int i = 0; i < count; i++) {
-		const float *s = fin_h + ((size_t)i * EL + EL - 1) * K;
-		float *o = tmp + (size_t)i * L * D;
-		memcpy(o, m->w.bridge_b, (size_t)L * D * sizeof(float));
-		s2s__matmul_nt(o, s, m->w.bridge_w, 1, L * D, K, 1.0f);
 	}
-	for (int i = 0; i < count; i++)
-		for (int l = 0; l < L; l++) {
-			float *hd = h + l * h_stride + (long)i * D;
-			for (int j = 0; j < D; j++)
-				hd[j] = tanhf(tmp[((size_t)i * L + l) * D + j]);
-		}
+	int LD = cfg->dec_layers * cfg->dec_hidden;
+	float *out = tmp, *gather = tmp + (size_t)count * LD;
+	s2s__linear_bridge(m, count, fin_h, m->w.bridge_w, m->w.bridge_b, out, gather);
+	s2s__scatter_layers(m, count, out, h, h_stride);
+	if (cfg->cell != S2S_CELL_LSTM)
+		return;
+	if (cfg->bridge_cell == S2S_BRIDGE_CELL_LINEAR)
+		s2s__linear_bridge(m, count, fin_c, m->w.bridge_c_w, m->w.bridge_c_b, out, gather);
+	else if (cfg->bridge_cell == S2S_BRIDGE_CELL_ZEROS)
+		memset(out, 0, (size_t)count * LD * sizeof(float));
+	/* S2S_BRIDGE_CELL_HIDDEN: c = h, which `out` still holds. */
+	s2s__scatter_layers(m, count, out, c, h_stride);
+}
+
+size_t s2s__bridge_tmp_floats(const s2s_model *m, int count)
+{
+	const s2s_config *cfg = &m->cfg;
+	/* (count, L*D) output, then (count, K) gathered top-layer inputs. */
+	return (size_t)count *
+	       ((size_t)cfg->dec_layers * cfg->dec_hidden + (size_t)s2s_config_enc_out(cfg));
 }

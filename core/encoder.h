@@ -44,9 +44,11 @@ int s2s__encode(const s2s_model *m, s2s__encoder *e, int count, const int32_t *c
 /*
  * Decoder start state (§6.2) of sentence i from its encoder finals, written
  * to h[l * h_stride + i * D] (and c likewise for LSTM) for each decoder
- * layer l. `tmp` holds count * dec_layers * D floats for the linear bridge.
+ * layer l. `tmp` holds s2s__bridge_tmp_floats(m, count) floats of
+ * scratch for the linear bridge (one sgemm for all sentences).
  */
 void s2s__bridge(const s2s_model *m, int count, const float *fin_h, const float *fin_c, float *h,
                  float *c, long h_stride, float *tmp);
+size_t s2s__bridge_tmp_floats(const s2s_model *m, int count);
 
 #endif

@@ -20,7 +20,7 @@
 #include "model_internal.h"
 #include "sha256.h"
 
-/* Encoder 8 per layer (4 per direction), decoder 4 per layer, at most 11 others. */
+/* Encoder 8 per layer (4 per direction), decoder 4 per layer, at most 14 others. */
 #define MAX_EXPECT (S2S_MAX_LAYERS * 12 + 16)
 
 typedef struct {
@@ -77,6 +77,21 @@ static void want_attention(expect_table *t, const s2s_config *c, s2s__weights *w
 	}
 	if (c->attention != S2S_ATTN_NONE && c->placement == S2S_PLACE_LUONG)
 		want(t, &w->attn_out_w, D, K + D, "decoder.attention_out.weight");
+	if (c->attn_out_bias)
+		want(t, &w->attn_out_b, D, 0, "decoder.attention_out.bias");
+}
+
+static void want_bridge(expect_table *t, const s2s_config *c, s2s__weights *w)
+{
+	if (c->bridge != S2S_BRIDGE_LINEAR)
+		return;
+	int64_t out = (int64_t)c->dec_layers * c->dec_hidden, in = s2s_config_bridge_in(c);
+	want(t, &w->bridge_w, out, in, "bridge.weight");
+	want(t, &w->bridge_b, out, 0, "bridge.bias");
+	if (c->bridge_cell == S2S_BRIDGE_CELL_LINEAR) {
+		want(t, &w->bridge_c_w, out, in, "bridge_c.weight");
+		want(t, &w->bridge_c_b, out, 0, "bridge_c.bias");
+	}
 }
 
 /* The tensor table of §4 for config c, with where each pointer goes in w. */
@@ -92,10 +107,7 @@ static void build_expectations(const s2s_config *c, s2s__weights *w, expect_tabl
 			want_rnn(t, &w->enc[l][1], "encoder.rnn", l, "_reverse", G, in,
 			         c->enc_hidden);
 	}
-	if (c->bridge == S2S_BRIDGE_LINEAR) {
-		want(t, &w->bridge_w, (int64_t)c->dec_layers * D, K, "bridge.weight");
-		want(t, &w->bridge_b, (int64_t)c->dec_layers * D, 0, "bridge.bias");
-	}
+	want_bridge(t, c, w);
 	want(t, &w->tgt_emb, c->tgt_vocab_size, c->emb_dim, "decoder.embedding.weight");
 	for (int l = 0; l < c->dec_layers; l++)
 		want_rnn(t, &w->dec[l], "decoder.rnn", l, "", G,
@@ -277,6 +289,11 @@ static int load_text_parts(struct s2s_model *m, s2s_error *err)
 		rc = s2s_tokenizer_new(v[3], "src_tokenizer", &m->src_tok, err);
 	if (rc == 0)
 		rc = s2s_tokenizer_new(v[4], "tgt_tokenizer", &m->tgt_tok, err);
+	const char *dec = s2s_checkpoint_meta(m->ckpt, "seq2seqd.decoding");
+	if (rc == 0 && dec)
+		rc = s2s_decode_defaults_parse(dec, &m->decoding, &m->decoding_set, err);
+	else if (rc == 0)
+		s2s_decode_options_init(&m->decoding);
 	return rc;
 }
 
@@ -373,6 +390,12 @@ const s2s_vocab *s2s_model_src_vocab(const s2s_model *m)
 const s2s_vocab *s2s_model_tgt_vocab(const s2s_model *m)
 {
 	return m->tgt_vocab;
+}
+
+unsigned s2s_model_decode_defaults(const s2s_model *m, s2s_decode_options *out)
+{
+	*out = m->decoding;
+	return m->decoding_set;
 }
 
 const s2s_tokenizer *s2s_model_src_tokenizer(const s2s_model *m)

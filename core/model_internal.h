@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 
 #include "s2s_checkpoint.h"
+#include "s2s_decode.h"
 #include "s2s_model.h"
 
 /* One direction of one layer of a PyTorch RNN/GRU/LSTM. */
@@ -29,8 +30,10 @@ typedef struct {
 typedef struct {
 	const float *src_emb;                          /* (V_src, E) */
 	s2s__rnn_weights enc[S2S_MAX_LAYERS][2];       /* [layer][0 fwd, 1 bwd] */
-	const float *bridge_w;                         /* (dec_layers*D, K) or NULL */
+	const float *bridge_w;                         /* (dec_layers*D, bridge_in) or NULL */
 	const float *bridge_b;                         /* (dec_layers*D) or NULL */
+	const float *bridge_c_w;                       /* (dec_layers*D, bridge_in) or NULL */
+	const float *bridge_c_b;                       /* (dec_layers*D) or NULL */
 	const float *tgt_emb;                          /* (V_tgt, E) */
 	s2s__rnn_weights dec[S2S_MAX_LAYERS];
 	const float *attn_general_w;                   /* (D, K) general */
@@ -39,6 +42,7 @@ typedef struct {
 	const float *attn_key_b;                       /* (A) additive */
 	const float *attn_v;                           /* (A) additive */
 	const float *attn_out_w;                       /* (D, K + D) luong */
+	const float *attn_out_b;                       /* (D) luong with attn_out_bias, or NULL */
 	const float *out_w;                            /* (V_tgt, D); == tgt_emb when tied */
 	const float *out_b;                            /* (V_tgt) */
 } s2s__weights;
@@ -55,6 +59,8 @@ struct s2s_model {
 	size_t widened_bytes;
 	int64_t params;
 	char sha256[65];
+	s2s_decode_options decoding; /* seq2seqd.decoding, or the §7 defaults */
+	unsigned decoding_set;       /* S2S_DEC_* bits the checkpoint set */
 };
 
 #endif

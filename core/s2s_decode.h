@@ -58,6 +58,33 @@ void s2s_decode_options_init(s2s_decode_options *o);
 /* Checks bounds; S2S_EINVAL naming the field. */
 int s2s_decode_options_check(const s2s_decode_options *o, s2s_error *err);
 
+/*
+ * A checkpoint's decoding defaults (`seq2seqd.decoding`, docs/checkpoint-format.md
+ * §2): a model trained elsewhere may decode with other defaults than §7's (the
+ * PyTorch tutorial takes exactly 10 steps, OpenNMT-py up to 250). The bits say
+ * which fields a checkpoint sets, or which a request gave explicitly.
+ */
+enum {
+	S2S_DEC_BEAM_SIZE = 1u << 0,
+	S2S_DEC_N_BEST = 1u << 1,
+	S2S_DEC_MAX_LEN = 1u << 2,
+	S2S_DEC_MAX_LEN_A = 1u << 3,
+	S2S_DEC_MAX_LEN_B = 1u << 4,
+	S2S_DEC_LENGTH_PENALTY = 1u << 5,
+};
+/*
+ * Parses seq2seqd.decoding into *o (starting from s2s_decode_options_init) and
+ * *set (the fields it names). Keys and bounds are those of the API's options;
+ * an unknown key or a bad value is S2S_ECONFIG naming it.
+ */
+int s2s_decode_defaults_parse(const char *json, s2s_decode_options *o, unsigned *set,
+                              s2s_error *err);
+/* The model's defaults into *out; returns the fields its checkpoint set (0: none). */
+unsigned s2s_model_decode_defaults(const s2s_model *m, s2s_decode_options *out);
+/* Copies into dst the fields in `set` but not in `given` (what the caller chose wins). */
+void s2s_decode_options_merge(s2s_decode_options *dst, unsigned given,
+                              const s2s_decode_options *defaults, unsigned set);
+
 typedef struct {
 	int n;             /* generated tokens, including the final </s> when finished */
 	int32_t *ids;      /* (n) */

@@ -279,6 +279,10 @@ static void handle_translate(s2sd_req *r, bool opennmt)
 		return;
 	snprintf(r->model_name, sizeof r->model_name, "%s", r->entry->name);
 	r->model = s2s_model_ref(r->entry->model);
+	if (s2s_api_apply_model_defaults(&r->api.opt, r->model, &lim, &e) < 0) {
+		s2sd_req_error(r, e.code, "%s", e.message);
+		return;
+	}
 	if (tokenize_all(r) && cost_ok(r))
 		submit(r);
 }

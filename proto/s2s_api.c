@@ -195,6 +195,8 @@ static int parse_level(json_t *opts, s2s_api_options *o, s2s_api_error *e)
 	return 0;
 }
 
+static unsigned given_fields(json_t *opts);
+
 static int parse_options(json_t *opts, const s2s_api_limits *lim, s2s_api_options *o,
 			 s2s_api_error *e)
 {
@@ -206,7 +208,7 @@ static int parse_options(json_t *opts, const s2s_api_limits *lim, s2s_api_option
 	if (!json_is_object(opts))
 		return s2s_api_fail(e, S2S_API_INVALID_FIELD, "field \"options\" must be an object");
 	if (get_int(opts, "beam_size", 1, lim->max_beam, &d->beam_size, e) < 0 ||
-	    get_int(opts, "n_best", 1, d->beam_size, &d->n_best, e) < 0 ||
+	    get_int(opts, "n_best", 1, lim->max_beam, &d->n_best, e) < 0 ||
 	    get_int(opts, "max_length", 1, 4096, &d->max_len, e) < 0 ||
 	    get_num(opts, "max_len_a", 0, 100, &a, e) < 0 ||
 	    get_int(opts, "max_len_b", 0, 4096, &d->max_len_b, e) < 0 ||
@@ -220,6 +222,44 @@ static int parse_options(json_t *opts, const s2s_api_limits *lim, s2s_api_option
 		return -1;
 	d->max_len_a = (float)a;
 	d->length_penalty = (float)lp;
+	o->given = given_fields(opts);
+	return 0;
+}
+
+/* The decoding fields a request named (S2S_DEC_* bits): those win over a model's defaults. */
+static unsigned given_fields(json_t *opts)
+{
+	static const struct {
+		const char *key;
+		unsigned bit;
+	} keys[] = {{"beam_size", S2S_DEC_BEAM_SIZE}, {"n_best", S2S_DEC_N_BEST},
+		    {"max_length", S2S_DEC_MAX_LEN},  {"max_len_a", S2S_DEC_MAX_LEN_A},
+		    {"max_len_b", S2S_DEC_MAX_LEN_B}, {"length_penalty", S2S_DEC_LENGTH_PENALTY}};
+	unsigned given = 0;
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+		json_t *v = json_object_get(opts, keys[i].key);
+		if (v && !json_is_null(v))
+			given |= keys[i].bit;
+	}
+	return given;
+}
+
+int s2s_api_apply_model_defaults(s2s_api_options *o, const s2s_model *m,
+				 const s2s_api_limits *lim, s2s_api_error *e)
+{
+	s2s_decode_options def;
+	unsigned set = s2s_model_decode_defaults(m, &def);
+	s2s_decode_options *d = &o->decode;
+	s2s_decode_options_merge(d, o->given, &def, set);
+	/* A checkpoint's beam default is a preference; the server's max_beam is a limit. */
+	if (!(o->given & S2S_DEC_BEAM_SIZE) && d->beam_size > lim->max_beam)
+		d->beam_size = lim->max_beam;
+	if (!(o->given & S2S_DEC_N_BEST) && d->n_best > d->beam_size)
+		d->n_best = d->beam_size;
+	if (d->n_best > d->beam_size)
+		return s2s_api_fail(e, S2S_API_INVALID_FIELD,
+				    "field \"options.n_best\" (%d) is more than the beam size (%d)",
+				    d->n_best, d->beam_size);
 	return 0;
 }
 

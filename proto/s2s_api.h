@@ -111,6 +111,7 @@ typedef struct {
 	int deadline_ms; /* effective deadline (after the server's clamp); 0 = none */
 	bool deadline_clamped; /* the client's deadline_ms (or none) was lowered to max_deadline_ms */
 	bool partial;
+	unsigned given; /* S2S_DEC_* bits of the decoding fields the request named */
 } s2s_api_options;
 
 /* A parsed translate request (either route). Owned by the caller; deinit frees. */
@@ -129,6 +130,15 @@ int s2s_api_parse_translate(const char *body, size_t len, const s2s_api_limits *
 int s2s_api_parse_opennmt(const char *body, size_t len, const s2s_api_limits *lim,
 			  s2s_api_request *out, s2s_api_error *e);
 void s2s_api_request_deinit(s2s_api_request *r);
+
+/*
+ * Fills the decoding fields the request did not name from the model's
+ * checkpoint defaults (seq2seqd.decoding), keeping a default beam within
+ * lim->max_beam, then checks n_best <= beam_size. Call once the model is
+ * known, before costing the request. 0, or -1 with *e set (400).
+ */
+int s2s_api_apply_model_defaults(s2s_api_options *o, const s2s_model *m,
+				 const s2s_api_limits *lim, s2s_api_error *e);
 
 /*
  * Decoding cost of a request: the sum over its sentences of beam_size x T,

@@ -440,9 +440,33 @@ char *s2s_api_opennmt_response(const s2s_api_view *v, const s2s_api_sentence *s,
 	return finish(&b, outer);
 }
 
+/*
+ * The optional keys of checkpoint-format.md §3, only where they differ
+ * from their defaults: as in the checkpoint, a model that does not use
+ * them is described exactly as before they existed.
+ */
+static json_t *optional_architecture(json_t *o, const s2s_config *c)
+{
+	if (o && c->attn_out_bias)
+		json_object_set_new(o, "attn_out_bias", json_true());
+	if (o && c->attn_out_activation != S2S_ACT_TANH)
+		json_object_set_new(o, "attn_out_activation",
+				    json_string(s2s_activation_name(c->attn_out_activation)));
+	if (o && c->bridge_input != S2S_BRIDGE_IN_TOP)
+		json_object_set_new(o, "bridge_input",
+				    json_string(s2s_bridge_input_name(c->bridge_input)));
+	if (o && c->bridge_activation != S2S_ACT_TANH)
+		json_object_set_new(o, "bridge_activation",
+				    json_string(s2s_activation_name(c->bridge_activation)));
+	if (o && c->bridge_cell != S2S_BRIDGE_CELL_ZEROS)
+		json_object_set_new(o, "bridge_cell",
+				    json_string(s2s_bridge_cell_name(c->bridge_cell)));
+	return o;
+}
+
 static json_t *architecture(const s2s_config *c)
 {
-	return json_pack("{s:s,s:i,s:i,s:i,s:b,s:b,s:i,s:i,s:s,s:s,s:s,s:i,s:b,s:b}", "cell",
+	json_t *o = json_pack("{s:s,s:i,s:i,s:i,s:b,s:b,s:i,s:i,s:s,s:s,s:s,s:i,s:b,s:b}", "cell",
 			 s2s_cell_name(c->cell), "emb_dim", c->emb_dim, "enc_hidden", c->enc_hidden,
 			 "enc_layers", c->enc_layers, "bidirectional", c->bidirectional,
 			 "reverse_source", c->reverse_source, "dec_hidden", c->dec_hidden,
@@ -450,6 +474,7 @@ static json_t *architecture(const s2s_config *c)
 			 "attention", s2s_attn_name(c->attention), "attn_placement",
 			 s2s_placement_name(c->placement), "attn_dim", c->attn_dim, "input_feed",
 			 c->input_feed, "tie_embeddings", c->tie_embeddings);
+	return optional_architecture(o, c);
 }
 
 /* The checkpoint's `seq2seqd.examples`, or an empty array. */
@@ -463,6 +488,17 @@ static json_t *examples(const s2s_model *m)
 	return json_array();
 }
 
+/* The decoding defaults a request gets from this model (seq2seqd.decoding or §7's). */
+static json_t *decoding(const s2s_model *m)
+{
+	s2s_decode_options d;
+	unsigned set = s2s_model_decode_defaults(m, &d);
+	return json_pack("{s:i,s:i,s:i,s:f,s:i,s:f,s:b}", "beam_size", d.beam_size, "n_best",
+			 d.n_best, "max_length", d.max_len, "max_len_a", (double)d.max_len_a,
+			 "max_len_b", d.max_len_b, "length_penalty", (double)d.length_penalty,
+			 "from_checkpoint", set != 0);
+}
+
 json_t *s2s_api_model_info(const s2s_model *m, const char *name, bool is_default,
 			   long long loaded_at, int reloads)
 {
@@ -472,11 +508,11 @@ json_t *s2s_api_model_info(const s2s_model *m, const char *name, bool is_default
 	struct tm tm;
 	gmtime_r(&t, &tm);
 	strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
-	return json_pack("{s:s,s:b,s:s,s:s?,s:o,s:i,s:i,s:I,s:s,s:s,s:i,s:o}", "name", name,
+	return json_pack("{s:s,s:b,s:s,s:s?,s:o,s:i,s:i,s:I,s:s,s:s,s:i,s:o,s:o}", "name", name,
 			 "default", is_default, "path", s2s_model_path(m), "description",
 			 s2s_model_meta(m, "seq2seqd.description"), "architecture", architecture(c),
 			 "src_vocab_size", c->src_vocab_size, "tgt_vocab_size", c->tgt_vocab_size,
 			 "parameters", (json_int_t)s2s_model_param_count(m), "sha256",
 			 s2s_model_sha256(m), "loaded_at", stamp, "reloads", reloads, "examples",
-			 examples(m));
+			 examples(m), "decoding", decoding(m));
 }

@@ -16,7 +16,10 @@ BROWSER_PKGS="nodejs npm chromium"
 # (scripts/test.sh passes --with-torch); serving does not. With it,
 # `make check-torch` also re-checks the core against live PyTorch.
 TORCH_PKGS=""
-[ "${1:-}" = --with-torch ] && TORCH_PKGS="python3-torch python3-numpy"
+# yaml and sentencepiece: the importers read Joey NMT's config.yaml and
+# SentencePiece .model files (docs/importing.md), and the tokenizer tests
+# compare against sentencepiece itself.
+[ "${1:-}" = --with-torch ] && TORCH_PKGS="python3-torch python3-numpy python3-yaml python3-sentencepiece"
 OPTIONAL_PKGS="$TORCH_PKGS ${S2S_EXTRA_PKGS:-}"
 
 want=""

@@ -42,6 +42,7 @@ typedef struct {
 	bool attention;
 	bool json;
 	bool replace_unk;
+	unsigned given; /* S2S_DEC_* bits of the options on the command line */
 } cli_options;
 
 /* One input line on its way through a batch; all fields owned here. */
@@ -147,6 +148,15 @@ static bool apply_option(cli_options *o, int c, const char *arg)
 	case 'u': o->replace_unk = true; break;
 	default: return false;
 	}
+	static const struct {
+		int c;
+		unsigned bit;
+	} bits[] = {{'b', S2S_DEC_BEAM_SIZE},       {'n', S2S_DEC_N_BEST},
+		    {'a', S2S_DEC_LENGTH_PENALTY},  {OPT_MAX_LEN_A, S2S_DEC_MAX_LEN_A},
+		    {OPT_MAX_LEN_B, S2S_DEC_MAX_LEN_B}, {OPT_MAX_LEN, S2S_DEC_MAX_LEN}};
+	for (size_t i = 0; i < sizeof bits / sizeof bits[0]; i++)
+		if (bits[i].c == c)
+			o->given |= bits[i].bit;
 	if (!ok)
 		fprintf(stderr, "seq2seq-translate: invalid value '%s' for --%s\n", arg,
 			option_name(c));
@@ -188,6 +198,20 @@ static int parse_args(int argc, char **argv, cli_options *o)
 	}
 	/* Attention is only paid for when something consumes it. */
 	o->dec.attention = o->replace_unk || (o->json && o->attention);
+	return 0;
+}
+
+/*
+ * Options the command line did not give come from the checkpoint's decoding
+ * defaults (seq2seqd.decoding); then the whole set is checked. 0 or EXIT_USAGE.
+ */
+static int finish_options(const s2s_model *m, cli_options *o)
+{
+	s2s_decode_options def;
+	unsigned set = s2s_model_decode_defaults(m, &def);
+	s2s_decode_options_merge(&o->dec, o->given, &def, set);
+	if (!(o->given & S2S_DEC_N_BEST) && o->dec.n_best > o->dec.beam_size)
+		o->dec.n_best = o->dec.beam_size;
 	s2s_error err = {0};
 	if (s2s_decode_options_check(&o->dec, &err) < 0) {
 		fprintf(stderr, "seq2seq-translate: %s\n", err.message);
@@ -460,7 +484,9 @@ int main(int argc, char **argv)
 			err.message[0] ? err.message : s2s_strerror(err.code));
 		return EXIT_USAGE;
 	}
-	rc = run(m, &o);
+	rc = finish_options(m, &o);
+	if (rc == 0)
+		rc = run(m, &o);
 	s2s_model_unref(m);
 	return rc;
 }

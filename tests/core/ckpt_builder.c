@@ -90,8 +90,13 @@ static void add_table(ckb *b, const s2s_config *c)
 			        l ? K : c->emb_dim, c->enc_hidden);
 	}
 	if (c->bridge == S2S_BRIDGE_LINEAR) {
-		addf(b, c->dec_layers * D, K, "bridge.weight");
+		int in = c->bridge_input == S2S_BRIDGE_IN_ALL ? c->enc_layers * K : K;
+		addf(b, c->dec_layers * D, in, "bridge.weight");
 		addf(b, c->dec_layers * D, 0, "bridge.bias");
+		if (c->bridge_cell == S2S_BRIDGE_CELL_LINEAR) {
+			addf(b, c->dec_layers * D, in, "bridge_c.weight");
+			addf(b, c->dec_layers * D, 0, "bridge_c.bias");
+		}
 	}
 	addf(b, c->tgt_vocab_size, c->emb_dim, "decoder.embedding.weight");
 	int in0 = c->emb_dim + (bahdanau_attn ? K : 0) + (c->input_feed ? D : 0);
@@ -107,6 +112,8 @@ static void add_table(ckb *b, const s2s_config *c)
 	}
 	if (luong_attn)
 		addf(b, D, K + D, "decoder.attention_out.weight");
+	if (c->attn_out_bias)
+		addf(b, D, 0, "decoder.attention_out.bias");
 	if (!c->tie_embeddings)
 		addf(b, c->tgt_vocab_size, D, "decoder.out.weight");
 	addf(b, c->tgt_vocab_size, 0, "decoder.out.bias");
@@ -116,6 +123,26 @@ static const char *const cells[] = {"rnn_tanh", "rnn_relu", "gru", "lstm"};
 static const char *const bridges[] = {"zeros", "last", "linear"};
 static const char *const attns[] = {"none", "dot", "general", "additive"};
 static const char *const places[] = {"bahdanau", "luong"};
+static const char *const acts[] = {"tanh", "none", "relu"}; /* s2s_activation order */
+static const char *const bridge_ins[] = {"top", "all"};
+static const char *const bridge_cells[] = {"zeros", "hidden", "linear"};
+
+/* The optional keys, written only when not at their default, as the exporter does. */
+static void add_optional_keys(json_t *o, const s2s_config *c)
+{
+	if (c->attn_out_bias)
+		json_object_set_new(o, "attn_out_bias", json_true());
+	if (c->attn_out_activation)
+		json_object_set_new(o, "attn_out_activation",
+		                    json_string(acts[c->attn_out_activation]));
+	if (c->bridge_input)
+		json_object_set_new(o, "bridge_input", json_string(bridge_ins[c->bridge_input]));
+	if (c->bridge_activation)
+		json_object_set_new(o, "bridge_activation",
+		                    json_string(acts[c->bridge_activation]));
+	if (c->bridge_cell)
+		json_object_set_new(o, "bridge_cell", json_string(bridge_cells[c->bridge_cell]));
+}
 
 char *ckb_config_json(const s2s_config *c)
 {
@@ -129,6 +156,7 @@ char *ckb_config_json(const s2s_config *c)
 	    c->src_vocab_size, "tgt_vocab_size", c->tgt_vocab_size);
 	if (!o)
 		abort();
+	add_optional_keys(o, c);
 	char *s = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	return s;

@@ -306,6 +306,168 @@ Test(config, tied_embeddings_need_e_equal_d)
 	cr_assert(c.tie_embeddings);
 }
 
+/* --- the optional keys (attention_out and linear-bridge options) ---------------------- */
+
+/* base() with a linear bridge, where every bridge option is meaningful. */
+static json_t *linear_base(void)
+{
+	json_t *o = base();
+	json_object_set_new(o, "bridge", json_string("linear"));
+	return o;
+}
+
+/* Parses o and expects success; returns the config. */
+static s2s_config parse_ok(json_t *o)
+{
+	s2s_config c;
+	s2s_error e;
+	cr_assert_eq(parse_obj(o, &c, &e), 0, "%s", e.message);
+	return c;
+}
+
+Test(config, optional_keys_default_to_todays_model)
+{
+	s2s_config c = parse_ok(base());
+	cr_assert_not(c.attn_out_bias);
+	cr_assert_eq(c.attn_out_activation, S2S_ACT_TANH);
+	cr_assert_eq(c.bridge_input, S2S_BRIDGE_IN_TOP);
+	cr_assert_eq(c.bridge_activation, S2S_ACT_TANH);
+	cr_assert_eq(c.bridge_cell, S2S_BRIDGE_CELL_ZEROS);
+}
+
+Test(config, optional_keys_are_parsed)
+{
+	json_t *o = linear_base();
+	json_object_set_new(o, "attn_out_bias", json_true());
+	json_object_set_new(o, "attn_out_activation", json_string("none"));
+	json_object_set_new(o, "bridge_input", json_string("all"));
+	json_object_set_new(o, "bridge_activation", json_string("relu"));
+	json_object_set_new(o, "bridge_cell", json_string("linear"));
+	s2s_config c = parse_ok(o);
+	cr_assert(c.attn_out_bias);
+	cr_assert_eq(c.attn_out_activation, S2S_ACT_NONE);
+	cr_assert_eq(c.bridge_input, S2S_BRIDGE_IN_ALL);
+	cr_assert_eq(c.bridge_activation, S2S_ACT_RELU);
+	cr_assert_eq(c.bridge_cell, S2S_BRIDGE_CELL_LINEAR);
+	o = linear_base();
+	json_object_set_new(o, "bridge_activation", json_string("none"));
+	json_object_set_new(o, "bridge_cell", json_string("hidden"));
+	c = parse_ok(o);
+	cr_assert_eq(c.bridge_activation, S2S_ACT_NONE);
+	cr_assert_eq(c.bridge_cell, S2S_BRIDGE_CELL_HIDDEN);
+}
+
+/* Sets key to v on linear_base() and expects an ECONFIG naming sub. */
+static void expect_bad_linear(const char *key, json_t *v, const char *sub)
+{
+	json_t *o = linear_base();
+	json_object_set_new(o, key, v);
+	expect_inconsistent(o, sub);
+}
+
+Test(config, optional_keys_are_type_and_value_checked)
+{
+	static const char *const enums[] = {"attn_out_activation", "bridge_input",
+	                                    "bridge_activation", "bridge_cell"};
+	char sub[96];
+	expect_bad_linear("attn_out_bias", json_integer(1),
+	                  "config key 'attn_out_bias' must be true or false");
+	expect_bad_linear("attn_out_bias", json_string("true"),
+	                  "config key 'attn_out_bias' must be true or false");
+	expect_bad_linear("attn_out_bias", json_null(), "config key 'attn_out_bias' must be true");
+	for (size_t i = 0; i < sizeof enums / sizeof *enums; i++) {
+		snprintf(sub, sizeof sub, "config key '%s' must be a string", enums[i]);
+		expect_bad_linear(enums[i], json_integer(0), sub);
+		expect_bad_linear(enums[i], json_true(), sub);
+		expect_bad_linear(enums[i], json_null(), sub);
+		expect_bad_linear(enums[i], json_pack("[s]", "tanh"), sub);
+	}
+	/* relu is a bridge activation but not an attention_out one */
+	expect_bad_linear("attn_out_activation", json_string("relu"),
+	                  "config key 'attn_out_activation' has value 'relu'; allowed: tanh, none");
+	expect_bad_linear("attn_out_activation", json_string("Tanh"), "has value 'Tanh'");
+	expect_bad_linear("bridge_input", json_string("last"),
+	                  "config key 'bridge_input' has value 'last'; allowed: top, all");
+	expect_bad_linear(
+	    "bridge_activation", json_string("sigmoid"),
+	    "config key 'bridge_activation' has value 'sigmoid'; allowed: tanh, none, "
+	    "relu");
+	expect_bad_linear(
+	    "bridge_cell", json_string("copy"),
+	    "config key 'bridge_cell' has value 'copy'; allowed: zeros, hidden, linear");
+	expect_bad_linear("bridge_cell", json_string(""), "config key 'bridge_cell' has value ''");
+}
+
+Test(config, attention_out_options_need_luong_attention)
+{
+	static const char *const place_attn[][2] = {{"luong", "none"}, {"bahdanau", "additive"}};
+	for (int i = 0; i < 2; i++) {
+		json_t *o = base();
+		json_object_set_new(o, "input_feed", json_false());
+		json_object_set_new(o, "attn_placement", json_string(place_attn[i][0]));
+		json_object_set_new(o, "attention", json_string(place_attn[i][1]));
+		json_t *o2 = json_deep_copy(o), *o3 = json_deep_copy(o);
+		json_object_set_new(o, "attn_out_bias", json_true());
+		expect_inconsistent(
+		    o, "config key 'attn_out_bias' needs attention and luong placement");
+		json_object_set_new(o2, "attn_out_activation", json_string("none"));
+		expect_inconsistent(
+		    o2, "config key 'attn_out_activation' needs attention and luong placement");
+		/* the defaults, written out, are fine anywhere */
+		json_object_set_new(o3, "attn_out_bias", json_false());
+		json_object_set_new(o3, "attn_out_activation", json_string("tanh"));
+		parse_ok(o3);
+	}
+}
+
+Test(config, bridge_options_need_the_linear_bridge)
+{
+	static const char *const bridges[] = {"last", "zeros"};
+	char sub[96];
+	for (int i = 0; i < 2; i++) {
+		json_t *o = base();
+		json_object_set_new(o, "bridge", json_string(bridges[i]));
+		json_t *o2 = json_deep_copy(o), *o3 = json_deep_copy(o), *o4 = json_deep_copy(o);
+		json_object_set_new(o, "bridge_input", json_string("all"));
+		snprintf(sub, sizeof sub,
+		         "config key 'bridge_input' needs bridge 'linear', not '%s'", bridges[i]);
+		expect_inconsistent(o, sub);
+		json_object_set_new(o2, "bridge_activation", json_string("none"));
+		snprintf(sub, sizeof sub,
+		         "config key 'bridge_activation' needs bridge 'linear', not '%s'",
+		         bridges[i]);
+		expect_inconsistent(o2, sub);
+		json_object_set_new(o3, "bridge_cell", json_string("hidden"));
+		snprintf(sub, sizeof sub,
+		         "config key 'bridge_cell' needs bridge 'linear', not '%s'", bridges[i]);
+		expect_inconsistent(o3, sub);
+		json_object_set_new(o4, "bridge_input", json_string("top"));
+		json_object_set_new(o4, "bridge_activation", json_string("tanh"));
+		json_object_set_new(o4, "bridge_cell", json_string("zeros"));
+		parse_ok(o4);
+	}
+}
+
+Test(config, bridge_cell_needs_an_lstm)
+{
+	static const char *const cells[] = {"gru", "rnn_tanh", "rnn_relu"};
+	static const char *const kinds[] = {"hidden", "linear"};
+	char sub[96];
+	for (int i = 0; i < 3; i++)
+		for (int k = 0; k < 2; k++) {
+			json_t *o = linear_base();
+			json_object_set_new(o, "cell", json_string(cells[i]));
+			json_object_set_new(o, "bridge_cell", json_string(kinds[k]));
+			snprintf(sub, sizeof sub,
+			         "config key 'bridge_cell' needs cell 'lstm', not '%s'", cells[i]);
+			expect_inconsistent(o, sub);
+		}
+	json_t *o = linear_base();
+	json_object_set_new(o, "cell", json_string("gru"));
+	json_object_set_new(o, "bridge_cell", json_string("zeros"));
+	parse_ok(o);
+}
+
 /* --- derived sizes, by hand from §3-4 ----------------------------------------------- */
 
 Test(config, derived_sizes)
@@ -330,6 +492,11 @@ Test(config, derived_sizes)
 	cr_assert_eq(s2s_config_dec_input(&c), 4);
 	c.bidirectional = false;
 	cr_assert_eq(s2s_config_enc_out(&c), 3);
+	cr_assert_eq(s2s_config_bridge_in(&c), 3); /* top: K */
+	c.bridge_input = S2S_BRIDGE_IN_ALL;
+	cr_assert_eq(s2s_config_bridge_in(&c), 2 * 3); /* all: enc_layers * K */
+	c.bidirectional = true;
+	cr_assert_eq(s2s_config_bridge_in(&c), 2 * 6);
 }
 
 Test(config, names)
@@ -340,4 +507,10 @@ Test(config, names)
 	cr_assert_str_eq(s2s_attn_name(S2S_ATTN_ADDITIVE), "additive");
 	cr_assert_str_eq(s2s_placement_name(S2S_PLACE_LUONG), "luong");
 	cr_assert_str_eq(s2s_cell_name((s2s_cell_kind)9), "?");
+	cr_assert_str_eq(s2s_activation_name(S2S_ACT_TANH), "tanh");
+	cr_assert_str_eq(s2s_activation_name(S2S_ACT_RELU), "relu");
+	cr_assert_str_eq(s2s_activation_name(S2S_ACT_NONE), "none");
+	cr_assert_str_eq(s2s_bridge_input_name(S2S_BRIDGE_IN_ALL), "all");
+	cr_assert_str_eq(s2s_bridge_cell_name(S2S_BRIDGE_CELL_HIDDEN), "hidden");
+	cr_assert_str_eq(s2s_bridge_cell_name((s2s_bridge_cell)7), "?");
 }

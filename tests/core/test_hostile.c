@@ -32,6 +32,12 @@
 #define F16      "lstm_additive_luong_feed_f16.safetensors"
 #define DOTZ     "rnn_relu_dot_luong_feed_zeros.safetensors" /* dot, zeros bridge, feed */
 #define BPE      "gru_dot_bahdanau_reverse_bpe.safetensors"
+/* lstm, bi, 2+2 layers, D 12, K 16: bridge all/relu/bridge_c, attention_out bias, no tanh */
+#define ONMT "lstm_additive_luong_feed_onmt_bridge_2layer_bi.safetensors"
+/* lstm, bi, 2+2 layers: tanh bridge from the top layer, c = h, attention_out bias */
+#define JOEY "lstm_additive_luong_feed_joey_2layer_bi.safetensors"
+/* lstm, bi, 1+1 layers, dot luong: activation-free bridge, c = h, attention_out defaults */
+#define IDENT "lstm_dot_luong_linear_identity_hidden_bi.safetensors"
 
 static char tmpdir[64];
 
@@ -753,6 +759,174 @@ Test(hostile, config_inconsistent_rules)
 	/* TIED with E != D (bridge last and dot still hold: they do not involve E). */
 	expect_config(TIED, "emb_dim", json_integer(16),
 	              "config key 'tie_embeddings' needs emb_dim (16) == dec_hidden (8)");
+}
+
+/* --- the optional keys of §3 and their tensors ------------------------------------------- */
+
+/* A config edit whose error comes from the tensor table, not the config. */
+static void expect_config_rc(const char *fixture, const char *key, json_t *v, int want,
+                             const char *sub)
+{
+	ckpt_bytes cb;
+	cb_load(&cb, fixture);
+	cb_meta_json_set(&cb, "seq2seqd.config", key, v);
+	expect_cb(&cb, want, sub);
+	cb_free(&cb);
+}
+
+/* Sets two config keys at once (a rule that involves both). */
+static void expect_config2(const char *fixture, const char *k1, json_t *v1, const char *k2,
+                           json_t *v2, int want, const char *sub)
+{
+	ckpt_bytes cb;
+	cb_load(&cb, fixture);
+	cb_meta_json_set(&cb, "seq2seqd.config", k1, v1);
+	cb_meta_json_set(&cb, "seq2seqd.config", k2, v2);
+	expect_cb(&cb, want, sub);
+	cb_free(&cb);
+}
+
+Test(hostile, extension_fixtures_open_untouched)
+{
+	const char *names[] = {ONMT, JOEY, IDENT};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		ckpt_bytes cb;
+		cb_load(&cb, names[i]);
+		size_t len;
+		unsigned char *b = cb_assemble(&cb, &len);
+		s2s_error e;
+		cr_assert_eq(model_open_bytes(b, len, &e), 0, "%s: %s", names[i], e.message);
+		free(b);
+		cb_free(&cb);
+	}
+}
+
+Test(hostile, extension_config_wrong_type_or_value)
+{
+	expect_config(ONMT, "attn_out_bias", json_string("yes"),
+	              "config key 'attn_out_bias' must be true or false");
+	expect_config(ONMT, "attn_out_bias", json_integer(1),
+	              "config key 'attn_out_bias' must be true or false");
+	expect_config(ONMT, "attn_out_activation", json_string("relu"),
+	              "config key 'attn_out_activation' has value 'relu'; allowed: tanh, none");
+	expect_config(ONMT, "attn_out_activation", json_false(),
+	              "config key 'attn_out_activation' must be a string");
+	expect_config(ONMT, "bridge_input", json_integer(2),
+	              "config key 'bridge_input' must be a string");
+	expect_config(ONMT, "bridge_input", json_string("bottom"),
+	              "config key 'bridge_input' has value 'bottom'; allowed: top, all");
+	expect_config(ONMT, "bridge_activation", json_string("gelu"),
+	              "config key 'bridge_activation' has value 'gelu'; allowed: tanh, none, relu");
+	expect_config(ONMT, "bridge_cell", json_string("last"),
+	              "config key 'bridge_cell' has value 'last'; allowed: zeros, hidden, linear");
+	expect_config(JOEY, "bridge_cell", json_null(),
+	              "config key 'bridge_cell' must be a string");
+	expect_config(JOEY, "bridge_cel", json_string("hidden"),
+	              "config has unknown key 'bridge_cel'");
+}
+
+Test(hostile, extension_config_inconsistent_rules)
+{
+	/* The config is checked before the tensor table, so these name the key. */
+	expect_config(ONMT, "cell", json_string("gru"),
+	              "config key 'bridge_cell' needs cell 'lstm', not 'gru'");
+	expect_config(JOEY, "cell", json_string("rnn_tanh"),
+	              "config key 'bridge_cell' needs cell 'lstm', not 'rnn_tanh'");
+	expect_config(ONMT, "bridge", json_string("zeros"),
+	              "config key 'bridge_input' needs bridge 'linear', not 'zeros'");
+	expect_config(JOEY, "bridge", json_string("zeros"),
+	              "config key 'bridge_cell' needs bridge 'linear', not 'zeros'");
+	expect_config(IDENT, "bridge", json_string("last"),
+	              "config key 'bridge_activation' needs bridge 'linear', not 'last'");
+	expect_config2(ONMT, "input_feed", json_false(), "attn_placement", json_string("bahdanau"),
+	               S2S_ECONFIG,
+	               "config key 'attn_out_bias' needs attention and luong placement");
+	expect_config2(ONMT, "input_feed", json_false(), "attention", json_string("none"),
+	               S2S_ECONFIG,
+	               "config key 'attn_out_bias' needs attention and luong placement");
+	expect_config2(IDENT, "attn_out_activation", json_string("none"), "attention",
+	               json_string("none"), S2S_ECONFIG,
+	               "config key 'attn_out_activation' needs attention and luong placement");
+}
+
+Test(hostile, extension_tensor_missing)
+{
+	static const struct {
+		const char *fixture, *tensor;
+	} cases[] = {{ONMT, "bridge_c.weight"},
+	             {ONMT, "bridge_c.bias"},
+	             {ONMT, "decoder.attention_out.bias"},
+	             {JOEY, "decoder.attention_out.bias"}};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		ckpt_bytes cb;
+		cb_load(&cb, cases[i].fixture);
+		json_t *t = cb_tensor(&cb, cases[i].tensor);
+		cr_assert_not_null(t, "fixture lacks %s", cases[i].tensor);
+		json_object_set(cb.header, "zz.renamed", t); /* renamed: its bytes stay owned */
+		cr_assert_eq(json_object_del(cb.header, cases[i].tensor), 0);
+		char want[128];
+		snprintf(want, sizeof want, "checkpoint is missing tensor '%s'", cases[i].tensor);
+		expect_cb(&cb, S2S_EMISSING, want);
+		cb_free(&cb);
+	}
+	/* A config that asks for tensors the file was written without. */
+	expect_config_rc(IDENT, "bridge_cell", json_string("linear"), S2S_EMISSING,
+	                 "checkpoint is missing tensor 'bridge_c.weight'");
+	expect_config_rc(IDENT, "attn_out_bias", json_true(), S2S_EMISSING,
+	                 "checkpoint is missing tensor 'decoder.attention_out.bias'");
+}
+
+Test(hostile, extension_tensor_unexpected)
+{
+	/* The key set back to its default: the file then holds a tensor the model lacks. */
+	ckpt_bytes cb;
+	cb_load(&cb, ONMT);
+	cb_meta_json_set(&cb, "seq2seqd.config", "attn_out_bias", NULL);
+	expect_cb(&cb, S2S_EFORMAT,
+	          "checkpoint has unexpected tensor 'decoder.attention_out.bias'");
+	cb_free(&cb);
+	expect_config_rc(ONMT, "bridge_cell", json_string("hidden"), S2S_EFORMAT,
+	                 "checkpoint has unexpected tensor 'bridge_c.");
+	expect_config_rc(ONMT, "bridge_cell", NULL, S2S_EFORMAT,
+	                 "checkpoint has unexpected tensor 'bridge_c.");
+	/* And an extra bridge_c.bias appended to a file whose bridge takes c from h. */
+	cb_load(&cb, JOEY);
+	size_t at = cb_grow_data(&cb, 24 * 4);
+	json_object_set_new(cb.header, "bridge_c.bias",
+	                    json_pack("{s:s, s:[i], s:[II]}", "dtype", "F32", "shape", 24,
+	                              "data_offsets", (json_int_t)at, (json_int_t)(at + 24 * 4)));
+	expect_cb(&cb, S2S_EFORMAT, "checkpoint has unexpected tensor 'bridge_c.bias'");
+	cb_free(&cb);
+}
+
+/* Reshapes one tensor of ONMT keeping its byte size, so only the shape check can see it. */
+static void expect_onmt_reshaped(const char *tensor, json_t *shape, const char *sub)
+{
+	ckpt_bytes cb;
+	cb_load(&cb, ONMT);
+	json_object_set_new(cb_tensor(&cb, tensor), "shape", shape);
+	expect_cb(&cb, S2S_ESHAPE, sub);
+	cb_free(&cb);
+}
+
+Test(hostile, extension_tensor_wrong_shape)
+{
+	/* ONMT: dec_layers * D = 24, bridge input = enc_layers * K = 32, D = 12 */
+	expect_onmt_reshaped("bridge.weight", json_pack("[ii]", 32, 24),
+	                     "tensor bridge.weight has shape [32,24], expected [24,32]");
+	expect_onmt_reshaped("bridge_c.weight", json_pack("[ii]", 32, 24),
+	                     "tensor bridge_c.weight has shape [32,24], expected [24,32]");
+	expect_onmt_reshaped("bridge_c.weight", json_pack("[ii]", 48, 16),
+	                     "tensor bridge_c.weight has shape [48,16], expected [24,32]");
+	expect_onmt_reshaped("bridge_c.bias", json_pack("[ii]", 1, 24),
+	                     "tensor bridge_c.bias has shape [1,24], expected [24]");
+	expect_onmt_reshaped("decoder.attention_out.bias", json_pack("[ii]", 2, 6),
+	                     "tensor decoder.attention_out.bias has shape [2,6], expected [12]");
+	/* bridge_input flipped: the stored weight's width no longer fits */
+	expect_config_rc(ONMT, "bridge_input", json_string("top"), S2S_ESHAPE,
+	                 "tensor bridge.weight has shape [24,32], expected [24,16]");
+	expect_config_rc(JOEY, "bridge_input", json_string("all"), S2S_ESHAPE,
+	                 "tensor bridge.weight has shape [24,16], expected [24,32]");
 }
 
 /* --- model: vocabularies and tokenizers (§2, §5) ---------------------------------------- */

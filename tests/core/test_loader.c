@@ -92,6 +92,32 @@ static const char *const cells[] = {"rnn_tanh", "rnn_relu", "gru", "lstm", NULL}
 static const char *const bridges[] = {"zeros", "last", "linear", NULL};
 static const char *const attns[] = {"none", "dot", "general", "additive", NULL};
 static const char *const places[] = {"bahdanau", "luong", NULL};
+/* The optional keys (§3): spellings in enum order, and their defaults when absent. */
+static const char *const acts[] = {"tanh", "none", "relu", NULL};
+static const char *const bridge_ins[] = {"top", "all", NULL};
+static const char *const bridge_cells[] = {"zeros", "hidden", "linear", NULL};
+
+/* Optional enum key: absent means index 0; returns 1 when present. */
+static int optional_enum(const char *name, int got, json_t *j, const char *key,
+                         const char *const *names)
+{
+	json_t *v = json_object_get(j, key);
+	int want = v ? enum_index(names, json_string_value(v)) : 0;
+	cr_assert_eq(got, want, "%s: %s is %d, .json says %d", name, key, got, want);
+	return v != NULL;
+}
+
+/* Returns how many optional keys the .json config holds. */
+static int check_optional(const char *name, const s2s_config *c, json_t *j)
+{
+	json_t *bias = json_object_get(j, "attn_out_bias");
+	cr_assert_eq(c->attn_out_bias, json_is_true(bias), "%s: attn_out_bias", name);
+	return (bias != NULL) +
+	       optional_enum(name, (int)c->attn_out_activation, j, "attn_out_activation", acts) +
+	       optional_enum(name, (int)c->bridge_input, j, "bridge_input", bridge_ins) +
+	       optional_enum(name, (int)c->bridge_activation, j, "bridge_activation", acts) +
+	       optional_enum(name, (int)c->bridge_cell, j, "bridge_cell", bridge_cells);
+}
 
 static void check_config(const char *name, const s2s_config *c, json_t *j)
 {
@@ -123,8 +149,9 @@ static void check_config(const char *name, const s2s_config *c, json_t *j)
 		INT_EQ(attn_dim, "attn_dim");
 	else
 		cr_assert_eq(c->attn_dim, 0, "%s: attn_dim %d for non-additive", name, c->attn_dim);
-	cr_assert_eq(json_object_size(j), 16, "%s: the .json config has keys we do not compare",
-	             name);
+	int optional = check_optional(name, c, j);
+	cr_assert_eq(json_object_size(j), 16 + (size_t)optional,
+	             "%s: the .json config has keys we do not compare", name);
 #undef INT_EQ
 #undef BOOL_EQ
 #undef ENUM_EQ
@@ -168,6 +195,8 @@ static const float *const *slot_of(const s2s__weights *w, const char *name)
 	    {"encoder.embedding.weight", offsetof(s2s__weights, src_emb)},
 	    {"bridge.weight", offsetof(s2s__weights, bridge_w)},
 	    {"bridge.bias", offsetof(s2s__weights, bridge_b)},
+	    {"bridge_c.weight", offsetof(s2s__weights, bridge_c_w)},
+	    {"bridge_c.bias", offsetof(s2s__weights, bridge_c_b)},
 	    {"decoder.embedding.weight", offsetof(s2s__weights, tgt_emb)},
 	    {"decoder.attention.linear_in.weight", offsetof(s2s__weights, attn_general_w)},
 	    {"decoder.attention.query.weight", offsetof(s2s__weights, attn_query_w)},
@@ -175,6 +204,7 @@ static const float *const *slot_of(const s2s__weights *w, const char *name)
 	    {"decoder.attention.key.bias", offsetof(s2s__weights, attn_key_b)},
 	    {"decoder.attention.v.weight", offsetof(s2s__weights, attn_v)},
 	    {"decoder.attention_out.weight", offsetof(s2s__weights, attn_out_w)},
+	    {"decoder.attention_out.bias", offsetof(s2s__weights, attn_out_b)},
 	    {"decoder.out.weight", offsetof(s2s__weights, out_w)},
 	    {"decoder.out.bias", offsetof(s2s__weights, out_b)},
 	};

@@ -18,6 +18,7 @@
 
 #include "assert_err.h"
 #include "ckpt_builder.h"
+#include "s2s_decode.h"
 #include "model_internal.h"
 #include "sha256.h"
 
@@ -357,6 +358,8 @@ static void load_variant(const s2s_config *c)
 	cr_assert_eq(m->w.attn_v != NULL, c->attention == S2S_ATTN_ADDITIVE);
 	cr_assert_eq(m->w.attn_out_w != NULL,
 	             c->attention != S2S_ATTN_NONE && c->placement == S2S_PLACE_LUONG);
+	cr_assert_eq(m->w.attn_out_b != NULL, c->attn_out_bias);
+	cr_assert_eq(m->w.bridge_c_w != NULL, c->bridge_cell == S2S_BRIDGE_CELL_LINEAR);
 	ckb_deinit(&b);
 	s2s_model_unref(m);
 }
@@ -393,6 +396,14 @@ Test(model, deepest_model_fits_the_tensor_table)
 	ckb b;
 	ckb_init(&b, &c);
 	cr_assert_eq(b.n, 1 + 8 * 8 + 2 + 1 + 8 * 4 + 4 + 1 + 1 + 1); /* 107 */
+	ckb_deinit(&b);
+	load_variant(&c);
+	/* with bridge_c and attention_out.bias: 110, the most any config has */
+	c.bridge_cell = S2S_BRIDGE_CELL_LINEAR;
+	c.bridge_input = S2S_BRIDGE_IN_ALL;
+	c.attn_out_bias = true;
+	ckb_init(&b, &c);
+	cr_assert_eq(b.n, 110);
 	ckb_deinit(&b);
 	load_variant(&c);
 }
@@ -486,6 +497,173 @@ Test(model, wrong_shape)
 	t->shape[1] = 7;
 	expect_fail(&b, S2S_ESHAPE,
 	            "tensor encoder.embedding.weight has shape [4,7], expected [7,4]");
+}
+
+/* --- the optional keys' tensors (§3-4) ----------------------------------------------- */
+
+/* The tiny config (lstm, bi, linear bridge, additive luong) with every extension on. */
+static s2s_config extended_config(void)
+{
+	s2s_config c = ckb_tiny_config();
+	c.enc_layers = 2;
+	c.dec_layers = 2;
+	c.attn_out_bias = true;
+	c.attn_out_activation = S2S_ACT_NONE;
+	c.bridge_input = S2S_BRIDGE_IN_ALL;
+	c.bridge_activation = S2S_ACT_RELU;
+	c.bridge_cell = S2S_BRIDGE_CELL_LINEAR;
+	return c;
+}
+
+Test(model, every_extension_combination_loads, .timeout = 120)
+{
+	int n = 0;
+	for (int bias = 0; bias < 2; bias++)
+		for (int oact = 0; oact < 2; oact++)
+			for (int in = 0; in < 2; in++)
+				for (int act = 0; act < 3; act++)
+					for (int cell = 0; cell < 3; cell++) {
+						s2s_config c = extended_config();
+						c.attn_out_bias = bias;
+						c.attn_out_activation = (s2s_activation)oact;
+						c.bridge_input = (s2s_bridge_input)in;
+						c.bridge_activation = (s2s_activation)act;
+						c.bridge_cell = (s2s_bridge_cell)cell;
+						load_variant(&c);
+						n++;
+					}
+	cr_assert_eq(n, 72);
+}
+
+Test(model, extension_tensors_are_bound_with_their_shapes)
+{
+	s2s_config c = extended_config(); /* K = 6, in = 2 * 6, dec_layers * D = 10 */
+	ckb b;
+	ckb_init(&b, &c);
+	cr_assert_eq(ckb_find(&b, "bridge.weight")->shape[1], 12);
+	s2s_model *m;
+	s2s_error e;
+	cr_assert_eq(open_built(&b, &m, &e), 0, "%s", e.message);
+	cr_assert_not_null(m->w.bridge_c_w);
+	cr_assert_not_null(m->w.bridge_c_b);
+	cr_assert_not_null(m->w.attn_out_b);
+	cr_assert_eq(s2s_model_param_count(m), ckb_numel(&b));
+	ckb_deinit(&b);
+	s2s_model_unref(m);
+	c.bridge_cell = S2S_BRIDGE_CELL_HIDDEN; /* no bridge_c tensors at all */
+	c.attn_out_bias = false;
+	ckb_init(&b, &c);
+	cr_assert_eq(open_built(&b, &m, &e), 0, "%s", e.message);
+	cr_assert_null(m->w.bridge_c_w);
+	cr_assert_null(m->w.attn_out_b);
+	ckb_deinit(&b);
+	s2s_model_unref(m);
+}
+
+Test(model, extension_tensor_missing)
+{
+	static const char *const names[] = {"bridge_c.weight", "bridge_c.bias",
+	                                    "decoder.attention_out.bias"};
+	char sub[96];
+	for (int i = 0; i < 3; i++) {
+		s2s_config c = extended_config();
+		ckb b;
+		ckb_init(&b, &c);
+		ckb_remove(&b, names[i]);
+		snprintf(sub, sizeof sub, "checkpoint is missing tensor '%s'", names[i]);
+		expect_fail(&b, S2S_EMISSING, sub);
+	}
+}
+
+Test(model, extension_tensor_unexpected)
+{
+	/* Each tensor present while the config says its key is at the default. */
+	s2s_config c = ckb_tiny_config(); /* D = 5, K = 6, one layer */
+	ckb b;
+	ckb_init(&b, &c);
+	ckb_add(&b, "decoder.attention_out.bias", "F32", 5, 0);
+	expect_fail(&b, S2S_EFORMAT,
+	            "checkpoint has unexpected tensor 'decoder.attention_out.bias'");
+	ckb_init(&b, &c);
+	ckb_add(&b, "bridge_c.weight", "F32", 5, 6);
+	ckb_add(&b, "bridge_c.bias", "F32", 5, 0);
+	expect_fail(&b, S2S_EFORMAT, "checkpoint has unexpected tensor 'bridge_c.");
+	c.bridge_cell = S2S_BRIDGE_CELL_HIDDEN; /* hidden takes c from h: no weights */
+	ckb_init(&b, &c);
+	ckb_add(&b, "bridge_c.bias", "F32", 5, 0);
+	expect_fail(&b, S2S_EFORMAT, "checkpoint has unexpected tensor 'bridge_c.bias'");
+}
+
+/* Opens extended_config() with tensor `name` reshaped to [d0] or [d0,d1]. */
+static void expect_extension_shape(const char *name, int64_t d0, int64_t d1, const char *sub)
+{
+	s2s_config c = extended_config();
+	ckb b;
+	ckb_init(&b, &c);
+	ckb_tensor *t = ckb_find(&b, name);
+	t->rank = d1 ? 2 : 1;
+	t->shape[0] = d0;
+	t->shape[1] = d1;
+	expect_fail(&b, S2S_ESHAPE, sub);
+}
+
+Test(model, extension_tensor_wrong_shape)
+{
+	/* bridge_input all: in = enc_layers * K = 12; a [10,6] weight is a top-only bridge */
+	expect_extension_shape("bridge.weight", 10, 6,
+	                       "tensor bridge.weight has shape [10,6], expected [10,12]");
+	expect_extension_shape("bridge_c.weight", 10, 6,
+	                       "tensor bridge_c.weight has shape [10,6], expected [10,12]");
+	expect_extension_shape("bridge_c.weight", 5, 12,
+	                       "tensor bridge_c.weight has shape [5,12], expected [10,12]");
+	expect_extension_shape("bridge_c.bias", 5, 0,
+	                       "tensor bridge_c.bias has shape [5], expected [10]");
+	expect_extension_shape("bridge_c.bias", 10, 1,
+	                       "tensor bridge_c.bias has shape [10,1], expected [10]");
+	expect_extension_shape("decoder.attention_out.bias", 11, 0,
+	                       "tensor decoder.attention_out.bias has shape [11], expected [5]");
+	expect_extension_shape("decoder.attention_out.bias", 1, 5,
+	                       "tensor decoder.attention_out.bias has shape [1,5], expected [5]");
+	/* and the top-only bridge refuses the all-layers width */
+	s2s_config c = extended_config();
+	c.bridge_input = S2S_BRIDGE_IN_TOP;
+	ckb b;
+	ckb_init(&b, &c);
+	ckb_find(&b, "bridge.weight")->shape[1] = 12;
+	expect_fail(&b, S2S_ESHAPE, "tensor bridge.weight has shape [10,12], expected [10,6]");
+}
+
+Test(model, extension_tensors_must_be_finite)
+{
+	static const struct {
+		const char *tensor;
+		int64_t index;
+		const char *want;
+	} cases[] = {
+	    {"bridge_c.weight", 17, "tensor bridge_c.weight holds a NaN at index 17"},
+	    {"bridge_c.bias", 9, "tensor bridge_c.bias holds a NaN at index 9"},
+	    {"decoder.attention_out.bias", 4,
+	     "tensor decoder.attention_out.bias holds a NaN at index 4"},
+	};
+	static const unsigned char nan_f32[4] = {0x00, 0x00, 0xc0, 0x7f};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		s2s_config c = extended_config();
+		ckb b;
+		ckb_init(&b, &c);
+		size_t len;
+		unsigned char *bytes =
+		    bytes_with(&b, cases[i].tensor, NULL, cases[i].index, nan_f32, &len);
+		ckb_deinit(&b);
+		char path[64];
+		ckb_write_tmp(bytes, len, path);
+		free(bytes);
+		s2s_model *m = (s2s_model *)1;
+		s2s_error e = {0};
+		int rc = s2s_model_open(path, &m, &e);
+		unlink(path);
+		assert_err(rc, e, S2S_EFORMAT, cases[i].want);
+		cr_assert_null(m);
+	}
 }
 
 Test(model, unsupported_dtype)
@@ -857,4 +1035,71 @@ Test(model, every_fixture_loads_with_its_config, .timeout = 900)
 		cr_assert_str_eq(got[i], want, "%s", name);
 	}
 	cr_assert_eq(pclose(p), 0);
+}
+
+/* --- seq2seqd.decoding: a checkpoint's decoding defaults ---------------------------- */
+
+Test(model, decoding_defaults_are_read_and_merged_under_explicit_options)
+{
+	ckb b;
+	tiny(&b);
+	ckb_set_meta(&b, "seq2seqd.decoding",
+	             "{\"beam_size\": 5, \"max_len_a\": 0, \"max_len_b\": 10, \"length_penalty\": 0.6}");
+	s2s_model *m;
+	s2s_error e;
+	cr_assert_eq(open_built(&b, &m, &e), 0, "%s", e.message);
+	ckb_deinit(&b);
+	s2s_decode_options d, o;
+	unsigned set = s2s_model_decode_defaults(m, &d);
+	cr_assert_eq(set, S2S_DEC_BEAM_SIZE | S2S_DEC_MAX_LEN_A | S2S_DEC_MAX_LEN_B |
+	                      S2S_DEC_LENGTH_PENALTY);
+	cr_assert_eq(d.beam_size, 5);
+	cr_assert_eq(d.max_len_b, 10);
+	cr_assert_float_eq(d.length_penalty, 0.6f, 1e-7);
+	cr_assert_eq(d.max_len, 256, "a field the checkpoint does not set keeps §7's default");
+	/* what the caller named wins; the rest comes from the checkpoint */
+	s2s_decode_options_init(&o);
+	o.beam_size = 2;
+	o.max_len_b = 3;
+	s2s_decode_options_merge(&o, S2S_DEC_BEAM_SIZE, &d, set);
+	cr_assert_eq(o.beam_size, 2);
+	cr_assert_eq(o.max_len_b, 10, "max_len_b was not given, so the checkpoint's applies");
+	cr_assert_float_eq(o.max_len_a, 0.0f, 0);
+	s2s_model_unref(m);
+}
+
+Test(model, no_decoding_metadata_means_section_7_defaults)
+{
+	ckb b;
+	tiny(&b);
+	s2s_model *m;
+	s2s_error e;
+	cr_assert_eq(open_built(&b, &m, &e), 0, "%s", e.message);
+	ckb_deinit(&b);
+	s2s_decode_options d, init;
+	cr_assert_eq(s2s_model_decode_defaults(m, &d), 0u);
+	s2s_decode_options_init(&init);
+	cr_assert_eq(memcmp(&d, &init, sizeof d), 0);
+	s2s_model_unref(m);
+}
+
+static void expect_bad_decoding(const char *json, const char *sub)
+{
+	ckb b;
+	tiny(&b);
+	ckb_set_meta(&b, "seq2seqd.decoding", json);
+	expect_fail(&b, S2S_ECONFIG, sub);
+}
+
+Test(model, bad_decoding_metadata_is_refused_naming_the_key)
+{
+	expect_bad_decoding("[1]", "not a JSON object");
+	expect_bad_decoding("{\"beam\": 5}", "unknown key 'beam'");
+	expect_bad_decoding("{\"beam_size\": 0}", "'beam_size' must be an integer in 1..64");
+	expect_bad_decoding("{\"beam_size\": 2.5}", "'beam_size' must be an integer");
+	expect_bad_decoding("{\"max_len_a\": -1}", "'max_len_a' must be a number in 0..100");
+	expect_bad_decoding("{\"length_penalty\": \"x\"}", "'length_penalty' must be a number");
+	expect_bad_decoding("{\"max_length\": 5000}", "'max_length' must be an integer in 1..4096");
+	expect_bad_decoding("{\"beam_size\": 2, \"n_best\": 3}", "n_best 3 is more than beam_size 2");
+	expect_bad_decoding("{\"beam_size\": 2, \"beam_size\": 3}", "duplicate");
 }

@@ -175,6 +175,31 @@ static void attend(const s2s_model *m, const ref_enc *e, const double *q, double
 	free(key);
 }
 
+static double act(s2s_activation a, double x)
+{
+	return a == S2S_ACT_TANH ? tanh(x) : a == S2S_ACT_RELU ? (x > 0 ? x : 0) : x;
+}
+
+/*
+ * §6.2's linear bridge in double: s is the top layer's [fwd; bwd] or, with
+ * bridge_input all, every layer's in h_n order; out (dec_layers * D).
+ */
+static void linear_bridge(const s2s_model *m, const ref_enc *e, double *(*fin)[2], const float *w,
+                          const float *b, double *out)
+{
+	const s2s_config *c = &m->cfg;
+	int H = c->enc_hidden, dirs = c->bidirectional ? 2 : 1, LD = c->dec_layers * c->dec_hidden;
+	int first = c->bridge_input == S2S_BRIDGE_IN_ALL ? 0 : c->enc_layers - 1, n = 0;
+	double *s = dz((size_t)c->enc_layers * e->K);
+	for (int l = first; l < c->enc_layers; l++)
+		for (int d = 0; d < dirs; d++, n += H)
+			memcpy(s + n, fin[l][d], (size_t)H * sizeof(double));
+	mv(out, w, s, LD, n, b);
+	for (int i = 0; i < LD; i++)
+		out[i] = act(c->bridge_activation, out[i]);
+	free(s);
+}
+
 /*
  * Replays `ids` (steps tokens) through the model in double and writes the
  * log-probability of ids[t] at step t into lp.
@@ -186,7 +211,7 @@ static void reference_logprobs(const s2s_model *m, const int32_t *src, int n, co
 	int D = c->dec_hidden, L = c->dec_layers, E = c->emb_dim, V = c->tgt_vocab_size;
 	ref_enc e;
 	encode(m, src, n, &e);
-	int K = e.K, top = c->enc_layers - 1;
+	int K = e.K;
 	double *h = dz((size_t)L * D), *cs = dz((size_t)L * D), *feed = dz((size_t)D);
 	if (c->bridge == S2S_BRIDGE_LAST) {
 		for (int l = 0; l < L; l++)
@@ -197,14 +222,11 @@ static void reference_logprobs(const s2s_model *m, const int32_t *src, int n, co
 				       (size_t)c->enc_hidden * sizeof(double));
 			}
 	} else if (c->bridge == S2S_BRIDGE_LINEAR) {
-		double *s = dz((size_t)K);
-		for (int d = 0; d < (c->bidirectional ? 2 : 1); d++)
-			memcpy(s + d * c->enc_hidden, e.fin_h[top][d],
-			       (size_t)c->enc_hidden * sizeof(double));
-		mv(h, m->w.bridge_w, s, L * D, K, m->w.bridge_b);
-		for (int i = 0; i < L * D; i++)
-			h[i] = tanh(h[i]);
-		free(s);
+		linear_bridge(m, &e, e.fin_h, m->w.bridge_w, m->w.bridge_b, h);
+		if (c->cell == S2S_CELL_LSTM && c->bridge_cell == S2S_BRIDGE_CELL_HIDDEN)
+			memcpy(cs, h, (size_t)L * D * sizeof(double));
+		if (c->cell == S2S_CELL_LSTM && c->bridge_cell == S2S_BRIDGE_CELL_LINEAR)
+			linear_bridge(m, &e, e.fin_c, m->w.bridge_c_w, m->w.bridge_c_b, cs);
 	}
 	double *x = dz((size_t)E + K + D), *alpha = dz((size_t)n), *ctx = dz((size_t)K);
 	double *cat = dz((size_t)K + D), *o = dz((size_t)D), *z = dz((size_t)V);
@@ -229,9 +251,9 @@ static void reference_logprobs(const s2s_model *m, const int32_t *src, int n, co
 			attend(m, &e, ht, alpha, ctx);
 			memcpy(cat, ctx, (size_t)K * sizeof(double));
 			memcpy(cat + K, ht, (size_t)D * sizeof(double));
-			mv(o, m->w.attn_out_w, cat, D, K + D, NULL);
+			mv(o, m->w.attn_out_w, cat, D, K + D, m->w.attn_out_b);
 			for (int k = 0; k < D; k++)
-				feed[k] = o[k] = tanh(o[k]);
+				feed[k] = o[k] = act(c->attn_out_activation, o[k]);
 		} else {
 			memcpy(o, ht, (size_t)D * sizeof(double));
 		}
@@ -259,6 +281,7 @@ typedef struct {
 	s2s_bridge_kind bridge;
 	bool bidirectional, reverse_source, input_feed;
 	int enc_layers, dec_layers;
+	int optional; /* 0: none of §3's optional keys; 1: OpenNMT-py-like; 2: Joey-NMT-like */
 } variant;
 
 static s2s_config config_of(const variant *v)
@@ -279,22 +302,33 @@ static s2s_config config_of(const variant *v)
 	c.attn_dim = 16;
 	c.src_vocab_size = 61;
 	c.tgt_vocab_size = 37;
+	if (v->optional) {
+		c.attn_out_bias = true;
+		c.attn_out_activation = v->optional == 1 ? S2S_ACT_NONE : S2S_ACT_TANH;
+		c.bridge_input = v->optional == 1 ? S2S_BRIDGE_IN_ALL : S2S_BRIDGE_IN_TOP;
+		c.bridge_activation = v->optional == 1 ? S2S_ACT_RELU : S2S_ACT_NONE;
+		c.bridge_cell = v->optional == 1 ? S2S_BRIDGE_CELL_LINEAR : S2S_BRIDGE_CELL_HIDDEN;
+	}
 	return c;
 }
 
 static const variant VARIANTS[] = {
     {"dot bahdanau gru last bi", S2S_CELL_GRU, S2S_ATTN_DOT, S2S_PLACE_BAHDANAU, S2S_BRIDGE_LAST,
-     true, false, false, 1, 1},
+     true, false, false, 1, 1, 0},
     {"dot luong lstm zeros feed", S2S_CELL_LSTM, S2S_ATTN_DOT, S2S_PLACE_LUONG, S2S_BRIDGE_ZEROS,
-     false, false, true, 1, 1},
+     false, false, true, 1, 1, 0},
     {"general luong lstm linear bi feed", S2S_CELL_LSTM, S2S_ATTN_GENERAL, S2S_PLACE_LUONG,
-     S2S_BRIDGE_LINEAR, true, false, true, 1, 1},
+     S2S_BRIDGE_LINEAR, true, false, true, 1, 1, 0},
     {"general bahdanau rnn_tanh reverse 2 layers", S2S_CELL_RNN_TANH, S2S_ATTN_GENERAL,
-     S2S_PLACE_BAHDANAU, S2S_BRIDGE_LINEAR, false, true, false, 2, 2},
+     S2S_PLACE_BAHDANAU, S2S_BRIDGE_LINEAR, false, true, false, 2, 2, 0},
     {"additive luong lstm linear bi feed 2 layers", S2S_CELL_LSTM, S2S_ATTN_ADDITIVE,
-     S2S_PLACE_LUONG, S2S_BRIDGE_LINEAR, true, false, true, 2, 2},
+     S2S_PLACE_LUONG, S2S_BRIDGE_LINEAR, true, false, true, 2, 2, 0},
     {"additive bahdanau gru zeros reverse bi", S2S_CELL_GRU, S2S_ATTN_ADDITIVE, S2S_PLACE_BAHDANAU,
-     S2S_BRIDGE_ZEROS, true, true, false, 1, 1},
+     S2S_BRIDGE_ZEROS, true, true, false, 1, 1, 0},
+    {"additive luong lstm onmt bridge bi feed 2 layers", S2S_CELL_LSTM, S2S_ATTN_ADDITIVE,
+     S2S_PLACE_LUONG, S2S_BRIDGE_LINEAR, true, false, true, 2, 2, 1},
+    {"general luong lstm joey bridge feed 2 layers", S2S_CELL_LSTM, S2S_ATTN_GENERAL,
+     S2S_PLACE_LUONG, S2S_BRIDGE_LINEAR, false, false, true, 2, 2, 2},
 };
 
 #define STEPS 4

@@ -93,8 +93,9 @@ static void toy_fill(s2s_model *m, const s2s_config *cfg, toy_alloc *aa)
 	for (int l = 0; l < c->enc_layers; l++)
 		for (int d = 0; d < (c->bidirectional ? 2 : 1); d++)
 			toy_rnn(&a, &w->enc[l][d], G, l == 0 ? c->emb_dim : K, c->enc_hidden);
+	int P = c->bridge_input == S2S_BRIDGE_IN_ALL ? c->enc_layers * K : K;
 	if (c->bridge == S2S_BRIDGE_LINEAR) {
-		w->bridge_w = toy_take(&a, (size_t)c->dec_layers * D * K);
+		w->bridge_w = toy_take(&a, (size_t)c->dec_layers * D * P);
 		w->bridge_b = toy_take(&a, (size_t)c->dec_layers * D);
 	}
 	w->tgt_emb = toy_take(&a, (size_t)c->tgt_vocab_size * c->emb_dim);
@@ -117,6 +118,13 @@ static void toy_fill(s2s_model *m, const s2s_config *cfg, toy_alloc *aa)
 		w->attn_out_w = toy_take(&a, (size_t)D * (K + D));
 	w->out_w = c->tie_embeddings ? w->tgt_emb : toy_take(&a, (size_t)c->tgt_vocab_size * D);
 	w->out_b = toy_take(&a, (size_t)c->tgt_vocab_size);
+	/* The optional keys' tensors last, so older configs draw the same weights. */
+	if (c->bridge == S2S_BRIDGE_LINEAR && c->bridge_cell == S2S_BRIDGE_CELL_LINEAR) {
+		w->bridge_c_w = toy_take(&a, (size_t)c->dec_layers * D * P);
+		w->bridge_c_b = toy_take(&a, (size_t)c->dec_layers * D);
+	}
+	if (c->attn_out_bias)
+		w->attn_out_b = toy_take(&a, (size_t)D);
 	*aa = a;
 }
 

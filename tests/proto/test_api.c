@@ -402,3 +402,37 @@ Test(response, long_target_words_are_not_cut)
 	free(body);
 	unmake(&f);
 }
+
+/* --- model info ------------------------------------------------------------------ */
+
+#define ONMT_FIXTURE                                                                               \
+	S2S_SRCDIR "/tests/fixtures/lstm_additive_luong_feed_onmt_bridge_2layer_bi.safetensors"
+
+static json_t *architecture_of(const char *path)
+{
+	s2s_model *m;
+	s2s_error err = {0};
+	cr_assert_eq(s2s_model_open(path, &m, &err), 0, "%s", err.message);
+	json_t *info = s2s_api_model_info(m, "x", true, 0, 0);
+	cr_assert_not_null(info);
+	json_t *a = json_incref(json_object_get(info, "architecture"));
+	json_decref(info);
+	s2s_model_unref(m);
+	return a;
+}
+
+Test(model_info, optional_keys_appear_only_when_used)
+{
+	json_t *a = architecture_of(FIXTURE);
+	cr_assert_eq(json_object_size(a), 14, "a model without them lists today's 14 keys");
+	cr_assert_null(json_object_get(a, "bridge_cell"));
+	json_decref(a);
+	a = architecture_of(ONMT_FIXTURE);
+	cr_assert_eq(json_object_size(a), 19);
+	cr_assert(json_is_true(json_object_get(a, "attn_out_bias")));
+	cr_assert_str_eq(json_string_value(json_object_get(a, "attn_out_activation")), "none");
+	cr_assert_str_eq(json_string_value(json_object_get(a, "bridge_input")), "all");
+	cr_assert_str_eq(json_string_value(json_object_get(a, "bridge_activation")), "relu");
+	cr_assert_str_eq(json_string_value(json_object_get(a, "bridge_cell")), "linear");
+	json_decref(a);
+}

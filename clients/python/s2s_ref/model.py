@@ -21,6 +21,10 @@ CELLS = ("rnn_tanh", "rnn_relu", "gru", "lstm")
 BRIDGES = ("zeros", "last", "linear")
 ATTENTIONS = ("none", "dot", "general", "additive")
 PLACEMENTS = ("bahdanau", "luong")
+ACTIVATIONS = ("tanh", "relu", "none")
+ATTN_OUT_ACTIVATIONS = ("tanh", "none")
+BRIDGE_INPUTS = ("top", "all")
+BRIDGE_CELLS = ("zeros", "hidden", "linear")
 
 
 @dataclasses.dataclass
@@ -41,6 +45,14 @@ class Seq2SeqConfig:
     tie_embeddings: bool = False
     src_vocab_size: int = 0
     tgt_vocab_size: int = 0
+    # Extensions (docs/checkpoint-format.md §3) for imported models. Each is
+    # optional and omitted by to_json() at its default, so checkpoints that do
+    # not use them stay byte-identical to those written before they existed.
+    attn_out_bias: bool = False
+    attn_out_activation: str = "tanh"
+    bridge_input: str = "top"
+    bridge_activation: str = "tanh"
+    bridge_cell: str = "zeros"
 
     @property
     def enc_out(self):
@@ -54,6 +66,11 @@ class Seq2SeqConfig:
         if self.input_feed:
             n += self.dec_hidden
         return n
+
+    @property
+    def bridge_in(self):
+        """Input size of the linear bridge: the top layer's final state, or every layer's."""
+        return self.enc_out * (self.enc_layers if self.bridge_input == "all" else 1)
 
     def validate(self):
         """Raises ValueError naming the key, with the same rules as core/config.c."""
@@ -82,10 +99,34 @@ class Seq2SeqConfig:
                  "needs attention and luong placement")
         if self.tie_embeddings:
             need(self.emb_dim == self.dec_hidden, "tie_embeddings", "needs emb_dim == dec_hidden")
+        self._validate_extensions(need)
         return self
 
+    def _validate_extensions(self, need):
+        """The optional keys: their values, then the models they are meaningful for.
+        A non-default value where it would have no effect is refused, so a
+        converter that sets it by mistake hears about it."""
+        need(isinstance(self.attn_out_bias, bool), "attn_out_bias", "must be true or false")
+        for key, allowed in (("attn_out_activation", ATTN_OUT_ACTIVATIONS), ("bridge_input", BRIDGE_INPUTS),
+                             ("bridge_activation", ACTIVATIONS), ("bridge_cell", BRIDGE_CELLS)):
+            v = getattr(self, key)
+            need(isinstance(v, str) and v in allowed, key, "must be one of %s" % (allowed,))
+        luong = self.attention != "none" and self.attn_placement == "luong"
+        for key in ("attn_out_bias", "attn_out_activation"):
+            if getattr(self, key) != EXTENSION_DEFAULTS[key]:
+                need(luong, key, "needs attention and luong placement")
+        for key in ("bridge_input", "bridge_activation", "bridge_cell"):
+            if getattr(self, key) != EXTENSION_DEFAULTS[key]:
+                need(self.bridge == "linear", key, "needs bridge 'linear'")
+        if self.bridge_cell != "zeros":
+            need(self.cell == "lstm", "bridge_cell", "needs cell 'lstm'")
+
     def to_json(self):
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        for key, default in EXTENSION_DEFAULTS.items():
+            if d[key] == default and type(d[key]) is type(default):
+                del d[key]
+        return d
 
     @classmethod
     def from_json(cls, obj):
@@ -95,6 +136,19 @@ class Seq2SeqConfig:
         if unknown:
             raise ValueError("unknown config keys: %s" % sorted(unknown))
         return cls(**obj).validate()
+
+
+EXTENSION_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Seq2SeqConfig)
+                      if f.name in ("attn_out_bias", "attn_out_activation", "bridge_input",
+                                    "bridge_activation", "bridge_cell")}
+
+
+def _activation(kind, x):
+    if kind == "tanh":
+        return torch.tanh(x)
+    if kind == "relu":
+        return torch.relu(x)
+    return x
 
 
 def _rnn(cfg, inp, hidden, layers, bidirectional=False):
@@ -201,7 +255,8 @@ class Decoder(nn.Module):
         if cfg.attention != "none":
             self.attention = Attention(cfg)
             if cfg.attn_placement == "luong":
-                self.attention_out = nn.Linear(cfg.enc_out + cfg.dec_hidden, cfg.dec_hidden, bias=False)
+                self.attention_out = nn.Linear(cfg.enc_out + cfg.dec_hidden, cfg.dec_hidden,
+                                               bias=cfg.attn_out_bias)
         if cfg.tie_embeddings:
             self.out = TiedOutput(cfg.tgt_vocab_size)
         else:
@@ -211,6 +266,10 @@ class Decoder(nn.Module):
         if self.cfg.tie_embeddings:
             return F.linear(o, self.embedding.weight, self.out.bias)
         return self.out(o)
+
+    def attentional(self, ctx, s):
+        """Luong's attentional vector act(W_c [c; h] (+ b_c)), for [..., K] and [..., D]."""
+        return _activation(self.cfg.attn_out_activation, self.attention_out(torch.cat([ctx, s], -1)))
 
     def _top(self, state):
         return (state[0] if self.cfg.cell == "lstm" else state)[-1]
@@ -232,8 +291,7 @@ class Decoder(nn.Module):
             out, state = self.rnn(inp.unsqueeze(1), state)
             s = out[:, 0]
             ctx, alpha = self.attention(s, keys, memory, mask)
-            o = torch.tanh(self.attention_out(torch.cat([ctx, s], 1)))
-            feed = o
+            o = feed = self.attentional(ctx, s)
         o = F.dropout(o, dropout, self.training)
         return self.project(o), alpha, state, feed
 
@@ -244,7 +302,9 @@ class Seq2Seq(nn.Module):
         self.cfg = cfg.validate()
         self.encoder = Encoder(cfg)
         if cfg.bridge == "linear":
-            self.bridge = nn.Linear(cfg.enc_out, cfg.dec_layers * cfg.dec_hidden)
+            self.bridge = nn.Linear(cfg.bridge_in, cfg.dec_layers * cfg.dec_hidden)
+            if cfg.bridge_cell == "linear":
+                self.bridge_c = nn.Linear(cfg.bridge_in, cfg.dec_layers * cfg.dec_hidden)
         self.decoder = Decoder(cfg)
 
     # -- encoding ---------------------------------------------------------
@@ -266,10 +326,23 @@ class Seq2Seq(nn.Module):
             h = self._final_by_layer(h_n)
             c = self._final_by_layer(final[1]) if lstm else None
         else:
-            s = self._final_by_layer(h_n)[-1]
-            h = torch.tanh(self.bridge(s)).view(batch, cfg.dec_layers, cfg.dec_hidden).transpose(0, 1)
-            h, c = h.contiguous(), zeros.clone()
+            h = self._linear_bridge(self.bridge, h_n, batch)
+            if not lstm or cfg.bridge_cell == "zeros":
+                c = zeros.clone()
+            elif cfg.bridge_cell == "hidden":
+                c = h.clone()
+            else:
+                c = self._linear_bridge(self.bridge_c, final[1], batch)
         return (h, c) if lstm else h
+
+    def _linear_bridge(self, linear, finals, batch):
+        """act(W s + b) -> [dec_layers, B, D]; s is the top layer's final state
+        [fwd; bwd], or with bridge_input 'all' every layer's in h_n order."""
+        cfg = self.cfg
+        by_layer = self._final_by_layer(finals)
+        s = by_layer[-1] if cfg.bridge_input == "top" else by_layer.transpose(0, 1).reshape(batch, -1)
+        h = _activation(cfg.bridge_activation, linear(s))
+        return h.view(batch, cfg.dec_layers, cfg.dec_hidden).transpose(0, 1).contiguous()
 
     def encode(self, src, lens, dropout=0.0):
         """-> dict with memory [B,S,K], keys, mask [B,S], state, feed [B,D]."""
@@ -315,7 +388,7 @@ class Seq2Seq(nn.Module):
             o = s
         else:
             ctx, _ = dec.attention.forward_all(s, enc["keys"], enc["memory"], enc["mask"])
-            o = torch.tanh(dec.attention_out(torch.cat([ctx, s], 2)))
+            o = dec.attentional(ctx, s)
         return dec.project(F.dropout(o, dropout, self.training))
 
     # -- decoding (section 7) -----------------------------------------------
