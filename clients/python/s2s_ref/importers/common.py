@@ -7,6 +7,7 @@ single byte is written. Every refusal is an `ImportRefused` whose message has
 one line per reason, so a user sees everything wrong with a model at once.
 """
 
+import _compat_pickle
 import copyreg
 import dataclasses
 import io
@@ -148,13 +149,19 @@ def _unpickler(stand_ins):
 
     class Unpickler(pickle.Unpickler):
         def find_class(self, module, name):
+            # torch.save writes protocol 2, which names builtins the Python 2
+            # way (__builtin__.set, copy_reg._reconstructor); the stock
+            # find_class maps them, so must we, before the allow-list.
+            module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
+            module = _compat_pickle.IMPORT_MAPPING.get(module, module)
             if (module, name) in ours:
                 return ours[(module, name)]
             if (module, name) in _REAL_GLOBALS or (module == "torch" and name in _TORCH_DTYPE_NAMES):
                 return super().find_class(module, name)
             if module == "torch" and name in _STORAGE_DTYPES:
                 return _StorageType(_STORAGE_DTYPES[name])
-            if (module, name) in exact or (prefixes and module.startswith(prefixes)):
+            # A prefix "pkg." names the package pkg itself and everything in it.
+            if (module, name) in exact or (prefixes and (module + ".").startswith(prefixes)):
                 return _stand_in_class(module, name)
             raise pickle.UnpicklingError(
                 "its pickle asks for %s.%s, which an importer never loads (only tensors, "
