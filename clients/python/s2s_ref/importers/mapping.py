@@ -123,6 +123,13 @@ def convert(args):
                        tgt_vocab=args.tgt_vocab, what="mapping %s" % args.mapping)
 
 
+def save_mapping(m, path):
+    """Writes mapping `m` as JSON (a preset's --save-mapping, after the checkpoint is written)."""
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(m, f, indent=1, ensure_ascii=False)
+        f.write("\n")
+
+
 # --------------------------------------------------------------------------
 # Loading the files a mapping names.
 

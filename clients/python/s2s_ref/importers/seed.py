@@ -49,11 +49,10 @@ per line, id = line number); the four special tokens are named with
 a row that is never produced) and are moved to ids 0-3.
 """
 
-import json
 import re
 
 from .common import ImportRefused, refuse_if, safe_torch_load
-from .mapping import find_state_dict, read_vocab_file, run_mapping
+from .mapping import find_state_dict, read_vocab_file, run_mapping, save_mapping
 
 _RNN_KEY = re.compile(r"^(encoder|decoder)\.(weight|bias)_(ih|hh)_l(\d+)(_reverse)?$")
 GATES = {4: "lstm", 3: "gru", 1: "rnn_tanh"}
@@ -178,9 +177,7 @@ def convert(args):
                             % (entries["emb.weight"].shape[0], args.vocab, len(tokens)))
     imp = run_mapping(m, entries=entries, src_tokens=tokens, what="seed")
     if args.save_mapping:
-        with open(args.save_mapping, "w", encoding="utf-8") as f:
-            json.dump(m, f, indent=1, ensure_ascii=False)
-            f.write("\n")
+        imp.after_write = lambda: save_mapping(m, args.save_mapping)
     imp.description = imp.description or "imported from the seed's Seq2Seq (%s%s)" % (
         m["config"]["cell"], ", dot attention" if args.attention == "dot" else "")
     return imp

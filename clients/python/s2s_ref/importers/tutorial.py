@@ -43,10 +43,8 @@ hidden] with one output per absolute source position, which no model of the
 family has.
 """
 
-import json
-
 from .common import ImportRefused, StandIn, refuse_if, safe_pickle_load, safe_torch_load
-from .mapping import find_state_dict, read_vocab_file, run_mapping
+from .mapping import find_state_dict, read_vocab_file, run_mapping, save_mapping
 
 SINGLE_KEYS = (("encoder", "encoder_state_dict"), ("decoder", "decoder_state_dict"))
 
@@ -207,8 +205,6 @@ def convert(args):
     entries.update({"decoder." + k: v.float() for k, v in dec.items()})
     imp = run_mapping(m, entries=entries, src_tokens=src_words, tgt_tokens=tgt_words, what="tutorial")
     if args.save_mapping:
-        with open(args.save_mapping, "w", encoding="utf-8") as f:
-            json.dump(m, f, indent=1, ensure_ascii=False)
-            f.write("\n")
+        imp.after_write = lambda: save_mapping(m, args.save_mapping)
     imp.description = imp.description or "imported from the PyTorch seq2seq translation tutorial"
     return imp
