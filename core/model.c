@@ -289,6 +289,9 @@ static int load_text_parts(struct s2s_model *m, s2s_error *err)
 		rc = s2s_tokenizer_new(v[3], "src_tokenizer", &m->src_tok, err);
 	if (rc == 0)
 		rc = s2s_tokenizer_new(v[4], "tgt_tokenizer", &m->tgt_tok, err);
+	if (rc == 0 && s2s_tokenizer_appends_eos(m->tgt_tok))
+		rc = s2s__error_set(err, S2S_ETOKENIZER,
+		                    "tgt_tokenizer: 'append_eos' is for the source tokenizer only");
 	const char *dec = s2s_checkpoint_meta(m->ckpt, "seq2seqd.decoding");
 	if (rc == 0 && dec)
 		rc = s2s_decode_defaults_parse(dec, &m->decoding, &m->decoding_set, err);

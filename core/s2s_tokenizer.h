@@ -41,28 +41,44 @@ void s2s_tokenizer_free(s2s_tokenizer *t); /* NULL is a no-op */
  * > U+10FFFF, truncated or stray bytes) and on a NUL character, which a
  * NUL-terminated piece could not hold. *out is initialised here and owned by
  * the caller afterwards (also on failure it is safe to deinit). BPE costs
- * O(n log n) in a piece's length, so no input length makes it quadratic.
+ * O(n log n) in a piece's length, so no input length makes it quadratic;
+ * SentencePiece O(n * longest piece). With append_eos the last token is
+ * "</s>" (a word of its own, counted in n_words).
  */
 int s2s_tokenize(const s2s_tokenizer *t, const s2s_vocab *v, const char *text, size_t len,
 		 s2s_tokens *out, s2s_error *err);
 void s2s_tokens_deinit(s2s_tokens *tok);
 
+/* What s2s_tokenizer_max_token_bytes returns when a token can hold any number of bytes. */
+#define S2S_TOKEN_BYTES_UNBOUNDED ((size_t)1 << 40)
+
 /*
  * The most bytes of input one token can hold: 4 (one UTF-8 character) for a
- * char tokenizer, the longest merge result for BPE. Whitespace makes no
- * token and every other input byte lands in exactly one token, so a text with
- * B non-whitespace bytes has at least ceil(B / this) tokens: a bound callers
- * use to refuse an over-long input without tokenizing it.
+ * char tokenizer, the longest merge result for BPE and subword_nmt, and
+ * S2S_TOKEN_BYTES_UNBOUNDED for whitespace (a word) and sentencepiece (a run
+ * of unknown characters). Whitespace makes no token and every other input
+ * byte lands in at most one token, so a text with B non-whitespace bytes has
+ * at least ceil(B / this) tokens: a bound callers use to refuse an over-long
+ * input without tokenizing it. (max_tokens * this never overflows a size_t.)
  */
 size_t s2s_tokenizer_max_token_bytes(const s2s_tokenizer *t);
 
 /*
- * Joins `n` target token strings into text: tokens equal to <pad>, <s> or
- * </s> are skipped, the rest concatenated, U+2581 -> space, and one leading
- * space dropped. <unk> is kept as written (callers may have replaced it by a
- * source piece). Same result as Tokenizer.detokenize in Python. `t` is unused
- * today (NULL allowed); the tokens are borrowed. Returns a malloc'd string the
- * caller frees, or NULL on allocation failure.
+ * Whether the tokenizer appends "</s>" to every source (`append_eos`); the
+ * model loader refuses it on the target side. Pure; any thread.
+ */
+bool s2s_tokenizer_appends_eos(const s2s_tokenizer *t);
+
+/*
+ * Joins `n` target token strings into text by the rule of t's type (docs
+ * §5): tokens equal to <pad>, <s> or </s> are always skipped; char and bpe
+ * (and t == NULL) concatenate, U+2581 -> space, one leading space dropped;
+ * whitespace joins with single spaces; subword_nmt joins with spaces and
+ * removes "SEP " and a final SEP; sentencepiece follows DecodePieces (also
+ * dropping the model's control pieces). <unk> is kept as written (callers
+ * may have replaced it by a source piece). Same result as the Python
+ * tokenizers' detokenize. The tokens are borrowed. Returns a malloc'd string
+ * the caller frees, or NULL on allocation failure.
  */
 char *s2s_detokenize(const s2s_tokenizer *t, const char *const *tokens, int n);
 

@@ -1,11 +1,15 @@
 /*
- * tokenizer.c - char and BPE tokenization (docs/checkpoint-format.md §5),
- * byte-identical to clients/python/s2s_ref/tokenizer.py.
+ * tokenizer.c - the tokenizer types of docs/checkpoint-format.md §5, byte-
+ * identical to clients/python/s2s_ref/tokenizer.py (char, bpe, whitespace),
+ * subword_nmt.py and spm.py: char, BPE, whitespace (with the PyTorch
+ * tutorial's normalizeString, tok_tutorial.c), subword-nmt's apply_bpe, and
+ * SentencePiece (tok_spm.c); append_eos for all of them.
  *
  * Only ASCII is lowercased and only ASCII whitespace splits words: both
- * sides then agree without sharing Unicode tables. BPE on a piece of n
- * symbols costs O(n log n) (see bpe_run), so even a pathological 10 kB
- * "word" takes well under a millisecond.
+ * sides then agree without sharing Unicode tables (the tutorial's rule has a
+ * generated table, checked against Python's unicodedata). BPE and
+ * subword-nmt on a piece of n symbols cost O(n log n) (see bpe_run), so even
+ * a pathological 10 kB "word" takes well under a millisecond.
  */
 #include "s2s_tokenizer.h"
 
@@ -14,18 +18,29 @@
 #include <string.h>
 
 #include "strmap.h"
+#include "tok_spm.h"
+#include "tok_tutorial.h"
 
 #define WORD_MARK     "\xe2\x96\x81" /* U+2581 */
 #define WORD_MARK_LEN 3
+#define EOW           "</w>" /* subword-nmt's end-of-word mark */
+#define EOW_LEN       4
 
-typedef enum { TOK_CHAR, TOK_BPE } tok_kind;
+typedef enum { TOK_CHAR, TOK_BPE, TOK_WHITESPACE, TOK_SUBWORD_NMT, TOK_SPM } tok_kind;
+
+typedef enum { PRE_NONE, PRE_TUTORIAL, PRE_TUTORIAL_V1 } tok_preprocess;
 
 struct s2s_tokenizer {
 	tok_kind kind;
 	bool lowercase;
 	bool split_punct;
+	bool append_eos;
+	tok_preprocess preprocess; /* whitespace */
+	int snmt_version;          /* subword_nmt: 1 (0.1) or 2 (0.2) */
+	char *separator;           /* subword_nmt, owned */
+	s2s__spm *spm;             /* sentencepiece, owned */
 	int nmerges;
-	char **merge_keys; /* (nmerges) "left\0right", owned */
+	char **merge_keys; /* (nmerges) "left\0right", owned: bpe merges, subword_nmt codes */
 	size_t max_key;    /* longest merge key, bytes */
 	s2s__strmap ranks; /* merge key -> rank */
 };
@@ -45,16 +60,19 @@ void s2s_tokenizer_free(s2s_tokenizer *t)
 		free(t->merge_keys[i]);
 	free(t->merge_keys);
 	s2s__strmap_deinit(&t->ranks);
+	free(t->separator);
+	s2s__spm_free(t->spm);
 	free(t);
 }
 
 static int parse_merge(s2s_tokenizer *t, json_t *m, int i, const char *what, s2s_error *err)
 {
 	json_t *l = json_array_get(m, 0), *r = json_array_get(m, 1);
+	const char *key_name = t->kind == TOK_SUBWORD_NMT ? "codes" : "merges";
 	if (!json_is_array(m) || json_array_size(m) != 2 || !json_is_string(l) ||
 	    !json_is_string(r) || !json_string_length(l) || !json_string_length(r))
-		return s2s__error_set(err, S2S_ETOKENIZER,
-		                      "%s merges[%d] is not a [left, right] pair", what, i);
+		return s2s__error_set(err, S2S_ETOKENIZER, "%s %s[%d] is not a [left, right] pair",
+		                      what, key_name, i);
 	size_t ll = json_string_length(l), rl = json_string_length(r);
 	char *key = malloc(ll + rl + 2); /* "left\0right\0": both halves are C strings */
 	if (!key)
@@ -78,6 +96,9 @@ static int parse_merges(s2s_tokenizer *t, json_t *merges, const char *what, s2s_
 			                      "%s: a char tokenizer has no merges", what);
 		return 0;
 	}
+	if (t->kind == TOK_SUBWORD_NMT && (!json_is_array(merges) || !json_array_size(merges)))
+		return s2s__error_set(err, S2S_ETOKENIZER,
+		                      "%s: subword_nmt needs a non-empty 'codes' array", what);
 	if (!json_is_array(merges))
 		return s2s__error_set(err, S2S_ETOKENIZER, "%s: bpe needs a 'merges' array", what);
 	size_t n = json_array_size(merges);
@@ -102,28 +123,116 @@ static int parse_flag(json_t *root, const char *key, bool *out, const char *what
 	return 0;
 }
 
-static int parse_tokenizer(s2s_tokenizer *t, json_t *root, const char *what, s2s_error *err)
+static const char *const type_names[] = {"char", "bpe", "whitespace", "subword_nmt",
+                                         "sentencepiece"};
+
+/* The keys each type accepts besides "type" and "append_eos". */
+static const char *const type_keys[][5] = {
+    [TOK_CHAR] = {"lowercase", "split_punct", "merges"},
+    [TOK_BPE] = {"lowercase", "split_punct", "merges"},
+    [TOK_WHITESPACE] = {"lowercase", "preprocess"},
+    [TOK_SUBWORD_NMT] = {"codes", "version", "separator", "lowercase"},
+    [TOK_SPM] = {"model_type", "pieces", "normalizer"},
+};
+
+static bool key_known(tok_kind kind, const char *k)
 {
+	if (!strcmp(k, "type") || !strcmp(k, "append_eos"))
+		return true;
+	for (int i = 0; i < 5 && type_keys[kind][i]; i++)
+		if (!strcmp(k, type_keys[kind][i]))
+			return true;
+	return false;
+}
+
+static int parse_type(s2s_tokenizer *t, json_t *root, const char *what, s2s_error *err)
+{
+	const char *type = json_string_value(json_object_get(root, "type"));
+	int kind = -1;
+	for (int i = 0; type && i < 5; i++)
+		if (!strcmp(type, type_names[i]))
+			kind = i;
+	if (kind < 0)
+		return s2s__error_set(err, S2S_ETOKENIZER,
+		                      "%s 'type' must be one of \"char\", \"bpe\", \"whitespace\", "
+		                      "\"subword_nmt\", \"sentencepiece\"",
+		                      what);
+	t->kind = (tok_kind)kind;
 	const char *k;
 	json_t *v;
 	json_object_foreach(root, k, v)
 	{
-		if (strcmp(k, "type") && strcmp(k, "lowercase") && strcmp(k, "split_punct") &&
-		    strcmp(k, "merges"))
+		if (!key_known(t->kind, k))
 			return s2s__error_set(err, S2S_ETOKENIZER, "%s has unknown key '%s'", what,
 			                      k);
 	}
-	const char *type = json_string_value(json_object_get(root, "type"));
-	if (!type || (strcmp(type, "char") && strcmp(type, "bpe")))
-		return s2s__error_set(err, S2S_ETOKENIZER, "%s 'type' must be \"char\" or \"bpe\"",
+	return 0;
+}
+
+static int parse_whitespace(s2s_tokenizer *t, json_t *root, const char *what, s2s_error *err)
+{
+	json_t *p = json_object_get(root, "preprocess");
+	const char *pre = p ? json_string_value(p) : "none";
+	if (pre && !strcmp(pre, "none"))
+		t->preprocess = PRE_NONE;
+	else if (pre && !strcmp(pre, "pytorch_tutorial"))
+		t->preprocess = PRE_TUTORIAL;
+	else if (pre && !strcmp(pre, "pytorch_tutorial_v1"))
+		t->preprocess = PRE_TUTORIAL_V1;
+	else
+		return s2s__error_set(err, S2S_ETOKENIZER,
+		                      "%s 'preprocess' must be one of \"none\", \"pytorch_tutorial\", "
+		                      "\"pytorch_tutorial_v1\"",
 		                      what);
-	t->kind = strcmp(type, "bpe") == 0 ? TOK_BPE : TOK_CHAR;
-	int rc = parse_flag(root, "lowercase", &t->lowercase, what, err);
-	if (rc == 0)
+	return 0;
+}
+
+static int parse_subword_nmt(s2s_tokenizer *t, json_t *root, const char *what, s2s_error *err)
+{
+	json_t *v = json_object_get(root, "version"), *sep = json_object_get(root, "separator");
+	t->snmt_version = 2;
+	if (v) {
+		json_t *a = json_array_get(v, 0), *b = json_array_get(v, 1);
+		if (!json_is_array(v) || json_array_size(v) != 2 || !json_is_integer(a) ||
+		    !json_is_integer(b) || json_integer_value(a) != 0 ||
+		    (json_integer_value(b) != 1 && json_integer_value(b) != 2))
+			return s2s__error_set(err, S2S_ETOKENIZER,
+			                      "%s 'version' must be [0, 1] or [0, 2]", what);
+		t->snmt_version = (int)json_integer_value(b);
+	}
+	if (sep && (!json_is_string(sep) || !json_string_length(sep) ||
+	            strlen(json_string_value(sep)) != json_string_length(sep)))
+		return s2s__error_set(err, S2S_ETOKENIZER,
+		                      "%s 'separator' must be a non-empty string", what);
+	t->separator = strdup(sep ? json_string_value(sep) : "@@");
+	if (!t->separator)
+		return s2s__error_set(err, S2S_ENOMEM, "out of memory");
+	return parse_merges(t, json_object_get(root, "codes"), what, err);
+}
+
+static int parse_tokenizer(s2s_tokenizer *t, json_t *root, const char *what, s2s_error *err)
+{
+	int rc = parse_type(t, root, what, err);
+	if (rc == 0 && t->kind != TOK_SPM)
+		rc = parse_flag(root, "lowercase", &t->lowercase, what, err);
+	if (rc == 0 && t->kind <= TOK_BPE)
 		rc = parse_flag(root, "split_punct", &t->split_punct, what, err);
 	if (rc == 0)
-		rc = parse_merges(t, json_object_get(root, "merges"), what, err);
-	return rc;
+		rc = parse_flag(root, "append_eos", &t->append_eos, what, err);
+	if (rc < 0)
+		return rc;
+	switch (t->kind) {
+	case TOK_CHAR:
+	case TOK_BPE:
+		return parse_merges(t, json_object_get(root, "merges"), what, err);
+	case TOK_WHITESPACE:
+		return parse_whitespace(t, root, what, err);
+	case TOK_SUBWORD_NMT:
+		return parse_subword_nmt(t, root, what, err);
+	case TOK_SPM:
+		return s2s__spm_new(root, what, &t->spm, err);
+	}
+	return 0;
 }
 
 int s2s_tokenizer_new(const char *json_text, const char *what, s2s_tokenizer **out, s2s_error *err)
@@ -404,9 +513,67 @@ static int add_piece(const s2s_tokenizer *t, bpe_work *w, sym_list *l, const cha
 	return rc;
 }
 
+/*
+ * subword-nmt's apply_bpe on one word [s, e): a one-character word is left
+ * alone; otherwise the symbols are its characters with "</w>" glued to the
+ * last one (codes 0.2) or as a symbol of its own (0.1), merged like BPE, the
+ * end mark removed again, and every piece but the last suffixed with the
+ * separator.
+ */
+static int snmt_word(const s2s_tokenizer *t, bpe_work *w, sym_list *l, const char *s,
+                     const char *e, int32_t word)
+{
+	size_t len = (size_t)(e - s), first = utf8_len((const unsigned char *)s, len);
+	if (first == len)
+		return sym_push(l, s, len, word);
+	if (bpe_work_reserve(t, w, len + EOW_LEN) < 0)
+		return S2S_ENOMEM;
+	memcpy(w->bytes, s, len);
+	memcpy(w->bytes + len, EOW, EOW_LEN);
+	int32_t n = 0;
+	for (size_t at = 0; at < len; n++) {
+		int32_t cl = (int32_t)utf8_len((const unsigned char *)w->bytes + at, len - at);
+		w->sym[n] = (bpe_sym){(int32_t)at, cl, n - 1, -1};
+		if (n > 0)
+			w->sym[n - 1].next = n;
+		at += (size_t)cl;
+	}
+	if (t->snmt_version == 2) {
+		w->sym[n - 1].len += EOW_LEN;
+	} else {
+		w->sym[n] = (bpe_sym){(int32_t)len, EOW_LEN, n - 1, -1};
+		w->sym[n - 1].next = n;
+		n++;
+	}
+	bpe_run(t, w, n);
+	int32_t last = 0;
+	for (int32_t i = 0; i >= 0; i = w->sym[i].next)
+		last = i;
+	w->sym[last].len -= EOW_LEN; /* the mark always ends the last symbol */
+	size_t seplen = strlen(t->separator);
+	char *tmp = malloc(len + seplen + 1);
+	int rc = tmp ? 0 : S2S_ENOMEM;
+	for (int32_t i = 0; rc == 0 && i >= 0; i = w->sym[i].next) {
+		bpe_sym *y = &w->sym[i];
+		if (y->len == 0) /* the 0.1 mark on its own */
+			continue;
+		memcpy(tmp, w->bytes + y->start, (size_t)y->len);
+		bool final = i == last || (w->sym[y->next].len == 0 && y->next == last);
+		if (!final)
+			memcpy(tmp + y->len, t->separator, seplen);
+		rc = sym_push(l, tmp, (size_t)y->len + (final ? 0 : seplen), word);
+	}
+	free(tmp);
+	return rc;
+}
+
 static int add_word(const s2s_tokenizer *t, bpe_work *w, sym_list *l, const char *s, const char *e,
                     int32_t word)
 {
+	if (t->kind == TOK_WHITESPACE)
+		return sym_push(l, s, (size_t)(e - s), word);
+	if (t->kind == TOK_SUBWORD_NMT)
+		return snmt_word(t, w, l, s, e, word);
 	bool first = true;
 	while (s < e) {
 		const char *p = s;
@@ -461,6 +628,50 @@ static int split_words(const s2s_tokenizer *t, const char *s, size_t len, sym_li
 	return rc;
 }
 
+/* Collects SentencePiece's pieces; a piece opening with U+2581 or a space starts a word. */
+typedef struct {
+	sym_list *l;
+	int32_t word;
+} spm_ctx;
+
+static int spm_piece(void *ctx, const char *piece, size_t len)
+{
+	spm_ctx *c = ctx;
+	if (c->l->n > 0 && ((len >= WORD_MARK_LEN && !memcmp(piece, WORD_MARK, WORD_MARK_LEN)) ||
+	                    piece[0] == ' '))
+		c->word++;
+	return sym_push(c->l, piece, len, c->word);
+}
+
+/* The pieces of `len` bytes of validated text into l; *nwords counts their words. */
+static int tokenize_text(const s2s_tokenizer *t, const char *text, size_t len, sym_list *l,
+                         int *nwords)
+{
+	if (t->kind == TOK_SPM) {
+		spm_ctx c = {l, 0};
+		int rc = s2s__spm_encode(t->spm, text, len, spm_piece, &c);
+		*nwords = l->n ? c.word + 1 : 0;
+		return rc;
+	}
+	char *buf = malloc(len + 1);
+	if (!buf)
+		return S2S_ENOMEM;
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (char)(t->lowercase && text[i] >= 'A' && text[i] <= 'Z' ? text[i] + 32
+		                                                                 : text[i]);
+	buf[len] = '\0';
+	if (t->preprocess != PRE_NONE) {
+		char *norm = s2s__tutorial_normalize(buf, len, t->preprocess == PRE_TUTORIAL_V1);
+		free(buf);
+		if (!(buf = norm))
+			return S2S_ENOMEM;
+		len = strlen(buf);
+	}
+	int rc = split_words(t, buf, len, l, nwords);
+	free(buf);
+	return rc;
+}
+
 int s2s_tokenize(const s2s_tokenizer *t, const s2s_vocab *v, const char *text, size_t len,
                  s2s_tokens *out, s2s_error *err)
 {
@@ -468,15 +679,10 @@ int s2s_tokenize(const s2s_tokenizer *t, const s2s_vocab *v, const char *text, s
 	int rc = validate_utf8(text, len, err);
 	if (rc < 0)
 		return rc;
-	char *buf = malloc(len + 1);
-	if (!buf)
-		return s2s__error_set(err, S2S_ENOMEM, "out of memory");
-	for (size_t i = 0; i < len; i++)
-		buf[i] = (char)(t->lowercase && text[i] >= 'A' && text[i] <= 'Z' ? text[i] + 32
-		                                                                 : text[i]);
 	sym_list l = {0};
-	rc = split_words(t, buf, len, &l, &out->n_words);
-	free(buf);
+	rc = tokenize_text(t, text, len, &l, &out->n_words);
+	if (rc == 0 && t->append_eos) /* </s> is a word of its own: its own attention column */
+		rc = sym_push(&l, "</s>", 4, out->n_words++);
 	out->pieces = l.s;
 	out->word = l.word;
 	out->n = l.n;
@@ -491,9 +697,16 @@ int s2s_tokenize(const s2s_tokenizer *t, const s2s_vocab *v, const char *text, s
 
 size_t s2s_tokenizer_max_token_bytes(const s2s_tokenizer *t)
 {
+	if (t->kind == TOK_WHITESPACE || t->kind == TOK_SPM)
+		return S2S_TOKEN_BYTES_UNBOUNDED; /* a word, a run of unknown characters */
 	/* a merge key is "left\0right": the merged token has max_key - 1 bytes */
-	size_t merged = t->kind == TOK_BPE && t->max_key > 1 ? t->max_key - 1 : 0;
+	size_t merged = t->kind != TOK_CHAR && t->max_key > 1 ? t->max_key - 1 : 0;
 	return merged > 4 ? merged : 4;
+}
+
+bool s2s_tokenizer_appends_eos(const s2s_tokenizer *t)
+{
+	return t->append_eos;
 }
 
 void s2s_tokens_deinit(s2s_tokens *tok)
@@ -513,9 +726,49 @@ static bool is_dropped_special(const char *s)
 	return strcmp(s, "<pad>") == 0 || strcmp(s, "<s>") == 0 || strcmp(s, "</s>") == 0;
 }
 
+/* subword_nmt: joined by spaces, then "SEP " removed and one final SEP (Python's str.replace). */
+static char *detok_join(const s2s_tokenizer *t, const char *const *tokens, int n)
+{
+	size_t len = 1;
+	for (int i = 0; i < n; i++)
+		len += strlen(tokens[i]) + 1;
+	char *out = malloc(len), *w = out;
+	if (!out)
+		return NULL;
+	for (int i = 0; i < n; i++) {
+		if (is_dropped_special(tokens[i]))
+			continue;
+		if (w > out)
+			*w++ = ' ';
+		size_t k = strlen(tokens[i]);
+		memcpy(w, tokens[i], k);
+		w += k;
+	}
+	*w = '\0';
+	if (t->kind != TOK_SUBWORD_NMT)
+		return out;
+	size_t sl = strlen(t->separator);
+	char *r = out, *o = out;
+	while (*r) {
+		if (!strncmp(r, t->separator, sl) && r[sl] == ' ') {
+			r += sl + 1;
+			continue;
+		}
+		*o++ = *r++;
+	}
+	*o = '\0';
+	if ((size_t)(o - out) >= sl && !strcmp(o - sl, t->separator))
+		o[-(ptrdiff_t)sl] = '\0';
+	return out;
+}
+
 char *s2s_detokenize(const s2s_tokenizer *t, const char *const *tokens, int n)
 {
-	(void)t;
+	if (t && (t->kind == TOK_WHITESPACE || t->kind == TOK_SUBWORD_NMT))
+		return detok_join(t, tokens, n);
+	if (t && t->kind == TOK_SPM)
+		return s2s__spm_detokenize(t->spm, tokens, n);
+
 	size_t len = 0;
 	for (int i = 0; i < n; i++)
 		len += strlen(tokens[i]);

@@ -1016,7 +1016,7 @@ Test(hostile, bad_tokenizer_json)
 	expect_tokenizer(TIED, "seq2seqd.tgt_tokenizer", "[\"char\"]",
 	                 "tgt_tokenizer is not a JSON object");
 	expect_tokenizer(TIED, "seq2seqd.src_tokenizer", "{\"type\": \"wordpiece\"}",
-	                 "src_tokenizer 'type' must be \"char\" or \"bpe\"");
+	                 "src_tokenizer 'type' must be one of \"char\", \"bpe\"");
 	expect_tokenizer(TIED, "seq2seqd.src_tokenizer", "{\"lowercase\": false}",
 	                 "src_tokenizer 'type' must be");
 	expect_tokenizer(TIED, "seq2seqd.src_tokenizer",

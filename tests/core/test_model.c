@@ -802,7 +802,10 @@ Test(model, bad_tokenizers)
 	tiny(&b);
 	ckb_set_meta(&b, "seq2seqd.src_tokenizer",
 	             "{\"type\":\"wordpiece\",\"lowercase\":false,\"split_punct\":true}");
-	expect_fail(&b, S2S_ETOKENIZER, "src_tokenizer 'type' must be \"char\" or \"bpe\"");
+	expect_fail(&b, S2S_ETOKENIZER, "src_tokenizer 'type' must be one of \"char\", \"bpe\"");
+	tiny(&b);
+	ckb_set_meta(&b, "seq2seqd.tgt_tokenizer", "{\"type\":\"whitespace\",\"append_eos\":true}");
+	expect_fail(&b, S2S_ETOKENIZER, "tgt_tokenizer: 'append_eos' is for the source tokenizer only");
 	tiny(&b);
 	ckb_set_meta(&b, "seq2seqd.tgt_tokenizer",
 	             "{\"type\":\"bpe\",\"lowercase\":false,\"split_punct\":true}");

@@ -415,3 +415,416 @@ Test(tokenizer, max_token_bytes_bounds_the_tokens_of_any_text)
 		     8, texts, n);
 	expect_bound("{\"type\":\"bpe\",\"merges\":[[\"a\",\"b\"]]}", 4, texts, n);
 }
+
+/* ---- whitespace, subword_nmt, sentencepiece, append_eos (issue 10) ---- */
+
+static json_t *load_fixture(const char *name)
+{
+	const char *src = getenv("S2S_SRCDIR");
+	char path[4096];
+	snprintf(path, sizeof path, "%s/tests/fixtures/%s", src ? src : ".", name);
+	json_error_t e;
+	json_t *doc = json_load_file(path, 0, &e);
+	cr_assert_not_null(doc, "cannot read %s: %s", path, e.text);
+	return doc;
+}
+
+/* Tokenizes text and compares the pieces with the JSON array want; 0 or why. */
+static int expect_json_pieces(const s2s_tokenizer *t, const char *text, json_t *want, char *why,
+			      size_t cap)
+{
+	s2s_vocab *v = small_vocab();
+	s2s_tokens tok;
+	s2s_error err = {0};
+	int rc = s2s_tokenize(t, v, text, strlen(text), &tok, &err);
+	if (rc < 0) {
+		snprintf(why, cap, "%s", err.message);
+	} else if ((size_t)tok.n != json_array_size(want)) {
+		rc = -1;
+		snprintf(why, cap, "%d pieces, expected %zu", tok.n, json_array_size(want));
+	}
+	for (int i = 0; rc == 0 && i < tok.n; i++) {
+		const char *w = json_string_value(json_array_get(want, (size_t)i));
+		if (strcmp(tok.pieces[i], w)) {
+			rc = -1;
+			snprintf(why, cap, "piece %d is '%s', expected '%s'", i, tok.pieces[i], w);
+		}
+	}
+	s2s_tokens_deinit(&tok);
+	s2s_vocab_free(v);
+	return rc;
+}
+
+static s2s_tokenizer *tok_from_json(json_t *def)
+{
+	char *j = dump(def);
+	s2s_tokenizer *t = NULL;
+	s2s_error err = {0};
+	cr_assert_eq(s2s_tokenizer_new(j, "t", &t, &err), 0, "%s", err.message);
+	free(j);
+	return t;
+}
+
+/* subword-nmt's own apply_bpe output (gen_subword_nmt_golden.py). */
+Test(tokenizer, subword_nmt_matches_apply_bpe)
+{
+	json_t *doc = load_fixture("subword_nmt_golden.json"), *codes = json_object_get(doc, "codes");
+	json_t *cases = json_object_get(doc, "cases");
+	cr_assert_gt(json_array_size(cases), 1000);
+	const char *name;
+	json_t *def;
+	json_object_foreach(codes, name, def)
+	{
+		s2s_tokenizer *t = tok_from_json(def);
+		for (size_t i = 0; i < json_array_size(cases); i++) {
+			json_t *c = json_array_get(cases, i);
+			if (strcmp(json_string_value(json_object_get(c, "codes")), name))
+				continue;
+			const char *text = json_string_value(json_object_get(c, "text"));
+			char why[512];
+			if (expect_json_pieces(t, text, json_object_get(c, "pieces"), why, sizeof why))
+				cr_assert_fail("[%s] '%s': %s", name, text, why);
+		}
+		s2s_tokenizer_free(t);
+	}
+	json_decref(doc);
+}
+
+/* The tokenizer JSON of a golden model, its shared charsmap put back. */
+static s2s_tokenizer *spm_tok(json_t *doc, const char *name)
+{
+	json_t *def = json_deep_copy(json_object_get(json_object_get(doc, "tokenizers"), name));
+	json_t *norm = json_object_get(def, "normalizer");
+	const char *cm = json_string_value(json_object_get(norm, "precompiled_charsmap"));
+	if (cm[0] == '@')
+		json_object_set(norm, "precompiled_charsmap",
+				json_object_get(json_object_get(doc, "charsmaps"), cm + 1));
+	s2s_tokenizer *t = tok_from_json(def);
+	json_decref(def);
+	return t;
+}
+
+/* python3-sentencepiece's EncodeAsPieces and DecodePieces (gen_spm_golden.py). */
+Test(tokenizer, sentencepiece_matches_spm)
+{
+	json_t *doc = load_fixture("spm_golden.json"), *cases = json_object_get(doc, "cases");
+	cr_assert_gt(json_array_size(cases), 1000);
+	const char *name;
+	json_t *path;
+	json_object_foreach(json_object_get(doc, "models"), name, path)
+	{
+		s2s_tokenizer *t = spm_tok(doc, name);
+		for (size_t i = 0; i < json_array_size(cases); i++) {
+			json_t *c = json_array_get(cases, i), *pieces = json_object_get(c, "pieces");
+			if (strcmp(json_string_value(json_object_get(c, "model")), name))
+				continue;
+			const char *text = json_string_value(json_object_get(c, "text"));
+			char why[512];
+			if (expect_json_pieces(t, text, pieces, why, sizeof why))
+				cr_assert_fail("[%s] '%s': %s", name, text, why);
+			size_t n = json_array_size(pieces);
+			const char **list = malloc((n + 1) * sizeof *list);
+			for (size_t k = 0; k < n; k++)
+				list[k] = json_string_value(json_array_get(pieces, k));
+			char *got = s2s_detokenize(t, list, (int)n);
+			free(list);
+			const char *want = json_string_value(json_object_get(c, "decoded"));
+			if (!got || strcmp(got, want))
+				cr_assert_fail("[%s] '%s' decodes to '%s', expected '%s'", name, text,
+					       got ? got : "(null)", want);
+			free(got);
+		}
+		s2s_tokenizer_free(t);
+	}
+	json_decref(doc);
+}
+
+/* FNV-1a 64, as gen_tokenizer_golden.py's fnv1a64. */
+static uint64_t fnv(uint64_t h, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)s[i]) * 0x100000001B3ull;
+	return h;
+}
+
+static size_t put_utf8(char *o, unsigned cp)
+{
+	if (cp < 0x80)
+		return (size_t)(o[0] = (char)cp, 1);
+	if (cp < 0x800)
+		return o[0] = (char)(0xc0 | cp >> 6), o[1] = (char)(0x80 | (cp & 0x3f)), 2;
+	if (cp < 0x10000)
+		return o[0] = (char)(0xe0 | cp >> 12), o[1] = (char)(0x80 | ((cp >> 6) & 0x3f)),
+		       o[2] = (char)(0x80 | (cp & 0x3f)), 3;
+	return o[0] = (char)(0xf0 | cp >> 18), o[1] = (char)(0x80 | ((cp >> 12) & 0x3f)),
+	       o[2] = (char)(0x80 | ((cp >> 6) & 0x3f)), o[3] = (char)(0x80 | (cp & 0x3f)), 4;
+}
+
+/*
+ * Every code point, in the context "Ab" c "c.?" c c " d" c, through the
+ * whitespace tokenizer with the tutorial's normalizeString: the words joined
+ * by spaces must hash, per block of 4096 code points, to what Python's
+ * unicodedata gives (tutorial_norm_golden.json).
+ */
+static void check_tutorial(json_t *doc, const char *preprocess)
+{
+	char def[128];
+	snprintf(def, sizeof def, "{\"type\":\"whitespace\",\"preprocess\":\"%s\"}", preprocess);
+	s2s_tokenizer *t;
+	cr_assert_eq(s2s_tokenizer_new(def, "t", &t, NULL), 0);
+	s2s_vocab *v = small_vocab();
+	json_t *hashes = json_object_get(doc, preprocess);
+	cr_assert_eq(json_array_size(hashes), 0x110000 / 4096);
+	for (unsigned base = 0; base < 0x110000; base += 4096) {
+		uint64_t h = 0xCBF29CE484222325ull;
+		for (unsigned cp = base ? base : 1; cp < base + 4096; cp++) {
+			if (cp >= 0xd800 && cp <= 0xdfff)
+				continue;
+			char text[64], c[4];
+			size_t n = put_utf8(c, cp), k = 0;
+			const char *ctx[] = {"Ab", "c.?", "", " d"};
+			for (int i = 0; i < 4; i++) {
+				k += (size_t)sprintf(text + k, "%s", ctx[i]);
+				memcpy(text + k, c, n);
+				k += n;
+			}
+			s2s_tokens tok;
+			cr_assert_eq(s2s_tokenize(t, v, text, k, &tok, NULL), 0);
+			for (int i = 0; i < tok.n; i++) {
+				h = i ? fnv(h, " ", 1) : h;
+				h = fnv(h, tok.pieces[i], strlen(tok.pieces[i]));
+			}
+			h = fnv(h, "\n", 1);
+			s2s_tokens_deinit(&tok);
+		}
+		char got[17];
+		snprintf(got, sizeof got, "%016llx", (unsigned long long)h);
+		const char *want = json_string_value(json_array_get(hashes, base / 4096));
+		if (strcmp(got, want))
+			cr_assert_fail("%s: code points U+%04X..U+%04X differ from Python's unicodedata",
+				       preprocess, base, base + 4095);
+	}
+	s2s_vocab_free(v);
+	s2s_tokenizer_free(t);
+}
+
+Test(tokenizer, tutorial_normalize_matches_unicodedata_on_every_code_point, .timeout = 120)
+{
+	json_t *doc = load_fixture("tutorial_norm_golden.json");
+	check_tutorial(doc, "pytorch_tutorial");
+	check_tutorial(doc, "pytorch_tutorial_v1");
+	json_decref(doc);
+}
+
+Test(tokenizer, append_eos_is_a_last_word_of_its_own)
+{
+	s2s_tokenizer *t;
+	s2s_vocab *v = small_vocab();
+	cr_assert_eq(s2s_tokenizer_new("{\"type\":\"whitespace\",\"append_eos\":true}", "t", &t, NULL), 0);
+	cr_assert(s2s_tokenizer_appends_eos(t));
+	s2s_tokens tok;
+	cr_assert_eq(s2s_tokenize(t, v, " a b ", 5, &tok, NULL), 0);
+	cr_assert_eq(tok.n, 3);
+	cr_assert_eq(tok.n_words, 3);
+	cr_assert_str_eq(tok.pieces[2], "</s>");
+	cr_assert_eq(tok.ids[2], 3);
+	cr_assert_eq(tok.word[2], 2);
+	s2s_tokens_deinit(&tok);
+	cr_assert_eq(s2s_tokenize(t, v, "", 0, &tok, NULL), 0); /* empty text: only </s> */
+	cr_assert_eq(tok.n, 1);
+	s2s_tokens_deinit(&tok);
+	const char *list[] = {"<s>", "a", "<unk>", "</s>", "<pad>"};
+	char *d = s2s_detokenize(t, list, 5);
+	cr_assert_str_eq(d, "a <unk>");
+	free(d);
+	cr_assert_eq(s2s_tokenizer_max_token_bytes(t), S2S_TOKEN_BYTES_UNBOUNDED);
+	s2s_tokenizer_free(t);
+	s2s_vocab_free(v);
+}
+
+Test(tokenizer, subword_nmt_detokenizes_like_python)
+{
+	s2s_tokenizer *t;
+	cr_assert_eq(s2s_tokenizer_new("{\"type\":\"subword_nmt\",\"codes\":[[\"a\",\"b\"]]}", "t", &t,
+				       NULL), 0);
+	const char *a[] = {"<s>", "ab@@", "c@@", "abc", "x@@", "</s>"};
+	char *d = s2s_detokenize(t, a, 6);
+	cr_assert_str_eq(d, "abcabc x");
+	free(d);
+	const char *b[] = {"a@@", "@@", "b", "@@@"};
+	d = s2s_detokenize(t, b, 4);
+	cr_assert_str_eq(d, "ab @"); /* "a@@ @@ b @@@" -> "ab @@@" -> final "@@" dropped */
+	free(d);
+	s2s_tokenizer_free(t);
+}
+
+#define SPM_OK_NORM                                                                          \
+	"\"normalizer\":{\"name\":\"identity\",\"precompiled_charsmap\":\"\","               \
+	"\"add_dummy_prefix\":true,\"remove_extra_whitespaces\":true,\"escape_whitespaces\":true}"
+#define SPM_OK_PIECES "\"pieces\":[[\"<unk>\",0,\"unknown\"],[\"\\u2581a\",-1,\"normal\"]]"
+
+Test(tokenizer, new_types_bad_definitions_are_named)
+{
+	expect_tok_error("{\"type\":\"word\"}",
+			 "'type' must be one of \"char\", \"bpe\", \"whitespace\", \"subword_nmt\", "
+			 "\"sentencepiece\"");
+	expect_tok_error("{\"type\":\"char\",\"append_eos\":1}", "'append_eos' must be true or false");
+	expect_tok_error("{\"type\":\"whitespace\",\"preprocess\":\"nfkc\"}",
+			 "'preprocess' must be one of \"none\", \"pytorch_tutorial\"");
+	expect_tok_error("{\"type\":\"whitespace\",\"preprocess\":1}", "'preprocess' must be one of");
+	expect_tok_error("{\"type\":\"whitespace\",\"merges\":[]}", "unknown key 'merges'");
+	expect_tok_error("{\"type\":\"whitespace\",\"split_punct\":true}", "unknown key 'split_punct'");
+	expect_tok_error("{\"type\":\"subword_nmt\"}", "subword_nmt needs a non-empty 'codes' array");
+	expect_tok_error("{\"type\":\"subword_nmt\",\"codes\":[]}", "non-empty 'codes' array");
+	expect_tok_error("{\"type\":\"subword_nmt\",\"codes\":[[\"a\",\"\"]]}",
+			 "src_tokenizer codes[0] is not a [left, right] pair");
+	expect_tok_error("{\"type\":\"subword_nmt\",\"codes\":[[\"a\",\"b\"]],\"version\":[0,3]}",
+			 "'version' must be [0, 1] or [0, 2]");
+	expect_tok_error("{\"type\":\"subword_nmt\",\"codes\":[[\"a\",\"b\"]],\"version\":\"0.2\"}",
+			 "'version' must be [0, 1] or [0, 2]");
+	expect_tok_error("{\"type\":\"subword_nmt\",\"codes\":[[\"a\",\"b\"]],\"separator\":\"\"}",
+			 "'separator' must be a non-empty string");
+	expect_tok_error("{\"type\":\"subword_nmt\",\"codes\":[[\"a\",\"b\"]],\"glossaries\":[]}",
+			 "unknown key 'glossaries'");
+	expect_tok_error("{\"type\":\"sentencepiece\",\"model_type\":\"word\"," SPM_OK_PIECES "," SPM_OK_NORM "}",
+			 "'model_type' must be \"unigram\" or \"bpe\"");
+	expect_tok_error("{\"type\":\"sentencepiece\",\"model_type\":\"unigram\",\"pieces\":[]," SPM_OK_NORM "}",
+			 "sentencepiece needs a non-empty 'pieces' array");
+	expect_tok_error("{\"type\":\"sentencepiece\",\"model_type\":\"unigram\",\"pieces\":"
+			 "[[\"<unk>\",0,\"unknown\"],[\"a\",\"x\",\"normal\"]]," SPM_OK_NORM "}",
+			 "pieces[1] is not a [piece, score, kind] triple");
+	expect_tok_error("{\"type\":\"sentencepiece\",\"model_type\":\"unigram\",\"pieces\":"
+			 "[[\"<unk>\",0,\"unknown\"],[\"<0x41>\",0,\"byte\"]]," SPM_OK_NORM "}",
+			 "pieces[1] has unsupported kind 'byte'");
+	expect_tok_error("{\"type\":\"sentencepiece\",\"model_type\":\"unigram\",\"pieces\":"
+			 "[[\"<unk>\",0,\"unknown\"],[\"a\",0,\"normal\"],[\"a\",0,\"normal\"]]," SPM_OK_NORM "}",
+			 "pieces[2] 'a' is defined twice");
+	expect_tok_error("{\"type\":\"sentencepiece\",\"model_type\":\"unigram\",\"pieces\":"
+			 "[[\"a\",0,\"normal\"]]," SPM_OK_NORM "}",
+			 "'pieces' must hold exactly one \"unknown\" piece, not 0");
+	expect_tok_error("{\"type\":\"sentencepiece\",\"model_type\":\"unigram\",\"pieces\":"
+			 "[[\"<unk>\",0,\"unknown\"],[\"a\\u0000b\",0,\"normal\"]]," SPM_OK_NORM "}",
+			 "not a JSON object"); /* jansson refuses \u0000 outright */
+	expect_tok_error("{\"type\":\"sentencepiece\",\"model_type\":\"bpe\",\"pieces\":"
+			 "[[\"<unk>\",0,\"unknown\"],[\"a\",0,\"unused\"]]," SPM_OK_NORM "}",
+			 "pieces[1]: unused pieces are not supported in bpe models");
+	expect_tok_error("{\"type\":\"sentencepiece\",\"model_type\":\"unigram\"," SPM_OK_PIECES
+			 ",\"normalizer\":[]}", "'normalizer' must be an object");
+	expect_tok_error("{\"type\":\"sentencepiece\",\"model_type\":\"unigram\"," SPM_OK_PIECES
+			 ",\"normalizer\":{\"precompiled_charsmap\":\"\",\"add_dummy_prefix\":true,"
+			 "\"remove_extra_whitespaces\":true,\"escape_whitespaces\":true,\"rules\":1}}",
+			 "normalizer has unknown key 'rules'");
+	expect_tok_error("{\"type\":\"sentencepiece\",\"model_type\":\"unigram\"," SPM_OK_PIECES
+			 ",\"normalizer\":{\"precompiled_charsmap\":\"\",\"add_dummy_prefix\":true,"
+			 "\"remove_extra_whitespaces\":true}}",
+			 "normalizer 'escape_whitespaces' must be true or false");
+	/* "EAAAAGFiYw==" is 10 00 00 00 'abc': a 16-byte trie in a 7-byte blob */
+	expect_tok_error("{\"type\":\"sentencepiece\",\"model_type\":\"unigram\"," SPM_OK_PIECES
+			 ",\"normalizer\":{\"precompiled_charsmap\":\"EAAAAGFiYw==\",\"add_dummy_prefix\":true,"
+			 "\"remove_extra_whitespaces\":true,\"escape_whitespaces\":true}}",
+			 "'precompiled_charsmap' cannot be parsed: the trie size 16 does not fit the 7-byte blob");
+	expect_tok_error("{\"type\":\"sentencepiece\",\"model_type\":\"unigram\"," SPM_OK_PIECES
+			 ",\"normalizer\":{\"precompiled_charsmap\":\"!!\",\"add_dummy_prefix\":true,"
+			 "\"remove_extra_whitespaces\":true,\"escape_whitespaces\":true}}",
+			 "'precompiled_charsmap' cannot be parsed: not base64");
+	/* 04 00 00 00, one unit, "ab" without its closing NUL */
+	expect_tok_error("{\"type\":\"sentencepiece\",\"model_type\":\"unigram\"," SPM_OK_PIECES
+			 ",\"normalizer\":{\"precompiled_charsmap\":\"BAAAAAAAAABhYg==\",\"add_dummy_prefix\":true,"
+			 "\"remove_extra_whitespaces\":true,\"escape_whitespaces\":true}}",
+			 "do not end with a NUL byte");
+	expect_tok_error("{\"type\":\"sentencepiece\",\"model_type\":\"unigram\"," SPM_OK_PIECES "," SPM_OK_NORM
+			 ",\"colour\":1}", "unknown key 'colour'");
+	s2s_tokenizer *t;
+	cr_assert_eq(s2s_tokenizer_new("{\"type\":\"sentencepiece\",\"model_type\":\"unigram\"," SPM_OK_PIECES
+				       "," SPM_OK_NORM "}", "t", &t, NULL), 0);
+	s2s_tokenizer_free(t);
+}
+
+/*
+ * A charsmap whose trie points anywhere: random units must never make the
+ * lookup read outside the blob (ASan/valgrind would say), whatever the text.
+ */
+Test(tokenizer, hostile_charsmap_is_read_within_bounds)
+{
+	unsigned char blob[4 + 64 + 8];
+	char b64[((sizeof blob + 2) / 3) * 4 + 1], def[512];
+	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	s2s_vocab *v = small_vocab();
+	srand(7);
+	for (int round = 0; round < 200; round++) {
+		blob[0] = 64;
+		blob[1] = blob[2] = blob[3] = 0;
+		for (size_t i = 4; i < sizeof blob - 1; i++)
+			blob[i] = (unsigned char)(round % 2 ? rand() % 4 : rand());
+		blob[sizeof blob - 1] = 0;
+		size_t k = 0;
+		for (size_t i = 0; i < sizeof blob; i += 3) {
+			unsigned x = (unsigned)blob[i] << 16 |
+				     (i + 1 < sizeof blob ? (unsigned)blob[i + 1] << 8 : 0) |
+				     (i + 2 < sizeof blob ? blob[i + 2] : 0);
+			b64[k++] = tab[x >> 18];
+			b64[k++] = tab[(x >> 12) & 63];
+			b64[k++] = i + 1 < sizeof blob ? tab[(x >> 6) & 63] : '=';
+			b64[k++] = i + 2 < sizeof blob ? tab[x & 63] : '=';
+		}
+		b64[k] = '\0';
+		snprintf(def, sizeof def,
+			 "{\"type\":\"sentencepiece\",\"model_type\":\"%s\"," SPM_OK_PIECES
+			 ",\"normalizer\":{\"precompiled_charsmap\":\"%s\",\"add_dummy_prefix\":true,"
+			 "\"remove_extra_whitespaces\":true,\"escape_whitespaces\":true}}",
+			 round % 3 ? "unigram" : "bpe", b64);
+		s2s_tokenizer *t;
+		s2s_error err = {0};
+		cr_assert_eq(s2s_tokenizer_new(def, "t", &t, &err), 0, "%s", err.message);
+		const char *text = "\x01\x02\x03 a\xc3\xa9 \xe2\x96\x81 zz\x7f";
+		s2s_tokens tok;
+		cr_assert_eq(s2s_tokenize(t, v, text, strlen(text), &tok, NULL), 0);
+		s2s_tokens_deinit(&tok);
+		s2s_tokenizer_free(t);
+	}
+	s2s_vocab_free(v);
+}
+
+/* Unigram Viterbi and spm BPE scale like the BPE above: 10x the text, about 10x the time. */
+static double time_spm(const char *def, int n)
+{
+	char *text = malloc((size_t)n * 4 + 1);
+	for (int i = 0; i < n; i++)
+		memcpy(text + 4 * i, i % 7 ? "abc " : "abcd", 4);
+	text[4 * n] = '\0';
+	s2s_tokenizer *t;
+	s2s_vocab *v = small_vocab();
+	s2s_error err = {0};
+	cr_assert_eq(s2s_tokenizer_new(def, "t", &t, &err), 0, "%s", err.message);
+	double best = 1e9;
+	for (int rep = 0; rep < 3; rep++) {
+		s2s_tokens tok;
+		struct timespec a, b;
+		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &a);
+		cr_assert_eq(s2s_tokenize(t, v, text, strlen(text), &tok, NULL), 0);
+		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &b);
+		s2s_tokens_deinit(&tok);
+		double s = (double)(b.tv_sec - a.tv_sec) + 1e-9 * (double)(b.tv_nsec - a.tv_nsec);
+		best = s < best ? s : best;
+	}
+	s2s_vocab_free(v);
+	s2s_tokenizer_free(t);
+	free(text);
+	return best;
+}
+
+Test(tokenizer, sentencepiece_scales_near_linearly)
+{
+	for (int bpe = 0; bpe < 2; bpe++) {
+		char def[1024];
+		snprintf(def, sizeof def,
+			 "{\"type\":\"sentencepiece\",\"model_type\":\"%s\",\"pieces\":[[\"<unk>\",0,\"unknown\"],"
+			 "[\"a\",-3,\"normal\"],[\"b\",-3,\"normal\"],[\"c\",-3,\"normal\"],[\"d\",-3,\"normal\"],"
+			 "[\"\\u2581\",-2,\"normal\"],[\"ab\",-1,\"normal\"],[\"abc\",-1,\"normal\"],"
+			 "[\"\\u2581abc\",-0.5,\"normal\"],[\"\\u2581a\",-1,\"normal\"]]," SPM_OK_NORM "}",
+			 bpe ? "bpe" : "unigram");
+		double small = time_spm(def, 2500), big = time_spm(def, 25000); /* 10 kB, 100 kB */
+		cr_assert_lt(big, 40 * small + 2e-3, "%s: 100 kB %.3f ms, 10 kB %.3f ms",
+			     bpe ? "bpe" : "unigram", 1e3 * big, 1e3 * small);
+	}
+}

@@ -1,13 +1,21 @@
-"""The seq2seqd tokenizer (docs/checkpoint-format.md section 5), in Python.
+"""The seq2seqd tokenizers (docs/checkpoint-format.md section 5), in Python.
 
-This is the twin of core/tokenizer.c: both must produce byte-identical
-pieces for every input, which tests/fixtures/tokenizer_golden.json checks.
-Only ASCII is lowercased and only ASCII whitespace splits words, precisely
-so that C and Python cannot disagree about Unicode tables.
+This is the twin of core/tokenizer.c (and core/tok_*.c): both must produce
+byte-identical pieces for every input, which tests/fixtures/tokenizer_golden.json
+checks. Only ASCII is lowercased and only ASCII whitespace splits words,
+precisely so that C and Python cannot disagree about Unicode tables; the one
+Unicode-aware rule, the PyTorch tutorial's normalizeString, is checked code
+point by code point against a table generated from unicodedata.
+
+Tokenizer.from_json builds any type: "char" and "bpe" (class Tokenizer),
+"whitespace" (WhitespaceTokenizer), "subword_nmt" (s2s_ref.subword_nmt) and
+"sentencepiece" (s2s_ref.spm).
 """
 
 import collections
+import re
 import string
+import unicodedata
 
 WORD_MARK = "\u2581"  # the word-start symbol, shown as a space on output
 SPECIALS = ["<pad>", "<unk>", "<s>", "</s>"]
@@ -15,6 +23,127 @@ _DROPPED = frozenset(["<pad>", "<s>", "</s>"])  # specials detokenize drops
 _WHITESPACE = " \t\n\v\f\r"
 _PUNCT = frozenset(string.punctuation)
 _LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+EOS = "</s>"
+TYPES = ("char", "bpe", "whitespace", "subword_nmt", "sentencepiece")
+TYPE_ERROR = "'type' must be one of " + ", ".join('"%s"' % t for t in TYPES)
+PREPROCESS = ("none", "pytorch_tutorial", "pytorch_tutorial_v1")
+
+
+def ascii_lower(text):
+    return text.translate(_LOWER)
+
+
+def check_text(text):
+    """Refuses U+0000, as the C side must (its pieces are NUL-terminated)."""
+    if "\0" in text:
+        raise ValueError("NUL character at index %d" % text.index("\0"))
+
+
+def check_keys(obj, allowed, what):
+    for key in obj:
+        if key not in allowed:
+            raise ValueError("%s has unknown key '%s'" % (what, key))
+
+
+def get_flag(obj, key, what):
+    if key in obj and not isinstance(obj[key], bool):
+        raise ValueError("%s '%s' must be true or false" % (what, key))
+    return obj.get(key, False)
+
+
+def tutorial_normalize(s, keep_period=False):
+    """The PyTorch tutorial's normalizeString, literally (spec section 6).
+
+    keep_period=False is the 2023+ text ([^a-zA-Z!?]+), True the older one
+    ([^a-zA-Z.!?]+): preprocess "pytorch_tutorial" and "pytorch_tutorial_v1".
+    """
+    s = s.lower().strip()
+    s = "".join(c for c in unicodedata.normalize("NFD", s) if unicodedata.category(c) != "Mn")
+    s = re.sub(r"([.!?])", r" \1", s)
+    s = re.sub(r"[^a-zA-Z.!?]+" if keep_period else r"[^a-zA-Z!?]+", r" ", s)
+    return s.strip()
+
+
+def ascii_words(text):
+    return _words(text)
+
+
+class TokenizerBase:
+    """What every tokenizer type shares: append_eos and the id lookup.
+
+    Subclasses define _encode(text) -> (pieces, word indices), to_json_body()
+    and detokenize(pieces).
+    """
+
+    append_eos = False
+
+    def encode_with_words(self, text):
+        """Returns (pieces, word index of each piece); with append_eos the last
+        piece is "</s>", a word of its own."""
+        check_text(text)
+        pieces, words = self._encode(text)
+        if self.append_eos:
+            pieces = pieces + [EOS]
+            words = words + [(words[-1] + 1) if words else 0]
+        return pieces, words
+
+    def encode_pieces(self, text):
+        return self.encode_with_words(text)[0]
+
+    def encode_ids(self, text, vocab_index):
+        """Maps pieces through a {token: id} dict; unknown pieces become <unk> (1)."""
+        return [vocab_index.get(p, 1) for p in self.encode_pieces(text)]
+
+    def to_json(self):
+        obj = self.to_json_body()
+        if self.append_eos:
+            obj["append_eos"] = True
+        return obj
+
+
+class WhitespaceTokenizer(TokenizerBase):
+    """Type "whitespace": the ASCII-whitespace-separated words are the tokens."""
+
+    def __init__(self, lowercase=False, preprocess="none", append_eos=False):
+        if preprocess not in PREPROCESS:
+            raise ValueError("preprocess must be one of %s" % (PREPROCESS,))
+        self.kind = "whitespace"
+        self.lowercase = bool(lowercase)
+        self.preprocess = preprocess
+        self.append_eos = bool(append_eos)
+
+    @classmethod
+    def from_json(cls, obj, what="tokenizer"):
+        check_keys(obj, ("type", "lowercase", "preprocess", "append_eos"), what)
+        lower = get_flag(obj, "lowercase", what)
+        eos = get_flag(obj, "append_eos", what)
+        pre = obj.get("preprocess", "none")
+        if pre not in PREPROCESS:
+            raise ValueError("%s 'preprocess' must be one of %s" % (
+                what, ", ".join('"%s"' % p for p in PREPROCESS)))
+        return cls(lower, pre, eos)
+
+    def to_json_body(self):
+        obj = {"type": "whitespace", "lowercase": self.lowercase}
+        if self.preprocess != "none":
+            obj["preprocess"] = self.preprocess
+        return obj
+
+    def normalize(self, text):
+        if self.lowercase:
+            text = ascii_lower(text)
+        if self.preprocess != "none":
+            text = tutorial_normalize(text, self.preprocess == "pytorch_tutorial_v1")
+        return text
+
+    def _encode(self, text):
+        words = _words(self.normalize(text))
+        return words, list(range(len(words)))
+
+    @staticmethod
+    def detokenize(pieces):
+        """Target tokens joined by one space; <pad> <s> </s> dropped."""
+        return " ".join(p for p in pieces if p not in _DROPPED)
 
 
 def _words(text):
@@ -72,10 +201,13 @@ def _apply_merges(symbols, ranks):
     return symbols
 
 
-class Tokenizer:
-    """A char or BPE tokenizer configured like a checkpoint's tokenizer JSON."""
+class Tokenizer(TokenizerBase):
+    """A char or BPE tokenizer configured like a checkpoint's tokenizer JSON.
 
-    def __init__(self, kind="char", lowercase=False, split_punct=False, merges=()):
+    Tokenizer.from_json also builds the other types (a factory)."""
+
+    def __init__(self, kind="char", lowercase=False, split_punct=False, merges=(),
+                 append_eos=False):
         if kind not in ("char", "bpe"):
             raise ValueError("tokenizer type must be 'char' or 'bpe', not %r" % (kind,))
         if kind == "char" and merges:
@@ -84,22 +216,40 @@ class Tokenizer:
         self.lowercase = bool(lowercase)
         self.split_punct = bool(split_punct)
         self.merges = [(str(a), str(b)) for a, b in merges]
+        self.append_eos = bool(append_eos)
         self._ranks = {}
         for i, pair in enumerate(self.merges):
             self._ranks.setdefault(pair, i)
 
     @classmethod
-    def from_json(cls, obj, what="tokenizer"):
-        """Builds a tokenizer from its checkpoint JSON (a dict), validating it as
-        core/tokenizer.c does, with the same messages; raises ValueError."""
+    def from_json(cls, obj, what="tokenizer", target=False):
+        """Builds a tokenizer of any type from its checkpoint JSON (a dict),
+        validating it as core/tokenizer.c does, with the same messages; raises
+        ValueError. target=True (the tgt_tokenizer) refuses append_eos."""
         if not isinstance(obj, dict):
             raise ValueError("%s is not a JSON object" % what)
-        for key in obj:
-            if key not in ("type", "lowercase", "split_punct", "merges"):
-                raise ValueError("%s has unknown key '%s'" % (what, key))
         kind = obj.get("type")
-        if kind not in ("char", "bpe"):
-            raise ValueError("%s 'type' must be \"char\" or \"bpe\"" % what)
+        if kind not in TYPES:
+            raise ValueError("%s %s" % (what, TYPE_ERROR))
+        if kind == "whitespace":
+            tok = WhitespaceTokenizer.from_json(obj, what)
+        elif kind == "subword_nmt":
+            from .subword_nmt import SubwordNmtTokenizer
+            tok = SubwordNmtTokenizer.from_json(obj, what)
+        elif kind == "sentencepiece":
+            from .spm import SentencePieceTokenizer
+            tok = SentencePieceTokenizer.from_json(obj, what)
+        else:
+            tok = cls._from_json_char_bpe(obj, what)
+        if target and tok.append_eos:
+            raise ValueError("%s: 'append_eos' is for the source tokenizer only" % what)
+        return tok
+
+    @classmethod
+    def _from_json_char_bpe(cls, obj, what):
+        check_keys(obj, ("type", "lowercase", "split_punct", "merges", "append_eos"), what)
+        kind = obj["type"]
+        eos = get_flag(obj, "append_eos", what)
         flags = []
         for key in ("lowercase", "split_punct"):
             if key in obj and not isinstance(obj[key], bool):
@@ -114,9 +264,9 @@ class Tokenizer:
             if not (isinstance(m, list) and len(m) == 2
                     and all(isinstance(x, str) and x for x in m)):
                 raise ValueError("%s merges[%d] is not a [left, right] pair" % (what, i))
-        return cls(kind, flags[0], flags[1], merges)
+        return cls(kind, flags[0], flags[1], merges, eos)
 
-    def to_json(self):
+    def to_json_body(self):
         obj = {"type": self.kind, "lowercase": self.lowercase, "split_punct": self.split_punct}
         if self.kind == "bpe":
             obj["merges"] = [list(m) for m in self.merges]
@@ -124,9 +274,7 @@ class Tokenizer:
 
     def pre_tokenize(self, text):
         """Returns [(symbols, word_index)] per piece, before any merge."""
-        if "\0" in text:
-            # C pieces are NUL-terminated strings; both sides refuse rather than truncate.
-            raise ValueError("NUL character at index %d" % text.index("\0"))
+        check_text(text)
         if self.lowercase:
             text = text.translate(_LOWER)
         out = []
@@ -136,8 +284,7 @@ class Tokenizer:
                 out.append((symbols, wi))
         return out
 
-    def encode_with_words(self, text):
-        """Returns (pieces, word index of each piece)."""
+    def _encode(self, text):
         pieces, words = [], []
         for symbols, wi in self.pre_tokenize(text):
             if self.kind == "bpe":
@@ -145,13 +292,6 @@ class Tokenizer:
             pieces.extend(symbols)
             words.extend([wi] * len(symbols))
         return pieces, words
-
-    def encode_pieces(self, text):
-        return self.encode_with_words(text)[0]
-
-    def encode_ids(self, text, vocab_index):
-        """Maps pieces through a {token: id} dict; unknown pieces become <unk> (1)."""
-        return [vocab_index.get(p, 1) for p in self.encode_pieces(text)]
 
     @staticmethod
     def detokenize(pieces):

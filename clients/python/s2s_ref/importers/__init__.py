@@ -9,6 +9,7 @@ One module per SOURCE, each with `add_arguments(parser)` and
 # The sources, in the order `--help` lists them. Each name is a module here.
 SOURCES = (
     "mapping",
+    "opennmt",
     "seed",
     "tutorial",
 )
