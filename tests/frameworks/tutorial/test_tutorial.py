@@ -85,7 +85,7 @@ def main():
         rc, err = fwtest.run_import(two + both_langs + ["--max-length", "12", "-o", out])
         assert rc == 0, err
         meta = safetensors_io.load(out)[1]
-        assert json.loads(meta["seq2seqd.decoding"]) == {"max_len_a": 0, "max_len_b": 12}, meta
+        assert json.loads(meta["seq2seqd.decoding"]) == {"max_len_a": 0, "max_len_b": 12, "max_length": 12}, meta
         os.unlink(out)
     tap.run("--max-length sets the decoding default", max_length)
 

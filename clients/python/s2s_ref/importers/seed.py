@@ -41,7 +41,8 @@ so the decoder RNN's input is E + H (`nn.LSTM(2 * dim, dim)`). In seq2seqd
 terms: attention dot, placement bahdanau, bridge last, no attention
 parameters.
 
-Decoding starts from the --bos token and stops at --eos; the source gets no
+Decoding starts from the --bos token and stops at --eos (defaults stored in
+the checkpoint: max_len_a 2, max_len_b 10, max_length 256, seq2seqd's own); the source gets no
 BOS or EOS unless --append-eos says the model was trained with an EOS at the
 end of every source. The one shared vocabulary comes from --vocab (one token
 per line, id = line number); the four special tokens are named with
@@ -56,6 +57,7 @@ from .mapping import find_state_dict, read_vocab_file, run_mapping, save_mapping
 
 _RNN_KEY = re.compile(r"^(encoder|decoder)\.(weight|bias)_(ih|hh)_l(\d+)(_reverse)?$")
 GATES = {4: "lstm", 3: "gru", 1: "rnn_tanh"}
+DECODING = {"max_len_a": 2.0, "max_len_b": 10, "max_length": 256}
 
 
 def add_arguments(p):
@@ -160,7 +162,10 @@ def build_mapping(entries, attention="none", cell=None, tokenizer="whitespace", 
     specials = specials or {}
     return {"config": cfg, "tensors": tensors,
             "src_vocab": {"format": "lines", "specials": specials}, "tgt_vocab": "src",
-            "src_tokenizer": src_tok, "tgt_tokenizer": tok}
+            "src_tokenizer": src_tok, "tgt_tokenizer": tok,
+            # The seed has no decoding loop: pin seq2seqd's own defaults
+            # (docs/checkpoint-format.md §7), which the fixtures decode with.
+            "decoding": dict(DECODING)}
 
 
 def convert(args):

@@ -33,7 +33,8 @@ change when every score moves by the same amount). Text: the tutorial's
 normalizeString (lowercase, accents stripped, .!? split off, everything but
 letters and !? removed), words split on spaces, EOS appended to the source.
 Decoding: exactly --max-length (10, the tutorial's MAX_LENGTH) greedy steps,
-cut at EOS, as evaluate() does.
+cut at EOS, as evaluate() does (defaults max_len_a 0, max_len_b and
+max_length = --max-length).
 
 Also read: the tutorial's plain DecoderRNN (no attention; it applies ReLU to
 the embedding, which is folded into the stored embedding table).
@@ -191,7 +192,7 @@ def build_mapping(enc, dec, max_length=10, preprocess="pytorch_tutorial"):
             "src_tokenizer": {"type": "whitespace", "lowercase": False, "preprocess": preprocess,
                               "append_eos": True},
             "tgt_tokenizer": {"type": "whitespace", "lowercase": False, "preprocess": "none"},
-            "decoding": {"max_len_a": 0, "max_len_b": max_length}}
+            "decoding": {"max_len_a": 0, "max_len_b": max_length, "max_length": max_length}}
 
 
 def convert(args):
@@ -199,8 +200,6 @@ def convert(args):
         raise ImportRefused("--max-length must be in 1..4096")
     enc, dec, src_words, tgt_words = _load(args)
     m = build_mapping(enc, dec, args.max_length, args.preprocess)
-    if args.max_length > 256:
-        m["decoding"]["max_length"] = args.max_length
     entries = {"encoder." + k: v.float() for k, v in enc.items()}
     entries.update({"decoder." + k: v.float() for k, v in dec.items()})
     imp = run_mapping(m, entries=entries, src_tokens=src_words, tgt_tokens=tgt_words, what="tutorial")
