@@ -7,4 +7,10 @@ One module per SOURCE, each with `add_arguments(parser)` and
 """
 
 # The sources, in the order `--help` lists them. Each name is a module here.
-SOURCES = ("opennmt", "joeynmt")
+SOURCES = (
+    "joeynmt",
+    "mapping",
+    "opennmt",
+    "seed",
+    "tutorial",
+)

@@ -39,6 +39,10 @@ def main(argv=None):
         imp.name = args.name or imp.name or os.path.splitext(os.path.basename(args.output))[0]
         imp.description = args.description or imp.description
         write_checkpoint(imp, args.output, args.dtype)
+        # Anything else a source writes (a preset's --save-mapping) waits
+        # for the checkpoint, so a refused import writes nothing at all.
+        if getattr(imp, "after_write", None):
+            imp.after_write()
     except ImportRefused as e:
         for line in str(e).splitlines():
             print("%s: error: %s" % (PROG, line), file=sys.stderr)

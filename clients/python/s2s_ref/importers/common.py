@@ -7,6 +7,7 @@ single byte is written. Every refusal is an `ImportRefused` whose message has
 one line per reason, so a user sees everything wrong with a model at once.
 """
 
+import _compat_pickle
 import copyreg
 import dataclasses
 import io
@@ -148,13 +149,19 @@ def _unpickler(stand_ins):
 
     class Unpickler(pickle.Unpickler):
         def find_class(self, module, name):
+            # torch.save writes protocol 2, which names builtins the Python 2
+            # way (__builtin__.set, copy_reg._reconstructor); the stock
+            # find_class maps them, so must we, before the allow-list.
+            module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
+            module = _compat_pickle.IMPORT_MAPPING.get(module, module)
             if (module, name) in ours:
                 return ours[(module, name)]
             if (module, name) in _REAL_GLOBALS or (module == "torch" and name in _TORCH_DTYPE_NAMES):
                 return super().find_class(module, name)
             if module == "torch" and name in _STORAGE_DTYPES:
                 return _StorageType(_STORAGE_DTYPES[name])
-            if (module, name) in exact or (prefixes and module.startswith(prefixes)):
+            # A prefix "pkg." names the package pkg itself and everything in it.
+            if (module, name) in exact or (prefixes and (module + ".").startswith(prefixes)):
                 return _stand_in_class(module, name)
             raise pickle.UnpicklingError(
                 "its pickle asks for %s.%s, which an importer never loads (only tensors, "
@@ -213,6 +220,34 @@ def safe_torch_load(path, stand_ins=(), what="checkpoint"):
             AttributeError, IndexError, UnicodeDecodeError) as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise ImportRefused("%s %s is damaged: %s" % (what, path, msg)) from None
+
+
+def safe_pickle_load(path, stand_ins=(), what="file"):
+    """Reads a torch.save file or a plain pickle.dump file, never running code from it.
+
+    The same allow-list as safe_torch_load; a plain pickle may not hold
+    tensors (they need a zip's storage records). For small framework objects
+    users pickle on their own, such as the PyTorch tutorial's `Lang`.
+    """
+    if not os.path.isfile(path):
+        raise ImportRefused("%s %s: no such file" % (what, path))
+    if zipfile.is_zipfile(path):
+        return safe_torch_load(path, stand_ins, what)
+
+    def no_persistent(pid):
+        raise pickle.UnpicklingError("a persistent record outside a torch zip file")
+
+    try:
+        with open(path, "rb") as f:
+            up = _unpickler(stand_ins)(f, encoding="utf-8")
+            up.persistent_load = no_persistent
+            return up.load()
+    except pickle.UnpicklingError as e:
+        raise ImportRefused("%s %s: %s" % (what, path, e)) from None
+    except (RuntimeError, EOFError, ValueError, OSError, KeyError, TypeError, AttributeError,
+            IndexError, UnicodeDecodeError) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ImportRefused("%s %s is not a pickle this importer can read: %s" % (what, path, msg)) from None
 
 
 # --------------------------------------------------------------------------
@@ -347,6 +382,11 @@ def write_checkpoint(imp, path, dtype="F32"):
     os.close(fd)
     try:
         safetensors_io.save(tmp, tensors, meta, dtype)
+        # mkstemp makes the file 0600; give it the mode a plain open() would
+        # (0666 less the umask) so a daemon running as its own user can read it.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
