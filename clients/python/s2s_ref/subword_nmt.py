@@ -12,8 +12,8 @@ glossaries, BPE dropout (training only).
 
 import re
 
-from .tokenizer import (TokenizerBase, _DROPPED, ascii_lower, ascii_words, check_keys,
-                        get_flag)
+from .tokenizer import (TokenizerBase, _DROPPED, _apply_merges, ascii_lower, ascii_words,
+                        check_keys, get_flag)
 
 EOW = "</w>"
 VERSIONS = ((0, 1), (0, 2))
@@ -112,23 +112,7 @@ class SubwordNmtTokenizer(TokenizerBase):
             word = list(orig) + [EOW]
         else:
             word = list(orig[:-1]) + [orig[-1] + EOW]
-        while len(word) > 1:
-            best = None
-            for pair in zip(word, word[1:]):
-                r = self._ranks.get(pair)
-                if r is not None and (best is None or r < best[0]):
-                    best = (r, pair)
-            if best is None:
-                break
-            pair, merged, i = best[1], [], 0
-            while i < len(word):
-                if i + 1 < len(word) and (word[i], word[i + 1]) == pair:
-                    merged.append(word[i] + word[i + 1])
-                    i += 2
-                else:
-                    merged.append(word[i])
-                    i += 1
-            word = merged
+        word = _apply_merges(word, self._ranks)
         if word[-1] == EOW:
             word = word[:-1]
         elif word[-1].endswith(EOW):
