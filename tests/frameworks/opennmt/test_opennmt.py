@@ -97,10 +97,10 @@ def check_variant(name, tmp):
                 if exp.get("logprobs_tolerance") == "relative":
                     # A trained model's log-probs reach -30 and its recurrence
                     # amplifies float32 rounding: OpenNMT-py's own float32 values
-                    # are ~2e-5 from the exact (float64) ones. 1e-5 per unit of
-                    # |log-prob| (absolute 1e-5 where |log-prob| <= 1).
+                    # are ~2e-5 from the exact (float64) ones. 2e-5 per unit of
+                    # |log-prob| (absolute 2e-5 where |log-prob| <= 1).
                     worst = float((ad / want_lp.abs().clamp(min=1.0)).max())
-                    assert worst <= TOL, "%r step %d: log-probs differ by %g relative" % (case["src"], t, worst)
+                    assert worst <= 2 * TOL, "%r step %d: log-probs differ by %g relative" % (case["src"], t, worst)
                 else:
                     assert diff <= TOL, "%r step %d: log-probs differ by %g" % (case["src"], t, diff)
         if b and "beam" in case:
