@@ -80,7 +80,7 @@ VARIANTS = {
     "lstm_noattn_std": ("v3", [
         "-encoder_type", "rnn", "-decoder_type", "rnn", "-rnn_type", "LSTM", "-layers", "2",
         "-hidden_size", "24", "-word_vec_size", "16", "-global_attention", "none",
-        "-input_feed", "0", "-param_init", "0.8"], {"eos_bias": 1.4}),
+        "-input_feed", "0", "-param_init", "0.8"], {"eos_bias": 1.4, "never_bos": True}),
     # Trained by OpenNMT-py's own training loop (onmt.bin.train -> train_single
     # -> Trainer) on a toy task, through its bpe transform (see train_v3).
     "lstm_brnn_general_bpe_trained": ("v3", [
@@ -303,6 +303,10 @@ def build_v3(onmt, torch, argv, src_words, tgt_words, ckpt, extra):
     model = onmt.model_builder.build_model(opt, opt, vocabs, None, 0)
     model.eval()
     never_blank(torch, model, tgt["<blank>"])
+    if extra.get("never_bos"):
+        # Nor does it output <s> (OpenNMT-py prints it; seq2seqd drops it from the text).
+        with torch.no_grad():
+            model.generator.bias[tgt["<s>"]] = -30.0
     if extra.get("eos_bias"):
         # As in build_v2: outputs end sooner (and the expected.json is smaller).
         with torch.no_grad():
