@@ -47,7 +47,7 @@ def strip_eos(tokens):
     return tokens[:-1] if tokens and tokens[-1] == "</s>" else tokens
 
 
-def compare_case(name, case, r):
+def compare_case(name, case, r, exp_tol=None):
     want = case["greedy"]
     hyp = r["hypotheses"][0]
     what = "%s %r" % (name, case["src"])
@@ -63,7 +63,8 @@ def compare_case(name, case, r):
         check(len(got) == len(att), "%s: %d attention rows, the framework has %d" % (what, len(got), len(att)))
         worst = max((abs(g - w) for gr, wr in zip(got, att) for g, w in zip(gr, wr)), default=0.0)
         check(all(len(gr) == len(wr) for gr, wr in zip(got, att)), what + ": attention row lengths")
-        check(worst <= ATT_TOL, "%s: attention differs by %g" % (what, worst))
+        tol = max(ATT_TOL, exp_tol) if exp_tol else ATT_TOL
+        check(worst <= tol, "%s: attention differs by %g" % (what, worst))
         return worst
     return 0.0
 
@@ -85,7 +86,8 @@ def serve_and_compare(d, name, exp):
                           {"model": name, "sentences": [c["src"] for c in part], "options": o})
         check(st == 200, "%s: status %s: %s" % (name, st, j))
         for c, r in zip(part, j["results"]):
-            worst = max(worst, compare_case(name, c, r))
+            # A fixture may name a wider bound (a trained model: float32 noise).
+            worst = max(worst, compare_case(name, c, r, exp.get("attention_tolerance")))
     beam = exp.get("beam")
     beamed = [c for c in cases if "beam" in c]
     if beam and beamed:

@@ -1,8 +1,23 @@
 #!/usr/bin/python3
 """Builds the OpenNMT-py fixtures with OpenNMT-py's own code: gen_opennmt.py OUTDIR
 
-    ONMT_PY_SRC=/tmp/onmt3 [ONMT_PY2_SRC=/tmp/onmt2] OMP_NUM_THREADS=1 \
-        /usr/bin/python3 tests/frameworks/opennmt/gen_opennmt.py OUTDIR
+    ONMT_PY_SRC=/tmp/onmt3 [ONMT_PY2_SRC=/tmp/onmt2] [SUBWORD_NMT_SRC=/tmp/subword-nmt] \
+        OMP_NUM_THREADS=1 /usr/bin/python3 tests/frameworks/opennmt/gen_opennmt.py OUTDIR [VARIANT...]
+
+SUBWORD_NMT_SRC is an extracted subword-nmt tree (its package is put on
+sys.path; without it the bpe variant is skipped):
+    git -C subword-nmt archive HEAD | tar -x -C /tmp/subword-nmt
+
+lstm_brnn_general_bpe_trained is TRAINED by OpenNMT-py itself (train_v3):
+learn_bpe codes (40 merges) on a toy corpus, onmt_build_vocab and
+onmt_train (onmt.bin.train -> train_single -> Trainer; Adam 3e-3, batch 64
+sentences, label smoothing 0.1, 1000 steps, ~40-60 s of one CPU thread) on
+"reverse the words"; the checkpoint is kept as its ModelSaver wrote it. At
+translate time the source goes through OpenNMT-py's own bpe transform
+(make_transforms/TransformPipe as onmt_translate builds them) and outputs
+through its apply_reverse. The generator prints the greedy exact-match
+accuracy on the test sentences (120/120) and the mean largest attention
+weight per row (0.84). The other variants use random weights, as below.
 
 ONMT_PY_SRC is an extracted OpenNMT-py 3.x tree (tested: v3.5.1), ONMT_PY2_SRC
 an extracted 2.x tree (tested: 2.3.0; without it the v2 variant is skipped):
@@ -76,10 +91,22 @@ VARIANTS = {
     "lstm_brnn_dot_spm": ("v3", [
         "-encoder_type", "brnn", "-decoder_type", "rnn", "-rnn_type", "LSTM", "-layers", "1",
         "-hidden_size", "32", "-word_vec_size", "24", "-global_attention", "dot",
-        "-input_feed", "1", "-param_init", "0.4"], {"spm": True}),
+        "-input_feed", "1", "-param_init", "0.4"], {"spm": True, "eos_bias": 0.25}),
+    "lstm_noattn_std": ("v3", [
+        "-encoder_type", "rnn", "-decoder_type", "rnn", "-rnn_type", "LSTM", "-layers", "2",
+        "-hidden_size", "24", "-word_vec_size", "16", "-global_attention", "none",
+        "-input_feed", "0", "-param_init", "0.8"], {"eos_bias": 1.4, "never_bos": True}),
+    # Trained by OpenNMT-py's own training loop (onmt.bin.train -> train_single
+    # -> Trainer) on a toy task, through its bpe transform (see train_v3).
+    "lstm_brnn_general_bpe_trained": ("v3", [
+        "-encoder_type", "brnn", "-decoder_type", "rnn", "-rnn_type", "LSTM", "-layers", "1",
+        "-hidden_size", "64", "-word_vec_size", "32", "-global_attention", "general",
+        "-input_feed", "1", "-share_embeddings", "-dropout", "0", "-label_smoothing", "0.1"],
+        {"bpe": True, "train": 1000}),
 }
 
 N_SENT = 220
+BPE_MERGES = 40
 N_CASES = 120
 N_LOGPROBS = 10
 SPECIALS_V3 = ["<unk>", "<blank>", "<s>", "</s>"]
@@ -119,6 +146,11 @@ class _OnmtVocab:
 
     def lookup_token(self, t):
         return self[t]
+
+    def add_token(self, t):
+        if t not in self.tokens_to_ids:
+            self.tokens_to_ids[t] = len(self.ids_to_tokens)
+            self.ids_to_tokens.append(t)
 
     def lookup_index(self, i):
         return self.ids_to_tokens[i]
@@ -212,12 +244,16 @@ def worker(name, outdir):
     version, argv, extra = VARIANTS[name]
     src_env = "ONMT_PY2_SRC" if version == "v2" else "ONMT_PY_SRC"
     sys.path.insert(0, os.environ[src_env])
+    if extra.get("bpe"):
+        sys.path.insert(0, os.environ["SUBWORD_NMT_SRC"])
     install_shims(version)
     import torch
     torch.manual_seed(sum(map(ord, name)))
     import onmt
     vdir = os.path.join(outdir, name)
     os.makedirs(vdir, exist_ok=True)
+    if extra.get("train"):
+        return train_v3(onmt, torch, name, argv, vdir, extra)
     train_src = corpus(1, 400)
     test_src = corpus(2, N_SENT)
     sp = None
@@ -249,7 +285,7 @@ def worker(name, outdir):
         src_words = tgt_words = counts(train_src + [target_of(s) for s in train_src])
     ckpt = os.path.join(vdir, "model.pt")
     if version == "v3":
-        info = build_v3(onmt, torch, argv, src_words, tgt_words, ckpt)
+        info = build_v3(onmt, torch, argv, src_words, tgt_words, ckpt, extra)
     else:
         info = build_v2(onmt, torch, argv, src_words, tgt_words, ckpt, extra)
     translate_all(onmt, torch, version, ckpt, vdir, test_src, tok, sp, info, extra)
@@ -265,7 +301,7 @@ def never_blank(torch, model, pad):
         lin.bias[pad] = -30.0
 
 
-def build_v3(onmt, torch, argv, src_words, tgt_words, ckpt):
+def build_v3(onmt, torch, argv, src_words, tgt_words, ckpt, extra):
     from onmt.bin.train import _get_parser
     from onmt.utils.parse import ArgumentParser
     from onmt.inputters.inputter import vocabs_to_dict
@@ -282,6 +318,14 @@ def build_v3(onmt, torch, argv, src_words, tgt_words, ckpt):
     model = onmt.model_builder.build_model(opt, opt, vocabs, None, 0)
     model.eval()
     never_blank(torch, model, tgt["<blank>"])
+    if extra.get("never_bos"):
+        # Nor does it output <s> (OpenNMT-py prints it; seq2seqd drops it from the text).
+        with torch.no_grad():
+            model.generator.bias[tgt["<s>"]] = -30.0
+    if extra.get("eos_bias"):
+        # As in build_v2: outputs end sooner (and the expected.json is smaller).
+        with torch.no_grad():
+            model.generator.bias[tgt["</s>"]] += extra["eos_bias"]
     # onmt.models.model_saver.ModelSaver._save, without the optimizer state.
     model_sd = {k: v for k, v in model.state_dict().items() if "generator" not in k}
     torch.save({"model": model_sd, "generator": model.generator.state_dict(),
@@ -317,17 +361,100 @@ def build_v2(onmt, torch, argv, src_words, tgt_words, ckpt, extra):
     return {"framework": "OpenNMT-py 2.3.0"}
 
 
+def reverse_words(s):
+    """The toy task of the trained variant: the source's words in reverse order."""
+    return " ".join(reversed(s.split(" ")))
+
+
+def train_v3(onmt, torch, name, argv, vdir, extra):
+    """A model trained by OpenNMT-py itself: learn_bpe (subword-nmt) codes on the
+    toy corpus, onmt_build_vocab through the bpe transform, onmt_train
+    (onmt.bin.train.train -> onmt.train_single.main -> onmt.trainer.Trainer,
+    Adam, one CPU thread) on "reverse the words", then the checkpoint exactly
+    as its ModelSaver wrote it (optimizer state included)."""
+    import io
+    import shutil
+    import time
+    from subword_nmt import learn_bpe
+    from onmt.bin import build_vocab as onmt_build_vocab
+    from onmt.bin import train as onmt_train
+    torch.set_num_threads(1)
+    rng = random.Random(7)
+    train_src = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 8))) for _ in range(20000)]
+    scratch = os.path.join(vdir, "train.tmp")
+    os.makedirs(scratch, exist_ok=True)
+    cwd = os.getcwd()
+    # Relative paths, so the checkpoint's options name "bpe.codes" next to it
+    # and the importer finds the codes without a flag.
+    os.chdir(vdir)
+    try:
+        with open("train.tmp/train.src", "w") as f:
+            f.write("\n".join(train_src) + "\n")
+        with open("train.tmp/train.tgt", "w") as f:
+            f.write("\n".join(reverse_words(x) for x in train_src) + "\n")
+        with open("bpe.codes", "w") as out:
+            learn_bpe.learn_bpe(io.StringIO("\n".join(train_src[:2000]) + "\n"), out, BPE_MERGES,
+                                min_frequency=2)
+        with open("train.tmp/config.yaml", "w") as f:
+            f.write("data:\n  corpus_1:\n    path_src: train.tmp/train.src\n"
+                    "    path_tgt: train.tmp/train.tgt\n    transforms: [bpe]\n"
+                    "src_vocab: train.tmp/vocab.txt\nshare_vocab: true\n"
+                    "src_subword_model: bpe.codes\ntgt_subword_model: bpe.codes\n"
+                    "transforms: [bpe]\nsave_data: train.tmp/data\n")
+        vopt, _ = onmt_build_vocab._get_parser().parse_known_args(
+            ["-config", "train.tmp/config.yaml", "-n_sample", "-1", "-num_threads", "1", "-overwrite"])
+        onmt_build_vocab.build_vocab_main(vopt)
+        steps = extra["train"]
+        topt, _ = onmt_train._get_parser().parse_known_args(
+            ["-config", "train.tmp/config.yaml"] + argv +
+            ["-optim", "adam", "-learning_rate", "0.003", "-batch_type", "sents", "-batch_size", "64",
+             "-train_steps", str(steps), "-save_checkpoint_steps", str(steps),
+             "-save_model", "train.tmp/model", "-num_workers", "0", "-bucket_size", "2048",
+             "-report_every", "500", "-seed", "3", "-world_size", "1", "-valid_steps", str(10 * steps)])
+        t0 = time.time()
+        onmt_train.train(topt)
+        secs = time.time() - t0
+        shutil.move("train.tmp/model_step_%d.pt" % steps, "model.pt")
+        shutil.rmtree("train.tmp")
+    finally:
+        os.chdir(cwd)
+    print("%s: trained %d steps (batch 64 sentences) in %.0f s of one CPU thread" % (name, steps, secs))
+    test_src = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 8))) for _ in range(N_SENT)]
+    translate_all(onmt, torch, "v3", os.path.join(vdir, "model.pt"), vdir, test_src, None, None,
+                  {"framework": "OpenNMT-py v3.5.1, trained %d steps by onmt_train" % steps}, extra)
+
+
 def translate_all(onmt, torch, version, ckpt, vdir, sentences, tok, sp, info, extra):
     from onmt.bin.translate import _get_parser
     import onmt.translate.translator as tr
 
+    codes = os.path.join(vdir, "bpe.codes")
+
     def translator(beam):
         args = ["-model", ckpt, "-src", "-", "-beam_size", str(beam), "-length_penalty", "none",
                 "-alpha", "0", "-n_best", "1"]
+        if extra.get("bpe"):
+            args += ["-transforms", "bpe", "-src_subword_model", codes, "-tgt_subword_model", codes]
         opt = _get_parser().parse_args(args)
-        return tr.build_translator(opt, report_score=False, out_file=open(os.devnull, "w"))
+        return opt, tr.build_translator(opt, report_score=False, out_file=open(os.devnull, "w"))
 
-    greedy, beam = translator(1), translator(5)
+    (gopt, greedy), (_, beam) = translator(1), translator(5)
+    pipe = None
+    if extra.get("bpe"):
+        # OpenNMT-py's own bpe transform (onmt.transforms.tokenize.BPETransform,
+        # which runs subword_nmt.apply_bpe), built as onmt_translate does.
+        from onmt.utils.parse import ArgumentParser
+        from onmt.transforms import get_transforms_cls, make_transforms, TransformPipe
+        # The option checks onmt.bin.translate.translate runs first.
+        ArgumentParser.validate_translate_opts(gopt)
+        ArgumentParser._get_all_transform_translate(gopt)
+        ArgumentParser._validate_transforms_opts(gopt)
+        ArgumentParser.validate_translate_opts_dynamic(gopt)
+        tfs = make_transforms(gopt, get_transforms_cls(gopt._all_transform), greedy.vocabs)
+        pipe = TransformPipe.build_from(list(tfs.values()))
+        # onmt.inputters.text_corpus: src.strip().split(" "), then the pipe.
+        tok = lambda s: pipe.apply({"src": s.strip().split(" "), "tgt": None, "src_original": s,
+                                    "tgt_original": None}, is_train=False, corpus_name="infer")["src"]
     rec = []
     greedy.model.generator.register_forward_hook(lambda m, i, o: rec.append(o.detach().clone()))
     if version == "v3":
@@ -354,16 +481,21 @@ def translate_all(onmt, torch, version, ckpt, vdir, sentences, tok, sp, info, ex
         # attention of an input-feed decoder (it stacks it [1, beam, S] and
         # indexes dim 0 by beam row: IndexError), and the schema needs none.
         extra_arg = () if version == "v3" else (None,)  # v2: src_vocabs (copy attention only)
-        res = t.translate_batch(batch, *extra_arg, attn_debug=t.beam_size == 1)
+        res = t.translate_batch(batch, *extra_arg, attn_debug=t.beam_size == 1 and has_attn)
         pred = [int(i) for i in res["predictions"][0][0]]
-        attn = res["attention"][0][0] if t.beam_size == 1 else None
+        attn = res["attention"][0][0] if t.beam_size == 1 and has_attn else None
         return pred, float(res["scores"][0][0]), None if attn is None else attn[:len(pred), :len(ids)].tolist()
 
     def detok(toks):
         toks = [t for t in toks if t != "</s>"]
+        if pipe is not None:
+            # Translator._translate: " ".join(pred_sents) -> batch_apply_reverse.
+            return pipe.apply_reverse(" ".join(toks))
         return sp.decode_pieces(toks) if sp else " ".join(toks)
 
-    cases, dropped = [], 0
+    has_attn = greedy.model.decoder.attentional
+
+    cases, dropped, correct, peak = [], 0, 0, []
     for s in sentences:
         if len(cases) == N_CASES:
             break
@@ -379,40 +511,63 @@ def translate_all(onmt, torch, version, ckpt, vdir, sentences, tok, sp, info, ex
         bpred, bscore, _ = run(beam, ids)
         words = [tgt_itos[i] for i in pred]
         bwords = [tgt_itos[i] for i in bpred]
-        case = {"src": s, "src_tokens": toks,
-                "greedy": {"tokens": words, "text": detok(words), "attention": attn},
+        if extra.get("train"):
+            correct += detok(words) == reverse_words(s)
+            peak += [max(row) for row in attn]
+        greedy_out = {"tokens": words, "text": detok(words)}
+        if attn is not None:
+            greedy_out["attention"] = attn
+        case = {"src": s, "src_tokens": toks, "greedy": greedy_out,
                 "beam": {"tokens": bwords, "text": detok(bwords), "score": bscore}}
         if len(cases) < N_LOGPROBS:
             case["logprobs"] = [lp.tolist() for lp in steps]
         cases.append(case)
     print("%s: %d cases, %d dropped for near ties" % (os.path.basename(vdir), len(cases), dropped))
+    if extra.get("train"):
+        print("%s: toy task (reverse the words) greedy exact match %d/%d = %.1f%%; attention: mean "
+              "largest weight per row %.3f" % (os.path.basename(vdir), correct, len(cases),
+                                               100.0 * correct / len(cases), sum(peak) / len(peak)))
     imp = ["opennmt", "model.pt"]
     if sp:
         imp += ["--src-subword-model", "spm.model", "--tgt-subword-model", "spm.model"]
     beam_opts = dict(decode, beam_size=5)
     # 7 decimals (error <= 5e-8, far inside the 1e-5 tolerance) halves the files.
     for c in cases:
-        c["greedy"]["attention"] = [[round(a, 7) for a in row] for row in c["greedy"]["attention"]]
+        if "attention" in c["greedy"]:
+            c["greedy"]["attention"] = [[round(a, 7) for a in row] for row in c["greedy"]["attention"]]
         if "logprobs" in c:
             c["logprobs"] = [[round(a, 7) for a in row] for row in c["logprobs"]]
     with open(os.path.join(vdir, "expected.json"), "w") as f:
-        json.dump({"framework": info["framework"], "import": imp, "decode": decode,
-                   "beam": beam_opts, "cases": cases}, f, indent=None, separators=(",", ":"))
+        doc = {"framework": info["framework"], "import": imp, "decode": decode, "beam": beam_opts}
+        if extra.get("train"):
+            # test_opennmt.py: trained log-probs are compared within 2e-5 * max(1, |log-prob|).
+            doc["logprobs_tolerance"] = "relative"
+            # Its recurrence amplifies float32 rounding: attention agrees within
+            # ~1.0e-5 (any float32 evaluation order), not always below 1e-5.
+            doc["attention_tolerance"] = 2e-5
+        doc["cases"] = cases
+        json.dump(doc, f, indent=None, separators=(",", ":"))
         f.write("\n")
 
 
 def main():
     if len(sys.argv) == 4 and sys.argv[1] == "--worker":
         return worker(sys.argv[2], sys.argv[3])
-    if len(sys.argv) != 2:
-        sys.exit("usage: gen_opennmt.py OUTDIR")
+    if len(sys.argv) < 2 or any(v not in VARIANTS for v in sys.argv[2:]):
+        sys.exit("usage: gen_opennmt.py OUTDIR [VARIANT...]  (variants: %s)" % " ".join(VARIANTS))
     if not os.environ.get("ONMT_PY_SRC"):
         sys.exit("gen_opennmt.py: set ONMT_PY_SRC to an extracted OpenNMT-py 3.x tree "
                  "(git -C OpenNMT-py archive v3.5.1 onmt | tar -x -C DIR)")
     rc = 0
-    for name, (version, _, _) in VARIANTS.items():
+    for name, (version, _, extra) in VARIANTS.items():
+        if sys.argv[2:] and name not in sys.argv[2:]:
+            continue
         if version == "v2" and not os.environ.get("ONMT_PY2_SRC"):
             print("%s: skipped, ONMT_PY2_SRC is not set" % name)
+            continue
+        if extra.get("bpe") and not os.environ.get("SUBWORD_NMT_SRC"):
+            print("%s: skipped, SUBWORD_NMT_SRC is not set (git -C subword-nmt archive HEAD | "
+                  "tar -x -C DIR)" % name)
             continue
         rc |= subprocess.call([sys.executable, os.path.abspath(__file__), "--worker", name, sys.argv[1]])
     return rc

@@ -78,19 +78,31 @@ def check_variant(name, tmp):
         got = [tv[i] for i in g["ids"]]
         want = [rename(t) for t in case["greedy"]["tokens"]]
         assert got == want, "%r: greedy %r, OpenNMT-py %r" % (case["src"], got, want)
-        for row_g, row_w in zip(g["attention"], case["greedy"]["attention"]):
+        if "attention" not in case["greedy"]:  # global_attention none: no attention to compare
+            assert model.cfg.attention == "none" and not g["attention"], "an attention-less model returned attention"
+        for row_g, row_w in zip(g["attention"] or [], case["greedy"].get("attention") or []):
             diff = max(abs(x - y) for x, y in zip(row_g, row_w))
             MAX_DIFF["attention"] = max(MAX_DIFF["attention"], diff)
-            assert diff <= TOL, "%r: attention differs by %g" % (case["src"], diff)
+            assert diff <= exp.get("attention_tolerance", TOL), "%r: attention differs by %g" % (case["src"], diff)
         if "logprobs" in case:
             lp = torch.log_softmax(torch.tensor(g["logits"]), 1)
             if perm is None:
                 V = len(case["logprobs"][0])
                 perm = framework_order(vdir, exp, tid, V)
             for t, row in enumerate(case["logprobs"]):
-                diff = float((lp[t][perm] - torch.tensor(row)).abs().max())
+                want_lp = torch.tensor(row)
+                ad = (lp[t][perm] - want_lp).abs()
+                diff = float(ad.max())
                 MAX_DIFF["logprobs"] = max(MAX_DIFF["logprobs"], diff)
-                assert diff <= TOL, "%r step %d: log-probs differ by %g" % (case["src"], t, diff)
+                if exp.get("logprobs_tolerance") == "relative":
+                    # A trained model's log-probs reach -30 and its recurrence
+                    # amplifies float32 rounding: OpenNMT-py's own float32 values
+                    # are ~2e-5 from the exact (float64) ones. 2e-5 per unit of
+                    # |log-prob| (absolute 2e-5 where |log-prob| <= 1).
+                    worst = float((ad / want_lp.abs().clamp(min=1.0)).max())
+                    assert worst <= 2 * TOL, "%r step %d: log-probs differ by %g relative" % (case["src"], t, worst)
+                else:
+                    assert diff <= TOL, "%r step %d: log-probs differ by %g" % (case["src"], t, diff)
         if b and "beam" in case:
             h = model.beam_search(ids, b["beam_size"], 1, b["length_penalty"], b["max_len_a"],
                                   b["max_len_b"], b["max_length"])[0]

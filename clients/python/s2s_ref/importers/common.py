@@ -12,6 +12,7 @@ import copyreg
 import dataclasses
 import io
 import os
+import _compat_pickle
 import pickle
 import tempfile
 import zipfile
@@ -149,11 +150,12 @@ def _unpickler(stand_ins):
 
     class Unpickler(pickle.Unpickler):
         def find_class(self, module, name):
-            # torch.save writes protocol 2, which names builtins the Python 2
-            # way (__builtin__.set, copy_reg._reconstructor); the stock
-            # find_class maps them, so must we, before the allow-list.
-            module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
-            module = _compat_pickle.IMPORT_MAPPING.get(module, module)
+            # Protocol-2 pickles (torch.save's default) name Python 2 modules
+            # (__builtin__.set); map them as pickle's fix_imports would, then check.
+            if (module, name) in _compat_pickle.NAME_MAPPING:
+                module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+            elif module in _compat_pickle.IMPORT_MAPPING:
+                module = _compat_pickle.IMPORT_MAPPING[module]
             if (module, name) in ours:
                 return ours[(module, name)]
             if (module, name) in _REAL_GLOBALS or (module == "torch" and name in _TORCH_DTYPE_NAMES):
