@@ -5,6 +5,8 @@
   committed tests/frameworks/<source>/.
 * `run_import(argv, cwd)`: the importer CLI, `python3 -m s2s_ref.importers`,
   as a user runs it; returns (exit status, stderr).
+* `Evil(marker)`: an object whose unpickling runs `touch marker`; every
+  importer must refuse it before anything runs.
 * `check_variant(vdir, out)`: imports the variant as its expected.json says,
   decodes every case with s2s_ref and compares with what the framework's own
   code produced: tokens exactly, attention and log-probabilities within
@@ -22,6 +24,17 @@ sys.path.insert(0, PYDIR)
 sys.path.insert(0, os.path.join(HERE, ".."))
 
 TOL = 1e-5
+MARKER = "pwned-by-pickle"
+
+
+class Evil:
+    """Unpickling this runs a shell command: the importer must refuse it first."""
+
+    def __init__(self, marker=MARKER):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, ("touch '%s'" % self.marker,))
 
 
 def variants(source):

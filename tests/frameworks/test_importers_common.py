@@ -30,17 +30,10 @@ except ImportError as e:  # pragma: no cover
     sys.exit(0)
 
 import fwtest  # noqa: E402,F401  (puts clients/python and tests/ on sys.path)
+from fwtest import MARKER, Evil  # noqa: E402
 from tap import Tap  # noqa: E402
 from s2s_ref.importers import common  # noqa: E402
 from s2s_ref.importers.common import ImportRefused  # noqa: E402
-
-MARKER = "pwned-by-pickle"
-
-
-class Evil:
-    def __reduce__(self):
-        return (os.system, ("touch " + MARKER,))
-
 
 class Framework:
     """Stands for a framework's vocabulary class."""

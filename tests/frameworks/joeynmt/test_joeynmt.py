@@ -36,6 +36,7 @@ import zipfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 PYDIR = os.path.abspath(os.path.join(HERE, "..", "..", "..", "clients", "python"))
 sys.path.insert(0, PYDIR)
+sys.path.insert(0, os.path.join(HERE, ".."))
 
 try:
     import torch
@@ -44,6 +45,7 @@ except ImportError as e:  # pragma: no cover - depends on the machine
     print("1..0 # SKIP torch/yaml not importable (%s): apt-get install -y python3-torch python3-yaml" % e)
     sys.exit(0)
 
+import fwtest  # noqa: E402
 from s2s_ref.importers import joeynmt  # noqa: E402
 from s2s_ref.importers.common import ImportRefused, remap_vocab  # noqa: E402
 from s2s_ref.model import Seq2Seq, Seq2SeqConfig  # noqa: E402
@@ -248,17 +250,13 @@ def check_refusals(base, bpe_base, tmp):
 
     d = copy_variant(base, tmp, "malicious")
     marker = os.path.join(d, "PWNED")
-
-    class Evil:
-        def __reduce__(self):
-            return (os.system, ("touch %s" % marker,))
-    torch.save({"model_state": {}, "evil": Evil()}, os.path.join(d, "model.ckpt"))
+    torch.save({"model_state": {}, "evil": fwtest.Evil(marker)}, os.path.join(d, "model.ckpt"))
     refused(d, std, "posix.system", "a pickle that calls os.system (it is not run)",
             extra_check=lambda: not os.path.exists(marker))
 
     d = copy_variant(base, tmp, "no_vocab")
     os.unlink(os.path.join(d, "src_vocab.txt"))
-    refused(d, std, "source vocabulary" if False else "src vocabulary", "a missing vocabulary file")
+    refused(d, std, "src vocabulary", "a missing vocabulary file")
     d = copy_variant(base, tmp, "no_vocab_opt")
     refused(d, std + ["--tgt-vocab", "nowhere.txt"], "nowhere.txt: no such file", "a missing --tgt-vocab")
 

@@ -22,10 +22,12 @@ SRC = os.environ.get("S2S_SRCDIR", os.path.join(HERE, "..", "..", ".."))
 PYDIR = os.path.join(SRC, "clients", "python")
 sys.path.insert(0, PYDIR)
 sys.path.insert(0, os.path.join(SRC, "tests"))
+sys.path.insert(0, os.path.join(SRC, "tests", "frameworks"))
 
 import torch  # noqa: E402
 
 from tap import Tap  # noqa: E402
+import fwtest  # noqa: E402
 from s2s_ref import safetensors_io  # noqa: E402
 from s2s_ref.model import Seq2Seq, Seq2SeqConfig  # noqa: E402
 
@@ -240,17 +242,12 @@ def tampered(tmp):
     os.unlink(path)
 
 
-class Evil:
-    def __reduce__(self):
-        return (os.system, ("touch %s" % os.path.join(tempfile.gettempdir(), "s2s_onmt_pwned"),))
-
-
 def malicious(tmp):
     flag = os.path.join(tempfile.gettempdir(), "s2s_onmt_pwned")
     if os.path.exists(flag):
         os.unlink(flag)
     ck = base_ckpt()
-    ck["opt"] = Evil()
+    ck["opt"] = fwtest.Evil(flag)
     path = os.path.join(tmp, "evil.pt")
     torch.save(ck, path)
     refused(tmp, path, "never loads")

@@ -23,17 +23,8 @@ except ImportError as e:  # pragma: no cover
     sys.exit(0)
 
 import fwtest  # noqa: E402
+from fwtest import MARKER, Evil  # noqa: E402
 from tap import Tap  # noqa: E402
-
-MARKER = "pwned-by-pickle"
-
-
-class Evil:
-    """Unpickling this runs a shell command: the importer must refuse it first."""
-
-    def __reduce__(self):
-        return (os.system, ("touch " + MARKER,))
-
 
 def main():
     tap = Tap()

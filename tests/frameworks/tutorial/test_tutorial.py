@@ -24,18 +24,11 @@ except ImportError as e:  # pragma: no cover
     sys.exit(0)
 
 import fwtest  # noqa: E402
+from fwtest import MARKER, Evil  # noqa: E402
 from tap import Tap  # noqa: E402
-
-MARKER = "pwned-by-pickle"
-
 
 class Lang:
     """The tutorial's class, so that its pickles load here (as __main__.Lang)."""
-
-
-class Evil:
-    def __reduce__(self):
-        return (os.system, ("touch " + MARKER,))
 
 
 def main():
