@@ -204,6 +204,8 @@ def main():
         tap.run("refuses a malicious pickle and runs nothing", lambda: malicious(tmp))
         tap.run("refuses a vocabulary that does not match the embedding", lambda: vocab_mismatch(tmp))
         tap.run("refuses a missing sentencepiece model", lambda: missing_subword(tmp))
+        tap.run("refuses a SentencePiece model it cannot reproduce, naming why",
+                lambda: unsupported_spm(tmp))
         tap.run("refuses a file that is not a checkpoint", lambda: refused(tmp, {"weights": torch.zeros(2)},
                                                                            "not an OpenNMT-py checkpoint"))
     print("1..%d" % tap.n)
@@ -269,6 +271,28 @@ def missing_subword(tmp):
     ck["opt"] = opt
     refused(tmp, ck, "no such file")
     refused(tmp, ck, "no such file", ["--src-subword-model", os.path.join(tmp, "missing.model")])
+
+
+def unsupported_spm(tmp):
+    """The spm variant's .model with byte fallback and a denormalizer switched on."""
+    from sentencepiece import sentencepiece_model_pb2 as pb
+    m = pb.ModelProto()
+    with open(os.path.join(FIX, "lstm_brnn_dot_spm", "spm.model"), "rb") as f:
+        m.ParseFromString(f.read())
+    m.trainer_spec.byte_fallback = True
+    m.denormalizer_spec.name = "custom_rules"
+    m.denormalizer_spec.precompiled_charsmap = b"rules the tokenizer cannot apply"
+    bad = os.path.join(tmp, "unsupported.model")
+    with open(bad, "wb") as f:
+        f.write(m.SerializeToString())
+    ck = base_ckpt()
+    opt = argparse.Namespace(**vars(ck["opt"]))
+    opt.transforms = ["sentencepiece"]
+    ck["opt"] = opt
+    flags = ["--src-subword-model", bad, "--tgt-subword-model", bad]
+    refused(tmp, ck, "byte_fallback is not supported", flags)
+    refused(tmp, ck, "a denormalizer (custom_rules) is not supported", flags)
+    os.unlink(bad)
 
 
 if __name__ == "__main__":

@@ -233,7 +233,7 @@ def _tokenizer(args, d, side, cfg_dir, v1, lowercase, itos):
     try:
         tok = load_subword_nmt_codes(path, separator=sep, lowercase=lowercase)
     except ValueError as e:
-        raise ImportRefused(str(e).splitlines()[0]) from None
+        raise ImportRefused(str(e)) from None
     if not v1:
         gaps = _bpe_vocab_gaps(tok["codes"], tuple(tok["version"]), set(itos[4:]), sep)
         if gaps:
@@ -251,7 +251,7 @@ def _spm_tokenizer(tc, side, cfg_dir, itos):
     try:
         tok = load_sentencepiece_model(path)
     except ValueError as e:
-        raise ImportRefused(str(e).splitlines()[0]) from None
+        raise ImportRefused(str(e)) from None
     vocab = set(itos)
     # SetVocabulary makes every normal piece missing from Joey's vocabulary
     # unusable, which changes the segmentation; seq2seqd's tokenizer uses

@@ -177,7 +177,7 @@ def _tokenizer(side, args, opt, ckdir):
     except ImportError:
         raise ImportRefused("this s2s_ref has no %s tokenizer" % kind) from None
     except ValueError as e:
-        raise ImportRefused(str(e).splitlines()[0] if str(e) else "%s: unreadable" % path) from None
+        raise ImportRefused(str(e) or "%s: unreadable" % path) from None
 
 
 def _is_spm(path):
