@@ -76,7 +76,11 @@ static void parse_one(parse_fn parse, bool opennmt, const char *body, size_t len
 {
 	s2s_api_request req;
 	s2s_api_error e = {0};
-	if (parse(body, len, lim, &req, &e) == 0)
+	/* As the daemon does: parse, then (no model here) finish the options. */
+	int rc = parse(body, len, lim, &req, &e);
+	if (rc == 0)
+		rc = s2s_api_apply_model_defaults(&req.opt, NULL, lim, &e);
+	if (rc == 0)
 		check_request(&req, lim, opennmt);
 	else
 		check_error(&e);

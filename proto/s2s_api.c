@@ -223,6 +223,12 @@ static int parse_options(json_t *opts, const s2s_api_limits *lim, s2s_api_option
 	d->max_len_a = (float)a;
 	d->length_penalty = (float)lp;
 	o->given = given_fields(opts);
+	/* Both named: refuse now, naming the field. With n_best alone the beam
+	 * may still come from the model (s2s_api_apply_model_defaults checks). */
+	if ((o->given & S2S_DEC_BEAM_SIZE) && d->n_best > d->beam_size)
+		return s2s_api_fail(e, S2S_API_INVALID_FIELD,
+				    "field \"options.n_best\" must be an integer in 1..%d (the beam size)",
+				    d->beam_size);
 	return 0;
 }
 
@@ -248,7 +254,7 @@ int s2s_api_apply_model_defaults(s2s_api_options *o, const s2s_model *m,
 				 const s2s_api_limits *lim, s2s_api_error *e)
 {
 	s2s_decode_options def;
-	unsigned set = s2s_model_decode_defaults(m, &def);
+	unsigned set = m ? s2s_model_decode_defaults(m, &def) : 0;
 	s2s_decode_options *d = &o->decode;
 	s2s_decode_options_merge(d, o->given, &def, set);
 	/* A checkpoint's beam default is a preference; the server's max_beam is a limit. */

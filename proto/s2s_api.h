@@ -135,7 +135,8 @@ void s2s_api_request_deinit(s2s_api_request *r);
  * Fills the decoding fields the request did not name from the model's
  * checkpoint defaults (seq2seqd.decoding), keeping a default beam within
  * lim->max_beam, then checks n_best <= beam_size. Call once the model is
- * known, before costing the request. 0, or -1 with *e set (400).
+ * known, before costing the request; m NULL applies no checkpoint defaults
+ * (only the clamps and the check). 0, or -1 with *e set (400).
  */
 int s2s_api_apply_model_defaults(s2s_api_options *o, const s2s_model *m,
 				 const s2s_api_limits *lim, s2s_api_error *e);

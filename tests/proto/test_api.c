@@ -172,6 +172,31 @@ Test(parse, numbers_out_of_range_name_their_field)
 			   "options.beam_size", false);
 }
 
+/*
+ * n_best above an explicit beam is refused while parsing; n_best alone waits
+ * for the model's beam default (s2s_api_apply_model_defaults), and without
+ * one (NULL: no checkpoint defaults) the beam of 1 refuses it there.
+ */
+Test(parse, n_best_is_checked_against_the_beam_the_request_ends_up_with)
+{
+	expect_field_error("{\"text\": \"a\", \"options\": {\"beam_size\": 2, \"n_best\": 3}}",
+			   "options.n_best", false);
+	s2s_api_request r;
+	s2s_api_error e;
+	cr_assert_eq(parse("{\"text\": \"a\", \"options\": {\"n_best\": 3}}", &r, &e, false), S2S_API_OK);
+	cr_assert_eq(r.opt.given, S2S_DEC_N_BEST);
+	cr_assert_eq(s2s_api_apply_model_defaults(&r.opt, NULL, &LIMITS, &e), -1);
+	cr_assert_eq(e.code, S2S_API_INVALID_FIELD);
+	cr_assert_not_null(strstr(e.message, "options.n_best"), "%s", e.message);
+	s2s_api_request_deinit(&r);
+	cr_assert_eq(parse("{\"text\": \"a\", \"options\": {\"beam_size\": 4, \"n_best\": 3}}", &r, &e,
+			   false), S2S_API_OK);
+	cr_assert_eq(s2s_api_apply_model_defaults(&r.opt, NULL, &LIMITS, &e), 0, "%s", e.message);
+	cr_assert_eq(r.opt.decode.beam_size, 4);
+	cr_assert_eq(r.opt.decode.n_best, 3);
+	s2s_api_request_deinit(&r);
+}
+
 Test(parse, a_nul_in_any_kept_string_is_an_invalid_field_naming_it)
 {
 	/* jansson would refuse "\u0000" as bad JSON; it is a bad field, named */
