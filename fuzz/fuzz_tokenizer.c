@@ -123,8 +123,13 @@ static void check_tokens(const s2s_tokenizer *tok, const s2s_tokens *t, const s2
 			 const char *text, size_t len, bool lower, bool exact)
 {
 	int vsize = s2s_vocab_size(v);
+	/* Pieces may be longer than the text: subword_nmt's separator is added
+	 * to every non-final piece and append_eos adds "</s>". */
+	size_t total = 0;
+	for (int i = 0; i < t->n; i++)
+		total += strlen(t->pieces[i]);
 	char *want_pieces = malloc(len * 4 + 4), *want_words = malloc(len + 1);
-	char *got = malloc(len * 4 + 4);
+	char *got = malloc(total + 1);
 	FUZZ_CHECK(want_pieces && want_words && got, "out of memory");
 	expected(text, len, lower, want_pieces, want_words);
 	size_t k = 0;
@@ -142,7 +147,6 @@ static void check_tokens(const s2s_tokenizer *tok, const s2s_tokens *t, const s2
 			                                           t->word[i] >= t->word[i - 1]),
 			   "piece %d has word %d (previous %d, %d words)", i, t->word[i],
 			   i ? t->word[i - 1] : -1, t->n_words);
-		FUZZ_CHECK(k + n <= len * 4 + 3, "pieces longer than possible");
 		memcpy(got + k, p, n);
 		k += n;
 		specials |= dropped_special(p);
