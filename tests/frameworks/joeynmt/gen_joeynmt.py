@@ -15,7 +15,8 @@ what they produce is committed.
 For each variant this trains a small recurrent model on Joey's reverse toy
 task with Joey's own training loop (`joeynmt.training.train`, about a minute
 each on one core), keeps what a Joey user has afterwards (the checkpoint as
-Joey saved it, config.yaml, the vocabulary files, the BPE codes), reloads it
+Joey saved it, config.yaml, the vocabulary files, the BPE codes or the
+SentencePiece .model), reloads it
 the way Joey's `translate` does (build_vocab, build_tokenizer, build_model,
 load_checkpoint) and decodes >= 100 held-out sentences with Joey's
 `joeynmt.search.search` (recurrent_greedy, and beam_search where asked).
@@ -25,6 +26,13 @@ model in float64 over the log-prob cases and records how far Joey's own
 float32 results are from those ("float32_noise"): a trained RNN can amplify
 float32 rounding beyond 1e-5, and then no float32 implementation, Joey's
 included, is closer than that to the exact result.
+
+The SentencePiece variant trains its unigram .model with Joey's own
+scripts/build_vocab.py train_spm (python3-sentencepiece's trainer, Joey's
+special pieces at Joey's ids) and uses the .vocab it writes as both
+vocabularies, as Joey's docs do: it lists every piece, so Joey's
+SetVocabulary leaves the segmentation alone (the generator checks that on
+every sentence against a processor without it, and stops if not).
 
 Joey's decoding rules that differ from docs/checkpoint-format.md §7 (the
 importer documents them in docs/importing.md):
