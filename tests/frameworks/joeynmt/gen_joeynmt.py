@@ -15,7 +15,8 @@ what they produce is committed.
 For each variant this trains a small recurrent model on Joey's reverse toy
 task with Joey's own training loop (`joeynmt.training.train`, about a minute
 each on one core), keeps what a Joey user has afterwards (the checkpoint as
-Joey saved it, config.yaml, the vocabulary files, the BPE codes), reloads it
+Joey saved it, config.yaml, the vocabulary files, the BPE codes or the
+SentencePiece .model), reloads it
 the way Joey's `translate` does (build_vocab, build_tokenizer, build_model,
 load_checkpoint) and decodes >= 100 held-out sentences with Joey's
 `joeynmt.search.search` (recurrent_greedy, and beam_search where asked).
@@ -25,6 +26,13 @@ model in float64 over the log-prob cases and records how far Joey's own
 float32 results are from those ("float32_noise"): a trained RNN can amplify
 float32 rounding beyond 1e-5, and then no float32 implementation, Joey's
 included, is closer than that to the exact result.
+
+The SentencePiece variant trains its unigram .model with Joey's own
+scripts/build_vocab.py train_spm (python3-sentencepiece's trainer, Joey's
+special pieces at Joey's ids) and uses the .vocab it writes as both
+vocabularies, as Joey's docs do: it lists every piece, so Joey's
+SetVocabulary leaves the segmentation alone (the generator checks that on
+every sentence against a processor without it, and stops if not).
 
 Joey's decoding rules that differ from docs/checkpoint-format.md §7 (the
 importer documents them in docs/importing.md):
@@ -80,6 +88,13 @@ VARIANTS = {
     "lstm_zero_bahdanau_nofeed_2enc": dict(
         rnn="lstm", enc_layers=2, dec_layers=1, emb=16, hidden=24, attention="bahdanau",
         init_hidden="zero", input_feeding=False, beam=None, max_output_length=20),
+    # (e) SentencePiece (unigram, trained by Joey's own scripts/build_vocab.py
+    #     train_spm, i.e. python3-sentencepiece's trainer, with Joey's special ids
+    #     and its .vocab as both vocabularies), mixed case, LSTM, bahdanau, bridge
+    "spm_lstm_bahdanau_bridge": dict(
+        rnn="lstm", enc_layers=1, dec_layers=1, emb=16, hidden=32, attention="bahdanau",
+        init_hidden="bridge", input_feeding=True, spm=True, spm_vocab=40,
+        beam=dict(beam_size=3, beam_alpha=1.0), epochs=int(os.environ.get("JOEY_SPM_EPOCHS", "15"))),
 }
 
 N_CASES = 120          # decoded sentences per variant (>= 100 after drops)
@@ -213,11 +228,25 @@ def bpe_vocab(codes_path, train_tokens):
     return out
 
 
+def learn_spm(joey_src, sents, model_file, vocab_file, size):
+    """Joey's scripts/build_vocab.py train_spm (SentencePieceTrainer.Train with
+    Joey's special pieces at Joey's ids, --vocabulary_output_piece_score=false):
+    the .vocab it writes lists every piece of the model, specials first, so
+    Joey's Vocabulary holds all of them and SentencePieceTokenizer.set_vocab
+    (SetVocabulary) leaves the segmentation as the model alone makes it."""
+    from pathlib import Path
+    sys.path.insert(0, os.path.join(joey_src, "scripts"))
+    import build_vocab
+    ss = types.SimpleNamespace(unk_token="<unk>", pad_token="<pad>", bos_token="<s>", eos_token="</s>",
+                               unk_id=0, pad_id=1, bos_id=2, eos_id=3, sep_token=None, lang_tags=[])
+    build_vocab.train_spm(sents, ["src", "trg"], size, model_file, 10 ** 9, Path(vocab_file), ss)
+
+
 # --------------------------------------------------------------------------
 # Training with Joey's own loop.
 
 def joey_config(name, v, work):
-    data_src = {"lang": "src", "level": "bpe" if v.get("bpe") else "word",
+    data_src = {"lang": "src", "level": "bpe" if v.get("bpe") or v.get("spm") else "word",
                 "lowercase": bool(v.get("lowercase")), "max_length": 30, "voc_min_freq": 1}
     data_trg = dict(data_src, lang="trg")
     if v.get("bpe"):
@@ -225,6 +254,13 @@ def joey_config(name, v, work):
         for d in (data_src, data_trg):
             d.update(tokenizer_type="subword-nmt", tokenizer_cfg=dict(tok),
                      voc_file=os.path.join(work, "vocab.txt"))
+    if v.get("spm"):
+        # What Joey's build_vocab.py leaves: spm.model and its .vocab (one piece
+        # a line, Joey's specials at their ids) as the vocabulary of both sides.
+        tok = {"model_file": os.path.join(work, "spm.model")}
+        for d in (data_src, data_trg):
+            d.update(tokenizer_type="sentencepiece", tokenizer_cfg=dict(tok),
+                     voc_file=os.path.join(work, "spm.vocab"))
     emb = lambda: {"embedding_dim": v["emb"], "scale": bool(v.get("scale")), "dropout": 0.0}
     cfg = {
         "name": name, "joeynmt_version": "2.3.0", "model_dir": os.path.join(work, "model"),
@@ -271,7 +307,7 @@ def train(joey_src, name, v, work):
     from joeynmt.config import load_config
     from pathlib import Path
 
-    if v.get("bpe"):
+    if v.get("bpe") or v.get("spm"):
         src, trg = reverse_task(joey_src, 1, 3000, 8, WORDS)
         dev_src, dev_trg = reverse_task(joey_src, 2, 50, 8, WORDS)
     else:
@@ -289,6 +325,9 @@ def train(joey_src, name, v, work):
             bpe = BPE(f)
         toks = {t for s in lower for t in bpe.process_line(s).split()}
         write_lines(os.path.join(work, "vocab.txt"), bpe_vocab(os.path.join(work, "codes.bpe"), toks))
+    if v.get("spm"):
+        learn_spm(joey_src, src + trg, os.path.join(work, "spm.model"), os.path.join(work, "spm.vocab"),
+                  v["spm_vocab"])
     cfg = joey_config(name, v, work)
     cfg_path = os.path.join(work, "config.yaml")
     with open(cfg_path, "w", encoding="utf-8") as f:
@@ -321,7 +360,12 @@ def package(name, v, model_dir, out):
         shutil.copyfile(os.path.join(model_dir, voc), os.path.join(out, voc))
         cfg["data"][side]["voc_file"] = voc
         if "tokenizer_cfg" in cfg["data"][side]:
-            cfg["data"][side]["tokenizer_cfg"]["codes"] = "codes.bpe"
+            if v.get("spm"):  # Joey copied the model into model_dir (copy_cfg_file)
+                cfg["data"][side]["tokenizer_cfg"]["model_file"] = "spm.model"
+            else:
+                cfg["data"][side]["tokenizer_cfg"]["codes"] = "codes.bpe"
+    if v.get("spm"):
+        shutil.copyfile(os.path.join(model_dir, "spm.model"), os.path.join(out, "spm.model"))
     if v.get("bpe"):
         shutil.copyfile(os.path.join(model_dir, "codes.bpe"), os.path.join(out, "codes.bpe"))
     with open(os.path.join(out, "config.yaml"), "w", encoding="utf-8") as f:
@@ -452,6 +496,12 @@ def decode_variant(name, v, out, joey_src):
         # A few with upper case and an unseen word, so lowercasing and BPE
         # fallback to smaller pieces and <unk> are exercised.
         sents[:4] = ["Kalo Mine suta", "RIPO kasu zebra", "Tamiri po", "neta neta neta"]
+    elif v.get("spm"):
+        sents, _ = reverse_task(joey_src, 3, N_CASES + 40, 10, WORDS)
+        # Characters the model has no piece for (unknown pieces, merged when
+        # adjacent), extra spaces (SentencePiece's normalizer removes them),
+        # words glued together and split differently.
+        sents[:5] = ["Kalo Mine suta", "RIPO kasu zebra", "Tamiri  po ", "netaneta  ka", "ka lo Xylo"]
     else:
         sents, _ = digits_task(joey_src, 3, N_CASES + 40, 10)
         sents[:2] = ["3 17 99 4", "12"]
@@ -461,6 +511,15 @@ def decode_variant(name, v, out, joey_src):
     beam = v.get("beam")
     tcfg = cfg["testing"]
     cases, dropped, beam_skipped = [], {"masking": 0, "tie": 0}, 0
+    if v.get("spm"):
+        # Joey's tokenizers went through set_vocab (SetVocabulary); a processor
+        # that did not must cut every sentence the same way.
+        import sentencepiece as spm_lib
+        plain = spm_lib.SentencePieceProcessor()
+        plain.load(os.path.join(out, "spm.model"))
+        changed = [s for s in sents if plain.encode(s, out_type=str) != tok["src"](tok["src"].pre_process(s))]
+        if changed:
+            die("%s: Joey's vocabulary changes the SentencePiece segmentation of %r" % (name, changed[:3]))
     eos, pad, bos = model.eos_index, model.pad_index, model.bos_index
     for raw in sents:
         if len(cases) >= N_CASES:
@@ -517,7 +576,13 @@ def decode_variant(name, v, out, joey_src):
         beam_opts = dict(decode, beam_size=beam["beam_size"],
                          length_penalty=beam["beam_alpha"] if beam["beam_alpha"] > 0 else 0)
     from joeynmt import __version__
-    exp = {"framework": "Joey NMT %s (%s)" % (__version__, os.environ.get("JOEYNMT_REV", "git c19c6c84")),
+    if v.get("spm"):
+        import sentencepiece as spm_lib
+        fw = "Joey NMT %s (%s), SentencePiece %s" % (__version__, os.environ.get("JOEYNMT_REV", "git c19c6c84"),
+                                                    spm_lib.__version__)
+    else:
+        fw = "Joey NMT %s (%s)" % (__version__, os.environ.get("JOEYNMT_REV", "git c19c6c84"))
+    exp = {"framework": fw,
            "import": ["joeynmt", "model.ckpt", "--config", "config.yaml"],
            "decode": decode, "beam": beam_opts,
            "joey_vocab": {"src": src_vocab._itos, "trg": trg_vocab._itos},

@@ -19,7 +19,8 @@ Refusals (exit status 2, one line per reason, nothing written): transformer
 configs, other activations, unknown init_hidden, truncated and tampered
 checkpoints, a pickle that would run code (it is not run), a missing
 vocabulary, a vocabulary that does not match the embedding, BPE codes whose
-pieces the vocabulary lacks.
+pieces the vocabulary lacks, a SentencePiece model with pieces the vocabulary
+lacks (Joey's SetVocabulary would change the segmentation).
 """
 
 import argparse
@@ -209,7 +210,7 @@ def refused(d, argv, needle, name, extra_check=None):
     ok(good, "refused: %s" % name, "rc=%d stderr=%s new files=%s" % (r.returncode, r.stderr.strip(), after - before))
 
 
-def check_refusals(base, bpe_base, tmp):
+def check_refusals(base, bpe_base, spm_base, tmp):
     std = ["model.ckpt", "--config", "config.yaml"]
 
     d = copy_variant(base, tmp, "transformer_dec")
@@ -275,6 +276,22 @@ def check_refusals(base, bpe_base, tmp):
             toks = [t for t in open(p, encoding="utf-8").read().split("\n") if t and t != piece]
             open(p, "w", encoding="utf-8").write("\n".join(toks) + "\n")
         refused(d, std, "lacks 1 piece", "BPE codes producing a piece the vocabulary lacks")
+    ok(spm_base is not None, "a SentencePiece fixture is present for the vocabulary-gap refusal")
+    if spm_base:
+        # Drop one normal piece from the source vocabulary (and the matching
+        # embedding row would not matter: the gap is found first). Joey's
+        # SetVocabulary would then stop using that piece and segment
+        # differently; seq2seqd's SentencePiece tokenizer has no such filter.
+        d = copy_variant(spm_base, tmp, "spm_gap")
+        p = os.path.join(d, "src_vocab.txt")
+        toks = open(p, encoding="utf-8").read().split("\n")
+        piece = next(t for t in toks[4:] if t.startswith("\u2581") and len(t) > 2)
+        open(p, "w", encoding="utf-8").write("\n".join(t for t in toks if t != piece))
+        refused(d, std, "src vocabulary lacks 1 piece(s) of the SentencePiece model (e.g. %r)" % piece,
+                "a SentencePiece model with a piece the source vocabulary lacks")
+        d = copy_variant(spm_base, tmp, "spm_missing_model")
+        os.unlink(os.path.join(d, "spm.model"))
+        refused(d, std, "SentencePiece model: no such file", "a missing SentencePiece .model file")
 
 
 def check_v1(base, tmp):
@@ -308,8 +325,8 @@ def main():
     tmp = tempfile.mkdtemp(prefix="test-joeynmt-")
     try:
         names = variants()
-        ok(len(names) >= 4, "at least four Joey NMT fixtures in %s" % FIXTURES, names)
-        base = bpe_base = None
+        ok(len(names) >= 5, "at least five Joey NMT fixtures in %s" % FIXTURES, names)
+        base = bpe_base = spm_base = None
         for name in names:
             vdir = os.path.join(FIXTURES, name)
             with open(os.path.join(vdir, "expected.json"), encoding="utf-8") as f:
@@ -323,11 +340,13 @@ def main():
             check_cli(name, vdir, exp, tmp)
             if os.path.isfile(os.path.join(vdir, "codes.bpe")):
                 bpe_base = bpe_base or vdir
+            elif os.path.isfile(os.path.join(vdir, "spm.model")):
+                spm_base = spm_base or vdir
             elif base is None and "bridge" in name:
                 base = vdir
         base = base or (os.path.join(FIXTURES, names[0]) if names else None)
         if base:
-            check_refusals(base, bpe_base, tmp)
+            check_refusals(base, bpe_base, spm_base, tmp)
             check_v1(base, tmp)
     except Exception:  # a crash is one failing test, not a silent pass
         ok(False, "the test ran to the end", traceback.format_exc())
