@@ -138,3 +138,13 @@ def refused(argv, cwd, out, *needles):
     leftovers = [f for f in os.listdir(os.path.dirname(out) or ".") if f.startswith("." + os.path.basename(out))]
     assert not leftovers, "temporary files left behind: %s" % leftovers
     return err
+
+
+def run_variants(tap, vdirs, tmp):
+    """One TAP test per fixture directory: check_variant, its largest differences printed."""
+    for vdir in vdirs:
+        def check(vdir=vdir):
+            w = check_variant(vdir, os.path.join(tmp, os.path.basename(vdir) + ".safetensors"))
+            print("# %s: %d cases, max |d| logprobs %.3g attention %.3g"
+                  % (os.path.basename(vdir), w["cases"], w["logprobs"], w["attention"]))
+        tap.run("%s: tokens identical, logprobs and attention within 1e-5" % os.path.basename(vdir), check)

@@ -38,12 +38,7 @@ def main():
     attn = next(v for v in vdirs if os.path.basename(v) == "attn")
     out = os.path.join(tmp, "out.safetensors")
 
-    for vdir in vdirs:
-        def check(vdir=vdir):
-            w = fwtest.check_variant(vdir, os.path.join(tmp, os.path.basename(vdir) + ".safetensors"))
-            print("# %s: %d cases, max |d| logprobs %.3g attention %.3g"
-                  % (os.path.basename(vdir), w["cases"], w["logprobs"], w["attention"]))
-        tap.run("%s: tokens identical, logprobs and attention within 1e-5" % os.path.basename(vdir), check)
+    fwtest.run_variants(tap, vdirs, tmp)
 
     def p(name):
         return os.path.join(attn, name)
