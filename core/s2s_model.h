@@ -38,6 +38,27 @@ typedef struct s2s_model s2s_model;
  */
 int s2s_model_open(const char *path, s2s_model **out, s2s_error *err);
 
+/* How the weights are held in memory (docs/inference.md, "Weights"). */
+typedef enum {
+	S2S_QUANTIZE_NONE = 0, /* the checkpoint's own type (F32, F16, BF16), used in place */
+	S2S_QUANTIZE_INT8,     /* int8 with one scale per row: opt-in, changes the output */
+} s2s_quantize;
+
+typedef struct {
+	s2s_quantize quantize;
+} s2s_load_options;
+
+/* s2s_model_open with options; o == NULL is all defaults (zero-initialised). */
+int s2s_model_open_with(const char *path, const s2s_load_options *o, s2s_model **out,
+                        s2s_error *err);
+/* Parses "none" / "int8" (the config and CLI spelling); -1 if unknown. */
+int s2s_quantize_parse(const char *s, s2s_quantize *out);
+/*
+ * How the weight matrices are held: "f32", "f16", "bf16" (the checkpoint's
+ * own type; "mixed" if its tensors differ) or "int8". Static string.
+ */
+const char *s2s_model_weight_type(const s2s_model *m);
+
 /* Takes another reference; returns m. Thread-safe (atomic). */
 s2s_model *s2s_model_ref(s2s_model *m);
 /* Drops a reference; the last one frees the model. NULL is a no-op. Thread-safe. */

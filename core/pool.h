@@ -1,0 +1,30 @@
+/*
+ * pool.h - the core's own helper threads, for splitting one product.
+ *
+ * The packed products (wmat.h) replace OpenBLAS's calls, and with them its
+ * threads; this is the small replacement. One process-wide set of helper
+ * threads is started on first use and lives until exit. A caller hands it
+ * a range [0, n), which is cut into `threads` contiguous, equal parts
+ * (the caller runs the first); the cut depends only on n and threads, so
+ * results never depend on timing. Helpers spin briefly after a job and then
+ * sleep, so a worker that stops translating costs no CPU.
+ *
+ * One caller at a time uses the helpers: another thread that calls while
+ * they are busy (the daemon's other workers) runs its whole range itself
+ * rather than wait, which is what a worker pinned to one core wants anyway.
+ *
+ * Thread safety: s2s__parallel_for may be called from any thread.
+ */
+#ifndef S2S_POOL_H
+#define S2S_POOL_H
+
+/* Runs fn(ctx, begin, end) on disjoint contiguous ranges covering [0, n). */
+typedef void (*s2s__range_fn)(void *ctx, int begin, int end);
+
+/*
+ * Splits [0, n) into min(threads, n) parts and runs them at once; returns
+ * when all are done. threads <= 1 or n <= 1 runs fn(ctx, 0, n) inline.
+ */
+void s2s__parallel_for(int n, int threads, s2s__range_fn fn, void *ctx);
+
+#endif
