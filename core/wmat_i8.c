@@ -285,18 +285,25 @@ static void kernel_scalar(const int8_t *panel, const int8_t *xq, int kp, int gro
  * compiled for another target. The tile is always inlined with a constant
  * mr, so the accumulators (2 * mr ymm) live in registers.
  */
+#if defined(__clang__)
+#define I8_UNROLL _Pragma("unroll")
+#else
+#define I8_UNROLL _Pragma("GCC unroll 4")
+#endif
 #define I8_VECTOR_KERNEL(NAME, TARGET, DOT)                                                        \
 	static inline __attribute__((always_inline, target(TARGET))) void NAME##_tile(             \
 	    const int8_t *panel, const int8_t *xq, int kp, int groups, const int mr,               \
 	    int32_t dots[I8_MR][I8_NR])                                                            \
 	{                                                                                          \
 		__m256i acc[I8_MR][2];                                                             \
+		I8_UNROLL                                                          \
 		for (int i = 0; i < mr; i++)                                                       \
 			acc[i][0] = acc[i][1] = _mm256_setzero_si256();                            \
 		for (int g = 0; g < groups; g++) {                                                 \
 			__m256i w0 = _mm256_load_si256((const __m256i *)(panel + g * I8_LINE));    \
 			__m256i w1 =                                                               \
 			    _mm256_load_si256((const __m256i *)(panel + g * I8_LINE + 32));        \
+			I8_UNROLL                                                  \
 			for (int i = 0; i < mr; i++) {                                             \
 				int32_t x4;                                                        \
 				memcpy(&x4, xq + (size_t)i * kp + g * I8_KG, sizeof x4);           \
@@ -306,6 +313,7 @@ static void kernel_scalar(const int8_t *panel, const int8_t *xq, int kp, int gro
 				acc[i][1] = DOT(acc[i][1], ux, _mm256_sign_epi8(w1, xb));          \
 			}                                                                          \
 		}                                                                                  \
+		I8_UNROLL                                                          \
 		for (int i = 0; i < mr; i++) {                                                     \
 			_mm256_storeu_si256((__m256i *)&dots[i][0], acc[i][0]);                    \
 			_mm256_storeu_si256((__m256i *)&dots[i][8], acc[i][1]);                    \
