@@ -172,6 +172,14 @@ Test(wmat_i8, pack_rounds_half_to_even_and_never_minus_128)
 	for (int j = 0; j < 8; j++)
 		cr_assert_eq(layout_q(&p.w, 0, j), want[j], "element %d", j);
 	free(p.mem);
+	/* Subnormal weights: the scale (190 / 127 of the smallest float) rounds down
+	 * to the smallest float, so w / scale is -190 and must clamp to -127. */
+	float sub[2] = {-190.0f * 1.40129846e-45f, 3.0f * 1.40129846e-45f};
+	p = pack_f32(sub, 1, 2);
+	cr_assert_eq(p.w.scales[0], 1.40129846e-45f);
+	cr_assert_eq(layout_q(&p.w, 0, 0), -127);
+	cr_assert_eq(layout_q(&p.w, 0, 1), 3);
+	free(p.mem);
 }
 
 static void check_bad(float bad_value, int n, int k, int64_t at)
