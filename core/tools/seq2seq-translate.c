@@ -36,6 +36,7 @@
 
 typedef struct {
 	const char *model_path;
+	s2s_load_options load;
 	s2s_decode_options dec;
 	int batch;
 	bool scores;
@@ -66,6 +67,8 @@ static void usage(FILE *f)
 	      "      --max-len-b B    (default 10)\n"
 	      "      --max-len N      (default 256)\n"
 	      "      --batch N        lines translated together (default 32)\n"
+	      "      --quantize Q     weights as stored (none, default) or int8: per-row int8,\n"
+	      "                       faster, output may differ slightly (docs/inference.md)\n"
 	      "  -s, --scores         prefix each text line with its normalised score and a tab\n"
 	      "      --attention      include attention matrices (with --json)\n"
 	      "  -j, --json           one JSON object per input line: tokens, ids, scores,\n"
@@ -101,7 +104,7 @@ static bool parse_float(const char *s, float lo, float hi, float *out)
 	return true;
 }
 
-enum { OPT_MAX_LEN_A = 256, OPT_MAX_LEN_B, OPT_MAX_LEN, OPT_BATCH, OPT_ATTENTION };
+enum { OPT_MAX_LEN_A = 256, OPT_MAX_LEN_B, OPT_MAX_LEN, OPT_BATCH, OPT_ATTENTION, OPT_QUANTIZE };
 
 static const struct option long_options[] = {
 	{"model", required_argument, NULL, 'm'},
@@ -112,6 +115,7 @@ static const struct option long_options[] = {
 	{"max-len-b", required_argument, NULL, OPT_MAX_LEN_B},
 	{"max-len", required_argument, NULL, OPT_MAX_LEN},
 	{"batch", required_argument, NULL, OPT_BATCH},
+	{"quantize", required_argument, NULL, OPT_QUANTIZE},
 	{"scores", no_argument, NULL, 's'},
 	{"attention", no_argument, NULL, OPT_ATTENTION},
 	{"json", no_argument, NULL, 'j'},
@@ -142,6 +146,7 @@ static bool apply_option(cli_options *o, int c, const char *arg)
 	case OPT_MAX_LEN_B: ok = parse_int(arg, 0, 100000, &o->dec.max_len_b); break;
 	case OPT_MAX_LEN: ok = parse_int(arg, 1, 100000, &o->dec.max_len); break;
 	case OPT_BATCH: ok = parse_int(arg, 1, 4096, &o->batch); break;
+	case OPT_QUANTIZE: ok = s2s_quantize_parse(arg, &o->load.quantize) == 0; break;
 	case 's': o->scores = true; break;
 	case OPT_ATTENTION: o->attention = true; break;
 	case 'j': o->json = true; break;
@@ -479,7 +484,7 @@ int main(int argc, char **argv)
 		return rc == CLI_DONE ? EXIT_SUCCESS : rc;
 	s2s_model *m = NULL;
 	s2s_error err = {0};
-	if (s2s_model_open(o.model_path, &m, &err) < 0) {
+	if (s2s_model_open_with(o.model_path, &o.load, &m, &err) < 0) {
 		fprintf(stderr, "seq2seq-translate: cannot load model %s: %s\n", o.model_path,
 			err.message[0] ? err.message : s2s_strerror(err.code));
 		return EXIT_USAGE;

@@ -117,6 +117,7 @@ Test(cli, bad_usage_exits_two)
 		{"-m x --beam 3x", "invalid value '3x' for --beam"},
 		{"-m x --alpha -1", "invalid value '-1' for --alpha"},
 		{"-m x --batch 0", "invalid value '0' for --batch"},
+		{"-m x --quantize int4", "invalid value 'int4' for --quantize"},
 		{"-m x stray", "unexpected argument 'stray'"},
 		{"-m /nonexistent/model.safetensors", "cannot load model /nonexistent/model.safetensors"},
 	};
@@ -341,6 +342,55 @@ Test(cli, empty_and_bad_lines_keep_alignment)
 	snprintf(expect, sizeof expect, "\n\n%s\n", l1);
 	cr_expect_str_eq(l2, expect, "lines 2-4 of output: '%s'", l2);
 	run_free(&r);
+	json_decref(fx);
+	for (int i = 0; i < n; i++)
+		free(paths[i]);
+	free(paths);
+}
+
+/*
+ * --quantize int8 loads and translates every case of a fixture (the output
+ * may differ from PyTorch's, so only its shape is checked), and a line's
+ * result, scores included, is the same alone (--batch 1) as in a batch.
+ */
+Test(cli, quantize_int8_translates_batch_invariant)
+{
+	int n;
+	char **paths = fixture_jsons(&n);
+	if (n == 0)
+		cr_skip_test("no fixtures in %s", fixture_dir());
+	int k = 0;
+	json_t *fx = load_json(paths[k]);
+	while (!json_object_get(fx, "variant") && k + 1 < n) {
+		json_decref(fx);
+		fx = load_json(paths[++k]);
+	}
+	json_t *cases = json_object_get(fx, "cases");
+	char args[4096], full[4300], *input = calloc(1, 1 << 16);
+	size_t len = 0;
+	for (size_t i = 0; i < json_array_size(cases); i++)
+		len += (size_t)sprintf(input + len, "%s\n",
+				       json_string_value(json_object_get(json_array_get(cases, i), "src_text")));
+	fixture_args(paths[k], fx, args, sizeof args);
+	snprintf(full, sizeof full, "%s --quantize int8 --json --batch 64", args);
+	run_result r = run_cli(full, input, len);
+	snprintf(full, sizeof full, "%s --quantize int8 --json --batch 1", args);
+	run_result t = run_cli(full, input, len);
+	cr_assert_eq(r.status, 0, "%s: %s", paths[k], r.err);
+	cr_assert_eq(t.status, 0, "%s: %s", paths[k], t.err);
+	cr_expect_str_eq(r.out, t.out, "batch 64 vs batch 1 under int8");
+	size_t lines = 0;
+	for (char *line = r.out, *nl; (nl = strchr(line, '\n')); line = nl + 1, lines++) {
+		*nl = 0;
+		json_t *o = json_loads(line, 0, NULL);
+		cr_assert_not_null(o, "not JSON: %s", line);
+		cr_expect_gt(json_array_size(json_object_get(o, "hyps")), 0, "%s", line);
+		json_decref(o);
+	}
+	cr_expect_eq(lines, json_array_size(cases));
+	run_free(&r);
+	run_free(&t);
+	free(input);
 	json_decref(fx);
 	for (int i = 0; i < n; i++)
 		free(paths[i]);
