@@ -52,14 +52,15 @@ static int check_validation_result(const s2s_result *res, const char *text, s2s_
 }
 
 /* Opens `path` and translates the validation sentence with it. Thread-safe. */
-static int open_validated(const char *path, s2s_model **out, s2s_error *err)
+static int open_validated(const char *path, const s2s_load_options *load, s2s_model **out,
+			  s2s_error *err)
 {
 	s2s_model *m;
 	s2s_tokens tok = {0};
 	s2s_result *res = NULL;
 	s2s_decode_options o;
 
-	if (s2s_model_open(path, &m, err) < 0)
+	if (s2s_model_open_with(path, load, &m, err) < 0)
 		return -1;
 	char *text = validation_sentence(m);
 	s2s_decode_options_init(&o);
@@ -96,6 +97,9 @@ int s2sd_models_open(s2sd_models *r, const s2sd_config *c, uv_loop_t *loop)
 	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	memset(r, 0, sizeof *r);
 	r->loop = loop;
+	_Static_assert(S2S_QUANTIZE_NONE == 0 && S2S_QUANTIZE_INT8 == 1,
+		       "settings.c's quantize_choices are indexed by s2s_quantize");
+	r->load.quantize = (s2s_quantize)c->quantize;
 	r->v = calloc((size_t)c->n_models, sizeof *r->v);
 	if (!r->v)
 		return -1;
@@ -105,15 +109,15 @@ int s2sd_models_open(s2sd_models *r, const s2sd_config *c, uv_loop_t *loop)
 		e->name = strdup(c->models[i].name);
 		e->path = strdup(c->models[i].path);
 		r->n++;
-		if (open_validated(e->path, &e->model, &err) < 0) {
+		if (open_validated(e->path, &r->load, &e->model, &err) < 0) {
 			s2sd_log(S2SD_LOG_ERR, "model %s: cannot load %s: %s", e->name, e->path,
 				 err.message);
 			return -1;
 		}
 		e->loaded_at = (long long)time(NULL);
-		s2sd_log(S2SD_LOG_INFO, "model %s: loaded %s (sha256 %.12s, %lld parameters)",
+		s2sd_log(S2SD_LOG_INFO, "model %s: loaded %s (sha256 %.12s, %lld parameters, %s weights)",
 			 e->name, e->path, s2s_model_sha256(e->model),
-			 (long long)s2s_model_param_count(e->model));
+			 (long long)s2s_model_param_count(e->model), s2s_model_weight_type(e->model));
 	}
 	return 0;
 }
@@ -143,6 +147,7 @@ typedef struct {
 	uv_work_t work;
 	s2sd_model_entry *e;
 	char *path;
+	s2s_load_options load;
 	s2s_model *fresh;
 	s2s_error err;
 	s2sd_reload_cb cb;
@@ -152,7 +157,7 @@ typedef struct {
 static void reload_work(uv_work_t *w)
 {
 	reload_req *q = w->data;
-	if (open_validated(q->path, &q->fresh, &q->err) < 0)
+	if (open_validated(q->path, &q->load, &q->fresh, &q->err) < 0)
 		q->fresh = NULL;
 }
 
@@ -193,6 +198,7 @@ int s2sd_models_reload(s2sd_models *r, s2sd_model_entry *e, s2sd_reload_cb cb, v
 		return -1;
 	}
 	q->e = e;
+	q->load = r->load;
 	q->cb = cb;
 	q->ud = ud;
 	q->work.data = q;

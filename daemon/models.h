@@ -29,6 +29,7 @@ typedef struct {
 	s2sd_model_entry *v; /* (n), owned; v[0] is the default model */
 	int n;
 	uv_loop_t *loop;
+	s2s_load_options load; /* the same for every model and reload */
 } s2sd_models;
 
 /* Loads every declared model and validates it; -1 after logging the first failure. */

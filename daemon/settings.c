@@ -37,6 +37,8 @@ typedef struct {
 } opt_row;
 
 static const char *const batching_choices[] = {"request", "step", NULL};
+/* Indexed by s2s_quantize (models.c checks the two agree). */
+static const char *const quantize_choices[] = {"none", "int8", NULL};
 /* Indexed by syslog level, so the parsed index is the level itself. */
 static const char *const level_choices[] = {"", "", "", "err", "warning", "notice", "info", "debug", NULL};
 
@@ -54,6 +56,7 @@ static const opt_row opt_table[] = {
 	{"workers", OPT_INT, O(workers), "2", 1, 256, NULL, "worker threads"},
 	{"blas_threads", OPT_INT, O(blas_threads), "1", 0, 256, NULL, "OpenBLAS threads per call (0: its default)"},
 	{"batching", OPT_ENUM, O(batching_step), "step", 0, 0, batching_choices, "step or request"},
+	{"quantize", OPT_ENUM, O(quantize), "none", 0, 0, quantize_choices, "weights as stored (none) or int8 with one scale per row: faster, output may change slightly"},
 	{"max_rows", OPT_INT, O(max_rows), "64", 1, 4096, NULL, "decoder rows per worker batch"},
 	{"admission_window_ms", OPT_INT, O(admission_window_ms), "2", 0, 1000, NULL, "wait for more sentences when idle (ms)"},
 	{"queue_length", OPT_INT, O(queue_length), "1024", 1, 1000000, NULL, "sentences waiting for a batch"},

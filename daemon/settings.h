@@ -29,6 +29,7 @@ typedef struct {
 	int workers;
 	int blas_threads; /* OpenBLAS threads per call; 0 = OpenBLAS decides */
 	int batching_step; /* 1 = step, 0 = request (an enum option) */
+	int quantize;      /* an s2s_quantize: 0 none, 1 int8 (an enum option) */
 	int max_rows;
 	int admission_window_ms;
 	int queue_length;

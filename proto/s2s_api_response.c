@@ -508,11 +508,12 @@ json_t *s2s_api_model_info(const s2s_model *m, const char *name, bool is_default
 	struct tm tm;
 	gmtime_r(&t, &tm);
 	strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
-	return json_pack("{s:s,s:b,s:s,s:s?,s:o,s:i,s:i,s:I,s:s,s:s,s:i,s:o,s:o}", "name", name,
+	return json_pack("{s:s,s:b,s:s,s:s?,s:o,s:i,s:i,s:I,s:s,s:s,s:s,s:i,s:o,s:o}", "name", name,
 			 "default", is_default, "path", s2s_model_path(m), "description",
 			 s2s_model_meta(m, "seq2seqd.description"), "architecture", architecture(c),
 			 "src_vocab_size", c->src_vocab_size, "tgt_vocab_size", c->tgt_vocab_size,
-			 "parameters", (json_int_t)s2s_model_param_count(m), "sha256",
+			 "parameters", (json_int_t)s2s_model_param_count(m), "weights",
+			 s2s_model_weight_type(m), "sha256",
 			 s2s_model_sha256(m), "loaded_at", stamp, "reloads", reloads, "examples",
 			 examples(m), "decoding", decoding(m));
 }
