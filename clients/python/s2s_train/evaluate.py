@@ -103,6 +103,8 @@ def translate_cli(path, srcs, a):
 	       "--max-len-b", str(a.max_len_b)]
 	if a.length_penalty:
 		cmd += ["--alpha", str(a.length_penalty)]
+	if a.quantize != "none":
+		cmd += ["--quantize", a.quantize]
 	r = subprocess.run(cmd, input="".join(s + "\n" for s in srcs), capture_output=True,
 			   text=True, check=False)
 	if r.returncode != 0:
@@ -127,8 +129,12 @@ def main(argv=None):
 	ap.add_argument("--max-len", type=int, default=256)
 	ap.add_argument("--limit", type=int, default=0)
 	ap.add_argument("--threads", type=int, default=2)
+	ap.add_argument("--quantize", choices=["none", "int8"], default="none",
+			help="weights as loaded by the C core (cli backend only)")
 	ap.add_argument("--out", help="write hypotheses here")
 	a = ap.parse_args(argv)
+	if a.quantize != "none" and a.backend != "cli":
+		ap.error("--quantize applies to the cli backend only")
 	if a.backend != "cli":
 		import torch
 		torch.set_num_threads(a.threads)
@@ -142,8 +148,8 @@ def main(argv=None):
 	if a.out:
 		with open(a.out, "w", encoding="utf-8") as f:
 			f.write("".join(h + "\n" for h in hyps))
-	print("%s: %d sentences, backend %s, beam %d: exact %.2f%%  BLEU %.2f  chrF %.2f  (%.1f s)" % (
-		a.test, len(hyps), a.backend, a.beam, metrics.exact_match(hyps, refs),
+	print("%s: %d sentences, backend %s%s, beam %d: exact %.2f%%  BLEU %.2f  chrF %.2f  (%.1f s)" % (
+		a.test, len(hyps), a.backend, "" if a.quantize == "none" else " " + a.quantize, a.beam, metrics.exact_match(hyps, refs),
 		metrics.corpus_bleu(hyps, refs), metrics.corpus_chrf(hyps, refs), secs))
 	return 0
 
