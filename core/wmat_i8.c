@@ -59,6 +59,7 @@
 #include <string.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
 #include <immintrin.h>
 #define S2S__I8_X86 1
 #endif
@@ -349,6 +350,16 @@ static i8_kernel_fn i8_kernel;
 static const char *i8_isa_name;
 static pthread_once_t i8_once = PTHREAD_ONCE_INIT;
 
+#ifdef S2S__I8_X86
+/* AVX-VNNI is CPUID.(7, 1).EAX bit 4; asked directly because older compilers'
+ * __builtin_cpu_supports does not know it (the OS saves ymm: AVX2 checked). */
+static int has_avxvnni(void)
+{
+	unsigned a, b, c, d;
+	return __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a >> 4 & 1);
+}
+#endif
+
 static void choose_kernel(void)
 {
 	const char *want = getenv("S2S_I8_ISA");
@@ -361,7 +372,7 @@ static void choose_kernel(void)
 	int avx2 = __builtin_cpu_supports("avx2");
 	int vnni512 = avx2 && __builtin_cpu_supports("avx512vl") &&
 	              __builtin_cpu_supports("avx512vnni");
-	int avxvnni = avx2 && __builtin_cpu_supports("avxvnni");
+	int avxvnni = avx2 && has_avxvnni();
 	int force_avx2 = want && strcmp(want, "avx2") == 0;
 	if (avx2) {
 		i8_kernel = kernel_avx2;
