@@ -17,14 +17,13 @@ int s2s__attn_key_dim(const s2s_model *m)
 
 void s2s__attn_keys(const s2s_model *m, int n, const float *mem, float *keys)
 {
-	int K = s2s_config_enc_out(&m->cfg);
 	if (m->cfg.attention == S2S_ATTN_GENERAL) {
-		s2s__matmul_nt(keys, mem, m->w.attn_general_w, n, m->cfg.dec_hidden, K, 0.0f);
+		s2s__matmul_w(keys, mem, &m->w.attn_general_w, n, 0.0f);
 	} else if (m->cfg.attention == S2S_ATTN_ADDITIVE) {
 		int A = m->cfg.attn_dim;
 		for (int j = 0; j < n; j++)
 			memcpy(keys + (size_t)j * A, m->w.attn_key_b, (size_t)A * sizeof(float));
-		s2s__matmul_nt(keys, mem, m->w.attn_key_w, n, A, K, 1.0f);
+		s2s__matmul_w(keys, mem, &m->w.attn_key_w, n, 1.0f);
 	}
 }
 
@@ -53,7 +52,7 @@ void s2s__attend(const s2s_model *m, int rows, const float *q, const s2s__attn_r
 {
 	int K = s2s_config_enc_out(&m->cfg), D = m->cfg.dec_hidden, A = m->cfg.attn_dim;
 	if (m->cfg.attention == S2S_ATTN_ADDITIVE)
-		s2s__matmul_nt(wq, q, m->w.attn_query_w, rows, A, D, 0.0f);
+		s2s__matmul_w(wq, q, &m->w.attn_query_w, rows, 0.0f);
 	for (int r = 0; r < rows; r++) {
 		const s2s__attn_row *row = &rw[r];
 		s2s__scores(m, q + (size_t)r * D, wq ? wq + (size_t)r * A : NULL, row, tmp);

@@ -92,7 +92,7 @@ static void s2s__embed_rows(const s2s_model *m, s2s__decoder *d, const s2s__dec_
 	bool bahdanau = c->attention != S2S_ATTN_NONE && c->placement == S2S_PLACE_BAHDANAU;
 	for (int r = 0; r < rows; r++) {
 		float *x = d->x + (size_t)r * in;
-		memcpy(x, m->w.tgt_emb + (size_t)prev[r] * E, (size_t)E * sizeof(float));
+		s2s__wmat_row(&m->w.tgt_emb, prev[r], x);
 		if (bahdanau)
 			memcpy(x + E, d->ctx + (size_t)r * K, (size_t)K * sizeof(float));
 		else if (c->input_feed)
@@ -110,9 +110,8 @@ static void s2s__rnn_step(const s2s_model *m, s2s__decoder *d, s2s__dec_state *s
 		const s2s__rnn_weights *w = &m->w.dec[l];
 		const float *in = l == 0 ? d->x : st->h + (l - 1) * ls;
 		float *h = st->h + l * ls, *cs = st->c + l * ls;
-		int in_l = l == 0 ? s2s__dec_in0(m) : D; /* from the config, not the loader */
-		s2s__matmul_nt(d->gx, in, w->w_ih, rows, GD, in_l, 0.0f);
-		s2s__matmul_nt(d->gh, h, w->w_hh, rows, GD, D, 0.0f);
+		s2s__matmul_w(d->gx, in, &w->w_ih, rows, 0.0f);
+		s2s__matmul_w(d->gh, h, &w->w_hh, rows, 0.0f);
 		s2s__cell(c->cell, rows, D, d->gx, GD, d->gh, w->b_ih, w->b_hh, h, cs);
 	}
 }
@@ -133,7 +132,7 @@ static void s2s__luong_out(const s2s_model *m, s2s__decoder *d, s2s__dec_state *
 	const float *b = m->w.attn_out_b;
 	for (int r = 0; b && r < rows; r++)
 		memcpy(st->feed + (size_t)r * D, b, (size_t)D * sizeof(float));
-	s2s__matmul_nt(st->feed, d->cat, m->w.attn_out_w, rows, D, K + D, b ? 1.0f : 0.0f);
+	s2s__matmul_w(st->feed, d->cat, &m->w.attn_out_w, rows, b ? 1.0f : 0.0f);
 	if (m->cfg.attn_out_activation == S2S_ACT_TANH)
 		s2s__tanh_inplace(st->feed, rows * D);
 }
@@ -160,5 +159,5 @@ void s2s__decoder_step(const s2s_model *m, s2s__decoder *d, s2s__dec_state *st, 
 	}
 	for (int r = 0; r < rows; r++)
 		memcpy(d->logits + (size_t)r * V, m->w.out_b, (size_t)V * sizeof(float));
-	s2s__matmul_nt(d->logits, o, m->w.out_w, rows, V, D, 1.0f);
+	s2s__matmul_w(d->logits, o, &m->w.out_w, rows, 1.0f);
 }

@@ -104,7 +104,7 @@ static void s2s__run_direction(const s2s_model *m, s2s__encoder *e, const s2s__r
 		 * state they still hold: the prefix structure stays contiguous. */
 		int t = backward ? tmax - 1 - s : s;
 		int b = e->bsz[t];
-		s2s__matmul_nt(e->gh, e->h, w->w_hh, b, GH, H, 0.0f);
+		s2s__matmul_w(e->gh, e->h, &w->w_hh, b, 0.0f);
 		s2s__cell(m->cfg.cell, b, H, e->gx + (size_t)e->off[t] * GH, GH, e->gh, w->b_ih,
 		          w->b_hh, e->h, e->c);
 		for (int p = 0; p < b; p++)
@@ -122,8 +122,7 @@ static void s2s__embed_packed(const s2s_model *m, s2s__encoder *e, int tmax,
 		for (int p = 0; p < e->bsz[t]; p++) {
 			int i = e->perm[p];
 			int pos = m->cfg.reverse_source ? lens[i] - 1 - t : t;
-			memcpy(e->x + ((size_t)e->off[t] + p) * E,
-			       m->w.src_emb + (size_t)src[i][pos] * E, (size_t)E * sizeof(float));
+			s2s__wmat_row(&m->w.src_emb, src[i][pos], e->x + ((size_t)e->off[t] + p) * E);
 		}
 }
 
@@ -167,14 +166,13 @@ int s2s__encode(const s2s_model *m, s2s__encoder *e, int count, const int32_t *c
 	if (s2s__reserve(m, e, count, total))
 		return S2S_ENOMEM;
 	const s2s_config *c = &m->cfg;
-	int H = c->enc_hidden, K = s2s_config_enc_out(c), GH = s2s_config_gates(c) * H;
-	int in = c->emb_dim;
+	int H = c->enc_hidden, K = s2s_config_enc_out(c);
 	s2s__embed_packed(m, e, tmax, src, lens);
 	for (int l = 0; l < c->enc_layers; l++) {
 		for (int d = 0; d < (c->bidirectional ? 2 : 1); d++) {
 			const s2s__rnn_weights *w = &m->w.enc[l][d];
-			/* One sgemm: the input projection of every time step of every sentence. */
-			s2s__matmul_nt(e->gx, e->x, w->w_ih, total, GH, in, 0.0f);
+			/* One product: the input projection of every time step of every sentence. */
+			s2s__matmul_w(e->gx, e->x, &w->w_ih, total, 0.0f);
 			s2s__run_direction(m, e, w, count, tmax, d == 1, d * H, K);
 			s2s__save_finals(m, e, count, l, d * H, fin_h, fin_c);
 		}
@@ -184,7 +182,6 @@ int s2s__encode(const s2s_model *m, s2s__encoder *e, int count, const int32_t *c
 		size_t ct = e->cap_x;
 		e->cap_x = e->cap_y;
 		e->cap_y = ct;
-		in = K;
 	}
 	/* Top layer output (now in e->x) back to each sentence in source order. */
 	for (int t = 0; t < tmax; t++)
@@ -215,12 +212,12 @@ static void s2s__bridge_act(s2s_activation act, float *x, size_t n)
  * itself; with top, the top layer's rows are first gathered into `gather`
  * (count, K), unless there is only one layer.
  */
-static void s2s__linear_bridge(const s2s_model *m, int count, const float *fin, const float *w,
+static void s2s__linear_bridge(const s2s_model *m, int count, const float *fin, const s2s__wmat *w,
                                const float *b, float *out, float *gather)
 {
 	const s2s_config *cfg = &m->cfg;
 	int K = s2s_config_enc_out(cfg), EL = cfg->enc_layers;
-	int LD = cfg->dec_layers * cfg->dec_hidden, in = s2s_config_bridge_in(cfg);
+	int LD = cfg->dec_layers * cfg->dec_hidden;
 	const float *s = fin;
 	if (cfg->bridge_input == S2S_BRIDGE_IN_TOP && EL > 1) {
 		for (int i = 0; i < count; i++)
@@ -230,7 +227,7 @@ static void s2s__linear_bridge(const s2s_model *m, int count, const float *fin, 
 	}
 	for (int i = 0; i < count; i++)
 		memcpy(out + (size_t)i * LD, b, (size_t)LD * sizeof(float));
-	s2s__matmul_nt(out, s, w, count, LD, in, 1.0f);
+	s2s__matmul_w(out, s, w, count, 1.0f);
 	s2s__bridge_act(cfg->bridge_activation, out, (size_t)count * LD);
 }
 
@@ -281,12 +278,12 @@ void s2s__bridge(const s2s_model *m, int count, const float *fin_h, const float 
 	}
 	int LD = cfg->dec_layers * cfg->dec_hidden;
 	float *out = tmp, *gather = tmp + (size_t)count * LD;
-	s2s__linear_bridge(m, count, fin_h, m->w.bridge_w, m->w.bridge_b, out, gather);
+	s2s__linear_bridge(m, count, fin_h, &m->w.bridge_w, m->w.bridge_b, out, gather);
 	s2s__scatter_layers(m, count, out, h, h_stride);
 	if (cfg->cell != S2S_CELL_LSTM)
 		return;
 	if (cfg->bridge_cell == S2S_BRIDGE_CELL_LINEAR)
-		s2s__linear_bridge(m, count, fin_c, m->w.bridge_c_w, m->w.bridge_c_b, out, gather);
+		s2s__linear_bridge(m, count, fin_c, &m->w.bridge_c_w, m->w.bridge_c_b, out, gather);
 	else if (cfg->bridge_cell == S2S_BRIDGE_CELL_ZEROS)
 		memset(out, 0, (size_t)count * LD * sizeof(float));
 	/* S2S_BRIDGE_CELL_HIDDEN: c = h, which `out` still holds. */

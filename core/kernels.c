@@ -1,7 +1,6 @@
 /* kernels.c - see s2s_kernels.h. */
 #include "config.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdbool.h>
 #include <string.h>
@@ -331,107 +330,4 @@ S2S__VEC float s2s__additive_score(const float *v, const float *wq, const float 
 	for (int i = 0; i < n; i++)
 		tmp[i] = s2s__tanhf(wq[i] + k[i]);
 	return s2s__dot(v, tmp, n);
-}
-
-/*
- * Small-batch product: OpenBLAS's sgemm packs the whole weight matrix on
- * every call, which for a handful of rows costs more than the arithmetic
- * (at 8 rows it is several times slower than streaming the weights once).
- * Here each pair of weight rows is read once and applied to R input rows
- * held in registers (R <= 4, unrolled).
- */
-typedef float s2s__v8 __attribute__((vector_size(32)));
-/* These helpers are static and always inlined: no vector crosses an ABI. */
-#if defined(__clang__)
-#pragma clang diagnostic ignored "-Wunknown-warning-option"
-#pragma clang diagnostic ignored "-Wpsabi"
-#elif defined(__GNUC__)
-#pragma GCC diagnostic ignored "-Wpsabi"
-#endif
-
-static inline __attribute__((always_inline)) s2s__v8 s2s__ld8(const float *p)
-{
-	s2s__v8 v;
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
-static inline __attribute__((always_inline)) float s2s__hsum8(s2s__v8 v)
-{
-	return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
-}
-
-static inline __attribute__((always_inline)) void s2s__small_block(float *c, const float *a,
-                                                                   const float *w0, const float *w1,
-                                                                   bool two, int n, int k,
-                                                                   float beta, int R)
-{
-	int k8 = k & ~7;
-	s2s__v8 acc0[4] = {0}, acc1[4] = {0};
-	for (int q = 0; q < k8; q += 8) {
-		s2s__v8 x0 = s2s__ld8(w0 + q), x1 = s2s__ld8(w1 + q);
-#pragma GCC unroll 4
-		for (int r = 0; r < R; r++) {
-			s2s__v8 xa = s2s__ld8(a + (size_t)r * k + q);
-			acc0[r] += x0 * xa;
-			acc1[r] += x1 * xa;
-		}
-	}
-#pragma GCC unroll 4
-	for (int r = 0; r < R; r++) {
-		float s0 = s2s__hsum8(acc0[r]), s1 = s2s__hsum8(acc1[r]);
-		for (int q = k8; q < k; q++) {
-			s0 += w0[q] * a[(size_t)r * k + q];
-			s1 += w1[q] * a[(size_t)r * k + q];
-		}
-		float *cr = c + (size_t)r * n;
-		cr[0] = beta == 0.0f ? s0 : s0 + beta * cr[0];
-		if (two)
-			cr[1] = beta == 0.0f ? s1 : s1 + beta * cr[1];
-	}
-}
-
-/* Weight rows j, j+1 are loaded from memory once and reused from L1 by every block of rows. */
-S2S__VEC static void s2s__matmul_small(float *c, const float *a, const float *w, int m, int n,
-                                       int k, float beta)
-{
-	for (int j = 0; j < n; j += 2) {
-		const float *w0 = w + (size_t)j * k;
-		bool two = j + 1 < n;
-		const float *w1 = two ? w0 + k : w0; /* odd n: recompute the last row */
-		int i = 0;
-		for (; i + 4 <= m; i += 4)
-			s2s__small_block(c + (size_t)i * n + j, a + (size_t)i * k, w0, w1, two, n,
-			                 k, beta, 4);
-		switch (m - i) {
-		case 3:
-			s2s__small_block(c + (size_t)i * n + j, a + (size_t)i * k, w0, w1, two, n,
-			                 k, beta, 3);
-			break;
-		case 2:
-			s2s__small_block(c + (size_t)i * n + j, a + (size_t)i * k, w0, w1, two, n,
-			                 k, beta, 2);
-			break;
-		case 1:
-			s2s__small_block(c + (size_t)i * n + j, a + (size_t)i * k, w0, w1, two, n,
-			                 k, beta, 1);
-			break;
-		}
-	}
-}
-
-/* Up to this many rows the streaming kernel beats sgemm (measured, see README). */
-#define S2S__SMALL_ROWS 8
-
-void s2s__matmul_nt(float *c, const float *a, const float *w, int m, int n, int k, float beta)
-{
-	if (m <= 0)
-		return;
-	if (m == 1)
-		cblas_sgemv(CblasRowMajor, CblasNoTrans, n, k, 1.0f, w, k, a, 1, beta, c, 1);
-	else if (m <= S2S__SMALL_ROWS)
-		s2s__matmul_small(c, a, w, m, n, k, beta);
-	else
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, a, k, w, k,
-		            beta, c, n);
 }

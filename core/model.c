@@ -4,10 +4,12 @@
  * Order of checks: container (checkpoint.c) -> format version -> config ->
  * vocabularies and tokenizers -> the tensor table the config implies
  * (docs/checkpoint-format.md §4), both ways: every expected tensor present
- * with its shape, nothing unexpected present. Only then are weight pointers
- * set: F32 in place in the checkpoint's anonymous copy of the file,
- * F16/BF16 widened once into one owned anonymous buffer; every value is
- * then checked to be finite.
+ * with its shape, nothing unexpected present. Only then are the weights
+ * bound: every matrix packed once (wmat.h) in the checkpoint's own element
+ * type, F16 and BF16 included (the kernels convert in registers), or in
+ * int8 when the caller asks; every vector copied to F32. Every value is
+ * checked to be finite on the way. The file's bytes are then dropped: the
+ * model holds the packed copy only.
  */
 #include <assert.h>
 #include <math.h>
@@ -25,7 +27,8 @@
 
 typedef struct {
 	char name[64];
-	const float **dst;
+	const float **dst; /* a vector (or a 1-row matrix used as one), or NULL */
+	s2s__wmat *mat;    /* a matrix the kernels multiply by, or NULL */
 	int rank;
 	int64_t shape[2];
 } expect;
@@ -48,7 +51,28 @@ static void want(expect_table *t, const float **dst, int64_t rows, int64_t cols,
 	vsnprintf(e->name, sizeof e->name, fmt, ap);
 	va_end(ap);
 	e->dst = dst;
+	e->mat = NULL;
 	e->rank = cols ? 2 : 1;
+	e->shape[0] = rows;
+	e->shape[1] = cols;
+}
+
+/* A matrix: packed, not copied. */
+static void want_mat(expect_table *t, s2s__wmat *mat, int64_t rows, int64_t cols,
+                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void want_mat(expect_table *t, s2s__wmat *mat, int64_t rows, int64_t cols,
+                     const char *fmt, ...)
+{
+	assert(t->n < MAX_EXPECT);
+	expect *e = &t->e[t->n++];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(e->name, sizeof e->name, fmt, ap);
+	va_end(ap);
+	e->dst = NULL;
+	e->mat = mat;
+	e->rank = 2;
 	e->shape[0] = rows;
 	e->shape[1] = cols;
 }
@@ -58,8 +82,8 @@ static void want_rnn(expect_table *t, s2s__rnn_weights *w, const char *prefix, i
 {
 	w->in = in;
 	w->hid = hid;
-	want(t, &w->w_ih, (int64_t)G * hid, in, "%s.weight_ih_l%d%s", prefix, layer, suffix);
-	want(t, &w->w_hh, (int64_t)G * hid, hid, "%s.weight_hh_l%d%s", prefix, layer, suffix);
+	want_mat(t, &w->w_ih, (int64_t)G * hid, in, "%s.weight_ih_l%d%s", prefix, layer, suffix);
+	want_mat(t, &w->w_hh, (int64_t)G * hid, hid, "%s.weight_hh_l%d%s", prefix, layer, suffix);
 	want(t, &w->b_ih, (int64_t)G * hid, 0, "%s.bias_ih_l%d%s", prefix, layer, suffix);
 	want(t, &w->b_hh, (int64_t)G * hid, 0, "%s.bias_hh_l%d%s", prefix, layer, suffix);
 }
@@ -68,15 +92,15 @@ static void want_attention(expect_table *t, const s2s_config *c, s2s__weights *w
 {
 	int K = s2s_config_enc_out(c), D = c->dec_hidden, A = c->attn_dim;
 	if (c->attention == S2S_ATTN_GENERAL)
-		want(t, &w->attn_general_w, D, K, "decoder.attention.linear_in.weight");
+		want_mat(t, &w->attn_general_w, D, K, "decoder.attention.linear_in.weight");
 	if (c->attention == S2S_ATTN_ADDITIVE) {
-		want(t, &w->attn_query_w, A, D, "decoder.attention.query.weight");
-		want(t, &w->attn_key_w, A, K, "decoder.attention.key.weight");
+		want_mat(t, &w->attn_query_w, A, D, "decoder.attention.query.weight");
+		want_mat(t, &w->attn_key_w, A, K, "decoder.attention.key.weight");
 		want(t, &w->attn_key_b, A, 0, "decoder.attention.key.bias");
 		want(t, &w->attn_v, 1, A, "decoder.attention.v.weight");
 	}
 	if (c->attention != S2S_ATTN_NONE && c->placement == S2S_PLACE_LUONG)
-		want(t, &w->attn_out_w, D, K + D, "decoder.attention_out.weight");
+		want_mat(t, &w->attn_out_w, D, K + D, "decoder.attention_out.weight");
 	if (c->attn_out_bias)
 		want(t, &w->attn_out_b, D, 0, "decoder.attention_out.bias");
 }
@@ -86,10 +110,10 @@ static void want_bridge(expect_table *t, const s2s_config *c, s2s__weights *w)
 	if (c->bridge != S2S_BRIDGE_LINEAR)
 		return;
 	int64_t out = (int64_t)c->dec_layers * c->dec_hidden, in = s2s_config_bridge_in(c);
-	want(t, &w->bridge_w, out, in, "bridge.weight");
+	want_mat(t, &w->bridge_w, out, in, "bridge.weight");
 	want(t, &w->bridge_b, out, 0, "bridge.bias");
 	if (c->bridge_cell == S2S_BRIDGE_CELL_LINEAR) {
-		want(t, &w->bridge_c_w, out, in, "bridge_c.weight");
+		want_mat(t, &w->bridge_c_w, out, in, "bridge_c.weight");
 		want(t, &w->bridge_c_b, out, 0, "bridge_c.bias");
 	}
 }
@@ -99,7 +123,7 @@ static void build_expectations(const s2s_config *c, s2s__weights *w, expect_tabl
 {
 	int G = s2s_config_gates(c), K = s2s_config_enc_out(c), D = c->dec_hidden;
 	t->n = 0;
-	want(t, &w->src_emb, c->src_vocab_size, c->emb_dim, "encoder.embedding.weight");
+	want_mat(t, &w->src_emb, c->src_vocab_size, c->emb_dim, "encoder.embedding.weight");
 	for (int l = 0; l < c->enc_layers; l++) {
 		int in = l == 0 ? c->emb_dim : K;
 		want_rnn(t, &w->enc[l][0], "encoder.rnn", l, "", G, in, c->enc_hidden);
@@ -108,13 +132,13 @@ static void build_expectations(const s2s_config *c, s2s__weights *w, expect_tabl
 			         c->enc_hidden);
 	}
 	want_bridge(t, c, w);
-	want(t, &w->tgt_emb, c->tgt_vocab_size, c->emb_dim, "decoder.embedding.weight");
+	want_mat(t, &w->tgt_emb, c->tgt_vocab_size, c->emb_dim, "decoder.embedding.weight");
 	for (int l = 0; l < c->dec_layers; l++)
 		want_rnn(t, &w->dec[l], "decoder.rnn", l, "", G,
 		         l == 0 ? s2s_config_dec_input(c) : D, D);
 	want_attention(t, c, w);
 	if (!c->tie_embeddings)
-		want(t, &w->out_w, c->tgt_vocab_size, D, "decoder.out.weight");
+		want_mat(t, &w->out_w, c->tgt_vocab_size, D, "decoder.out.weight");
 	want(t, &w->out_b, c->tgt_vocab_size, 0, "decoder.out.bias");
 }
 
@@ -163,61 +187,34 @@ static int check_tensors(struct s2s_model *m, const expect_table *t, s2s_error *
 	return 0;
 }
 
-static float half_to_float(uint16_t h)
-{
-	uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
-	if (exp == 0x1f) {
-		bits = sign | 0x7f800000 | (man << 13);
-	} else if (exp != 0) {
-		bits = sign | ((exp + 112) << 23) | (man << 13);
-	} else if (man == 0) {
-		bits = sign;
-	} else { /* subnormal: normalise */
-		int e = -1;
-		do {
-			man <<= 1;
-			e++;
-		} while (!(man & 0x400));
-		bits = sign | ((uint32_t)(112 - e) << 23) | ((man & 0x3ff) << 13);
-	}
-	float f;
-	memcpy(&f, &bits, sizeof f);
-	return f;
-}
-
-static void widen(const s2s_tensor_info *ti, float *out)
+/* Element i of a little-endian F32/F16/BF16 tensor, as a float (exact). */
+static float tensor_value(const s2s_tensor_info *ti, int64_t i)
 {
 	const unsigned char *p = ti->data;
-	for (int64_t i = 0; i < ti->numel; i++) {
-		uint16_t v = (uint16_t)(p[2 * i] | p[2 * i + 1] << 8);
-		if (ti->dtype == S2S_DTYPE_F16) {
-			out[i] = half_to_float(v);
-		} else {
-			uint32_t bits = (uint32_t)v << 16;
-			memcpy(&out[i], &bits, sizeof bits);
-		}
+	s2s__wmat one; /* a 1x1 matrix: the same conversion as the kernels' */
+	float v;
+	if (ti->dtype == S2S_DTYPE_F32) {
+		memcpy(&v, p + 4 * i, sizeof v);
+		return v;
 	}
+	uint16_t h[S2S__WMAT_NR] = {(uint16_t)(p[2 * i] | p[2 * i + 1] << 8)};
+	one = (s2s__wmat){.n = 1, .k = 1, .type = ti->dtype == S2S_DTYPE_F16 ? S2S__W_F16 : S2S__W_BF16,
+	                  .panels = h};
+	s2s__wmat_row(&one, 0, &v);
+	return v;
 }
 
 /*
  * A NaN or infinity in any weight makes every log-probability NaN, and
  * beam search then finds no candidate: each answer would be empty, not an
  * error. So a checkpoint holding one is refused at load, naming the tensor
- * and the element. Checked on the F32 values the kernels will read (after
- * widening), so F32, F16 and BF16 are covered alike.
+ * and the element. Checked on the stored bits, so F32, F16 and BF16 are
+ * covered alike.
  */
-static int check_finite(const char *name, const float *w, int64_t n, s2s_error *err)
+static int refuse_nonfinite(const char *name, const s2s_tensor_info *ti, int64_t bad,
+                            s2s_error *err)
 {
-	int64_t bad = -1;
-	for (int64_t i = 0; i < n && bad < 0; i++) {
-		uint32_t bits;
-		memcpy(&bits, &w[i], sizeof bits);
-		if ((bits & 0x7f800000u) == 0x7f800000u) /* exponent all ones: Inf or NaN */
-			bad = i;
-	}
-	if (bad < 0)
-		return 0;
-	float v = w[bad];
+	float v = tensor_value(ti, bad);
 	return s2s__error_set(err, S2S_EFORMAT, "tensor %s holds %s at index %lld", name,
 	                      isnan(v) ? "a NaN"
 	                      : v > 0  ? "+Inf"
@@ -225,36 +222,87 @@ static int check_finite(const char *name, const float *w, int64_t n, s2s_error *
 	                      (long long)bad);
 }
 
-/* Points every weight at its data, widening F16/BF16 into m->widened. */
+static s2s__wtype pack_type(const struct s2s_model *m, s2s_dtype d)
+{
+	if (m->quantize == S2S_QUANTIZE_INT8)
+		return S2S__W_I8;
+	return d == S2S_DTYPE_F16 ? S2S__W_F16 : d == S2S_DTYPE_BF16 ? S2S__W_BF16 : S2S__W_F32;
+}
+
+/* Copies a vector to F32 at out, refusing a non-finite value. */
+static int bind_vector(const expect *e, const s2s_tensor_info *ti, float *out, s2s_error *err)
+{
+	for (int64_t i = 0; i < ti->numel; i++) {
+		out[i] = tensor_value(ti, i);
+		uint32_t bits;
+		memcpy(&bits, &out[i], sizeof bits);
+		if ((bits & 0x7f800000u) == 0x7f800000u) /* exponent all ones: Inf or NaN */
+			return refuse_nonfinite(e->name, ti, i, err);
+	}
+	*e->dst = out;
+	return 0;
+}
+
+/* What the weights are held as, for s2s_model_weight_type. */
+static const char *describe_types(const struct s2s_model *m, const expect_table *t)
+{
+	if (m->quantize == S2S_QUANTIZE_INT8)
+		return "int8";
+	s2s_dtype first = s2s_checkpoint_tensor(m->ckpt, t->e[0].name)->dtype;
+	for (int i = 1; i < t->n; i++)
+		if (s2s_checkpoint_tensor(m->ckpt, t->e[i].name)->dtype != first)
+			return "mixed";
+	return first == S2S_DTYPE_F16 ? "f16" : first == S2S_DTYPE_BF16 ? "bf16" : "f32";
+}
+
+/*
+ * Packs every matrix into one buffer and copies every vector into
+ * another, both sealed read-only. Sizes first, so each is one mapping.
+ */
 static int bind_weights(struct s2s_model *m, const expect_table *t, s2s_error *err)
 {
-	int64_t total = 0;
+	size_t mat_bytes = 0, vec_floats = 0;
 	for (int i = 0; i < t->n; i++) {
 		const s2s_tensor_info *ti = s2s_checkpoint_tensor(m->ckpt, t->e[i].name);
-		if (ti->dtype != S2S_DTYPE_F32)
-			total += ti->numel;
+		if (t->e[i].mat)
+			mat_bytes += s2s__wmat_bytes(pack_type(m, ti->dtype), (int)t->e[i].shape[0],
+			                             (int)t->e[i].shape[1]);
+		else
+			vec_floats += (size_t)ti->numel;
 	}
-	m->widened_bytes = (size_t)total * sizeof(float);
-	if (total && !(m->widened = s2s__anon_alloc(m->widened_bytes)))
-		return s2s__error_set(err, S2S_ENOMEM, "out of memory widening %lld weights",
-		                      (long long)total);
-	float *next = m->widened;
+	m->packed_bytes = mat_bytes;
+	m->vectors_bytes = vec_floats * sizeof(float);
+	if ((mat_bytes && !(m->packed = s2s__anon_alloc(mat_bytes))) ||
+	    (vec_floats && !(m->vectors = s2s__anon_alloc(m->vectors_bytes))))
+		return s2s__error_set(err, S2S_ENOMEM, "out of memory for %zu bytes of weights",
+		                      mat_bytes + m->vectors_bytes);
+	char *next_mat = m->packed;
+	float *next_vec = m->vectors;
 	for (int i = 0; i < t->n; i++) {
-		const s2s_tensor_info *ti = s2s_checkpoint_tensor(m->ckpt, t->e[i].name);
-		const float *w = ti->data;
-		if (ti->dtype != S2S_DTYPE_F32) {
-			widen(ti, next);
-			w = next;
-			next += ti->numel;
+		const expect *e = &t->e[i];
+		const s2s_tensor_info *ti = s2s_checkpoint_tensor(m->ckpt, e->name);
+		if (!e->mat) {
+			int rc = bind_vector(e, ti, next_vec, err);
+			if (rc < 0)
+				return rc;
+			next_vec += ti->numel;
+			continue;
 		}
-		int rc = check_finite(t->e[i].name, w, ti->numel, err);
-		if (rc < 0)
-			return rc;
-		*t->e[i].dst = w;
+		int n = (int)e->shape[0], k = (int)e->shape[1];
+		s2s__wtype type = pack_type(m, ti->dtype);
+		int64_t bad = -1;
+		if (s2s__wmat_pack(e->mat, next_mat, type, ti->data, ti->dtype, n, k, &bad) < 0)
+			return bad >= 0 ? refuse_nonfinite(e->name, ti, bad, err)
+			                : s2s__error_set(err, S2S_EFORMAT,
+			                                 "tensor %s cannot be held as requested",
+			                                 e->name);
+		next_mat += s2s__wmat_bytes(type, n, k);
 	}
-	s2s__anon_seal(m->widened, m->widened_bytes);
+	s2s__anon_seal(m->packed, m->packed_bytes);
+	s2s__anon_seal(m->vectors, m->vectors_bytes);
 	if (m->cfg.tie_embeddings)
 		m->w.out_w = m->w.tgt_emb;
+	m->weight_type = describe_types(m, t);
 	return 0;
 }
 
@@ -315,7 +363,8 @@ static void model_destroy(struct s2s_model *m)
 {
 	if (!m)
 		return;
-	s2s__anon_free(m->widened, m->widened_bytes);
+	s2s__anon_free(m->packed, m->packed_bytes);
+	s2s__anon_free(m->vectors, m->vectors_bytes);
 	s2s_tokenizer_free(m->tgt_tok);
 	s2s_tokenizer_free(m->src_tok);
 	s2s_vocab_free(m->tgt_vocab);
@@ -325,7 +374,24 @@ static void model_destroy(struct s2s_model *m)
 	free(m);
 }
 
+int s2s_quantize_parse(const char *s, s2s_quantize *out)
+{
+	if (strcmp(s, "none") == 0)
+		*out = S2S_QUANTIZE_NONE;
+	else if (strcmp(s, "int8") == 0)
+		*out = S2S_QUANTIZE_INT8;
+	else
+		return -1;
+	return 0;
+}
+
 int s2s_model_open(const char *path, s2s_model **out, s2s_error *err)
+{
+	return s2s_model_open_with(path, NULL, out, err);
+}
+
+int s2s_model_open_with(const char *path, const s2s_load_options *o, s2s_model **out,
+                        s2s_error *err)
 {
 	*out = NULL;
 	struct s2s_model *m = calloc(1, sizeof *m);
@@ -333,6 +399,7 @@ int s2s_model_open(const char *path, s2s_model **out, s2s_error *err)
 		free(m);
 		return s2s__error_set(err, S2S_ENOMEM, "out of memory");
 	}
+	m->quantize = o ? o->quantize : S2S_QUANTIZE_NONE;
 	expect_table *tab = malloc(sizeof *tab); /* ~11 kB: keep it off small thread stacks */
 	int rc = tab ? s2s_checkpoint_open(path, &m->ckpt, err)
 	             : s2s__error_set(err, S2S_ENOMEM, "out of memory");
@@ -344,12 +411,8 @@ int s2s_model_open(const char *path, s2s_model **out, s2s_error *err)
 		build_expectations(&m->cfg, &m->w, tab);
 		rc = check_tensors(m, tab, err);
 	}
-	int64_t in_place = 0; /* F32 weights that point into the checkpoint's bytes */
 	if (rc == 0)
 		rc = bind_weights(m, tab, err);
-	for (int i = 0; rc == 0 && i < tab->n; i++)
-		if (s2s_checkpoint_tensor(m->ckpt, tab->e[i].name)->dtype == S2S_DTYPE_F32)
-			in_place++;
 	free(tab);
 	if (rc < 0) {
 		model_destroy(m);
@@ -358,10 +421,9 @@ int s2s_model_open(const char *path, s2s_model **out, s2s_error *err)
 	size_t len;
 	const void *bytes = s2s_checkpoint_bytes(m->ckpt, &len);
 	s2s__sha256_hex(bytes, len, m->sha256);
-	/* All weights widened (an F16/BF16 model): the file's bytes are no
-	 * longer needed, and keeping them would cost half the widened size. */
-	if (in_place == 0)
-		s2s_checkpoint_drop_data(m->ckpt);
+	/* Every weight now lives in the packed copy: the file's bytes are no
+	 * longer needed (the header and metadata stay). */
+	s2s_checkpoint_drop_data(m->ckpt);
 	atomic_init(&m->refs, 1);
 	*out = m;
 	return 0;
@@ -424,6 +486,11 @@ int64_t s2s_model_param_count(const s2s_model *m)
 const char *s2s_model_sha256(const s2s_model *m)
 {
 	return m->sha256;
+}
+
+const char *s2s_model_weight_type(const s2s_model *m)
+{
+	return m->weight_type;
 }
 
 const char *s2s_model_path(const s2s_model *m)

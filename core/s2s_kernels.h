@@ -1,6 +1,7 @@
 /*
  * s2s_kernels.h - the numeric building blocks of the inference core:
- * matrix products on OpenBLAS, activations, recurrent cells, softmax.
+ * activations, recurrent cells, softmax, attention sums. The products
+ * with weight matrices are wmat.h's.
  *
  * Conventions (after llama2.c): output first; a weight W of shape (n, k)
  * row-major maps an input row x (k) to W x (n), so a batch of m input rows
@@ -16,12 +17,6 @@
 #include <stdint.h>
 
 #include "s2s_config.h"
-
-/*
- * c (m, n) = a (m, k) . w (n, k)^T + beta * c. One sgemm, or one sgemv when
- * m == 1 (OpenBLAS's sgemm is several times slower for a single row).
- */
-void s2s__matmul_nt(float *c, const float *a, const float *w, int m, int n, int k, float beta);
 
 /* y (n) += x (n). */
 void s2s__add(float *y, const float *x, int n);

@@ -84,4 +84,7 @@ void s2s__matmul_w(float *c, const float *a, const s2s__wmat *w, int m, float be
  */
 int s2s__kernel_threads(void);
 
+/* The float kernels in use: "avx2" (AVX2+FMA+F16C) or "generic" (forced by S2S_KERNELS=generic). */
+const char *s2s__wmat_isa(void);
+
 #endif

@@ -14,44 +14,6 @@ static float frand(unsigned *s)
 	return (float)((*s >> 8) & 0xffff) / 65535.0f * 2.0f - 1.0f;
 }
 
-static void check_matmul(int m, int n, int k, float beta)
-{
-	unsigned s = 42u + (unsigned)(m * 131 + n * 7 + k);
-	float *a = malloc(sizeof(float) * m * k), *w = malloc(sizeof(float) * n * k);
-	float *c = malloc(sizeof(float) * m * n), *c0 = malloc(sizeof(float) * m * n);
-	for (int i = 0; i < m * k; i++)
-		a[i] = frand(&s);
-	for (int i = 0; i < n * k; i++)
-		w[i] = frand(&s);
-	for (int i = 0; i < m * n; i++)
-		c[i] = c0[i] = frand(&s);
-	s2s__matmul_nt(c, a, w, m, n, k, beta);
-	for (int i = 0; i < m; i++)
-		for (int j = 0; j < n; j++) {
-			double ref = beta * (double)c0[i * n + j];
-			for (int q = 0; q < k; q++)
-				ref += (double)a[i * k + q] * w[j * k + q];
-			cr_assert_float_eq(c[i * n + j], ref, 1e-4, "m=%d n=%d k=%d (%d,%d)", m, n,
-			                   k, i, j);
-		}
-	free(a);
-	free(w);
-	free(c);
-	free(c0);
-}
-
-Test(kernels, matmul_nt_rows_and_single_row)
-{
-	check_matmul(1, 7, 5, 0.0f);
-	check_matmul(1, 33, 17, 1.0f);
-	check_matmul(5, 9, 13, 0.0f);
-	check_matmul(2, 1, 3, 1.0f);
-	check_matmul(3, 2, 8, 0.0f);
-	check_matmul(8, 33, 40, 1.0f);
-	check_matmul(4, 64, 512, 0.0f);
-	check_matmul(37, 65, 31, 1.0f);
-}
-
 Test(kernels, fast_tanh_is_within_float_noise)
 {
 	double worst = 0.0;

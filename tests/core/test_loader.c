@@ -172,64 +172,74 @@ Test(loader, config_equals_fixture_json)
 
 /* --- weights ----------------------------------------------------------------------------- */
 
-/* §4 name -> the weight slot the inference code reads; NULL slot for unknown names. */
-static const float *const *rnn_slot(const s2s__rnn_weights *r, const char *what)
+/* Where the inference code reads a tensor: a packed matrix or an F32 vector. */
+typedef struct {
+	const s2s__wmat *mat;
+	const float *const *vec;
+} slot;
+
+/* §4 name -> the weight slot the inference code reads; an empty slot for unknown names. */
+static slot rnn_slot(const s2s__rnn_weights *r, const char *what)
 {
 	if (strcmp(what, "weight_ih") == 0)
-		return &r->w_ih;
+		return (slot){.mat = &r->w_ih};
 	if (strcmp(what, "weight_hh") == 0)
-		return &r->w_hh;
+		return (slot){.mat = &r->w_hh};
 	if (strcmp(what, "bias_ih") == 0)
-		return &r->b_ih;
+		return (slot){.vec = &r->b_ih};
 	if (strcmp(what, "bias_hh") == 0)
-		return &r->b_hh;
-	return NULL;
+		return (slot){.vec = &r->b_hh};
+	return (slot){0};
 }
 
-static const float *const *slot_of(const s2s__weights *w, const char *name)
+static slot slot_of(const s2s__weights *w, const char *name)
 {
 	static const struct {
 		const char *name;
 		size_t off;
+		bool mat;
 	} fixed[] = {
-	    {"encoder.embedding.weight", offsetof(s2s__weights, src_emb)},
-	    {"bridge.weight", offsetof(s2s__weights, bridge_w)},
-	    {"bridge.bias", offsetof(s2s__weights, bridge_b)},
-	    {"bridge_c.weight", offsetof(s2s__weights, bridge_c_w)},
-	    {"bridge_c.bias", offsetof(s2s__weights, bridge_c_b)},
-	    {"decoder.embedding.weight", offsetof(s2s__weights, tgt_emb)},
-	    {"decoder.attention.linear_in.weight", offsetof(s2s__weights, attn_general_w)},
-	    {"decoder.attention.query.weight", offsetof(s2s__weights, attn_query_w)},
-	    {"decoder.attention.key.weight", offsetof(s2s__weights, attn_key_w)},
-	    {"decoder.attention.key.bias", offsetof(s2s__weights, attn_key_b)},
-	    {"decoder.attention.v.weight", offsetof(s2s__weights, attn_v)},
-	    {"decoder.attention_out.weight", offsetof(s2s__weights, attn_out_w)},
-	    {"decoder.attention_out.bias", offsetof(s2s__weights, attn_out_b)},
-	    {"decoder.out.weight", offsetof(s2s__weights, out_w)},
-	    {"decoder.out.bias", offsetof(s2s__weights, out_b)},
+	    {"encoder.embedding.weight", offsetof(s2s__weights, src_emb), true},
+	    {"bridge.weight", offsetof(s2s__weights, bridge_w), true},
+	    {"bridge.bias", offsetof(s2s__weights, bridge_b), false},
+	    {"bridge_c.weight", offsetof(s2s__weights, bridge_c_w), true},
+	    {"bridge_c.bias", offsetof(s2s__weights, bridge_c_b), false},
+	    {"decoder.embedding.weight", offsetof(s2s__weights, tgt_emb), true},
+	    {"decoder.attention.linear_in.weight", offsetof(s2s__weights, attn_general_w), true},
+	    {"decoder.attention.query.weight", offsetof(s2s__weights, attn_query_w), true},
+	    {"decoder.attention.key.weight", offsetof(s2s__weights, attn_key_w), true},
+	    {"decoder.attention.key.bias", offsetof(s2s__weights, attn_key_b), false},
+	    {"decoder.attention.v.weight", offsetof(s2s__weights, attn_v), false},
+	    {"decoder.attention_out.weight", offsetof(s2s__weights, attn_out_w), true},
+	    {"decoder.attention_out.bias", offsetof(s2s__weights, attn_out_b), false},
+	    {"decoder.out.weight", offsetof(s2s__weights, out_w), true},
+	    {"decoder.out.bias", offsetof(s2s__weights, out_b), false},
 	};
 	for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
-		if (strcmp(name, fixed[i].name) == 0)
-			return (const float *const *)((const char *)w + fixed[i].off);
+		if (strcmp(name, fixed[i].name) == 0) {
+			const char *at = (const char *)w + fixed[i].off;
+			return fixed[i].mat ? (slot){.mat = (const s2s__wmat *)at}
+			                    : (slot){.vec = (const float *const *)at};
+		}
 	char what[16], rev[16] = "";
 	int layer;
 	/* "<prefix>weight_ih_l0_reverse": kind ("weight_ih"), "_l", layer, suffix. */
 	int enc = strncmp(name, "encoder.rnn.", 12) == 0,
 	    dec = strncmp(name, "decoder.rnn.", 12) == 0;
 	if (!enc && !dec)
-		return NULL;
+		return (slot){0};
 	const char *p = name + 12, *l = strstr(p, "_l");
 	if (!l || (size_t)(l - p) >= sizeof what)
-		return NULL;
+		return (slot){0};
 	memcpy(what, p, (size_t)(l - p));
 	what[l - p] = '\0';
 	if (sscanf(l + 2, "%d%15s", &layer, rev) < 1 || layer < 0 || layer >= S2S_MAX_LAYERS)
-		return NULL;
+		return (slot){0};
 	int dir = strcmp(rev, "_reverse") == 0;
 	if (rev[0] && !dir)
-		return NULL;
+		return (slot){0};
 	if (dec)
-		return dir ? NULL : rnn_slot(&w->dec[layer], what);
+		return dir ? (slot){0} : rnn_slot(&w->dec[layer], what);
 	return rnn_slot(&w->enc[layer][dir], what);
 }
 
@@ -292,35 +302,50 @@ static int same_float(float a, float b)
 	return (isnan(a) && isnan(b)) || memcmp(&a, &b, sizeof a) == 0;
 }
 
-/* One tensor: its slot must hold the mapped bytes (F32) or their exact widening. */
-static void check_weight(const char *fx, const char *tname, json_t *t, const float *p,
-                         const raw_file *r, const unsigned char *map, size_t map_len)
+/*
+ * One tensor: what its slot holds, read back element by element (a matrix
+ * through the kernels' row reader, in its own type; a vector as F32), must
+ * be the file's value exactly.
+ */
+static void check_weight(const char *fx, const char *tname, json_t *t, slot sl,
+                         const raw_file *r)
 {
 	const char *dtype = json_string_value(json_object_get(t, "dtype"));
 	json_int_t begin =
 	    json_integer_value(json_array_get(json_object_get(t, "data_offsets"), 0));
 	int64_t n = numel_of(t);
-	cr_assert_not_null(p, "%s: %s not bound", fx, tname);
-	if (strcmp(dtype, "F32") == 0) {
-		const unsigned char *want = map + r->data_off + begin;
-		cr_assert_eq((const void *)p, (const void *)want, "%s: %s not in place", fx, tname);
-		if ((const unsigned char *)p < map ||
-		    (const unsigned char *)(p + n) > map + map_len)
-			cr_assert_fail("%s: %s outside the mapping", fx, tname);
-		cr_assert_eq((uintptr_t)p % 4, 0, "%s: %s misaligned", fx, tname);
-		return;
+	cr_assert(sl.mat ? sl.mat->panels != NULL : *sl.vec != NULL, "%s: %s not bound", fx,
+	          tname);
+	int f32 = strcmp(dtype, "F32") == 0, f16 = strcmp(dtype, "F16") == 0;
+	cr_assert(f32 || f16 || strcmp(dtype, "BF16") == 0, "%s: %s dtype %s", fx, tname, dtype);
+	if (sl.mat) {
+		s2s__wtype want = f32 ? S2S__W_F32 : f16 ? S2S__W_F16 : S2S__W_BF16;
+		cr_assert_eq(sl.mat->type, want, "%s: %s held as type %d, not its own", fx, tname,
+		             (int)sl.mat->type);
+		cr_assert_eq((int64_t)sl.mat->n * sl.mat->k, n, "%s: %s shape", fx, tname);
 	}
-	int f16 = strcmp(dtype, "F16") == 0;
-	cr_assert(f16 || strcmp(dtype, "BF16") == 0, "%s: %s dtype %s", fx, tname, dtype);
-	if ((const unsigned char *)p >= map && (const unsigned char *)p < map + map_len)
-		cr_assert_fail("%s: widened %s points into the mapping", fx, tname);
+	static float row[1 << 16];
 	const unsigned char *src = r->file + r->data_off + begin;
 	for (int64_t i = 0; i < n; i++) {
-		unsigned h = (unsigned)src[2 * i] | (unsigned)src[2 * i + 1] << 8;
-		float want = f16 ? f16_ref(h) : bf16_ref(h);
-		if (!same_float(p[i], want))
-			cr_assert_fail("%s: %s[%lld] = %a, want %a (raw 0x%04x)", fx, tname,
-			               (long long)i, (double)p[i], (double)want, h);
+		float want, got;
+		if (f32) {
+			memcpy(&want, src + 4 * i, 4);
+		} else {
+			unsigned h = (unsigned)src[2 * i] | (unsigned)src[2 * i + 1] << 8;
+			want = f16 ? f16_ref(h) : bf16_ref(h);
+		}
+		if (sl.mat) {
+			if (i % sl.mat->k == 0) {
+				cr_assert_leq(sl.mat->k, 1 << 16);
+				s2s__wmat_row(sl.mat, (int)(i / sl.mat->k), row);
+			}
+			got = row[i % sl.mat->k];
+		} else {
+			got = (*sl.vec)[i];
+		}
+		if (!same_float(got, want))
+			cr_assert_fail("%s: %s[%lld] = %a, want %a", fx, tname, (long long)i,
+			               (double)got, (double)want);
 	}
 }
 
@@ -331,18 +356,9 @@ static void check_weights(const char *fx)
 	raw_open(&r, fx);
 	size_t map_len;
 	const unsigned char *map = s2s_checkpoint_bytes(m->ckpt, &map_len);
-	/* The file's bytes stay while F32 weights point into them; a model whose
-	 * weights were all widened has released them. */
-	int all_widened = strcmp(json_string_value(json_object_get(
-	                             json_object_get(r.header, "decoder.out.bias"), "dtype")),
-	                         "F32") != 0;
-	if (all_widened) {
-		cr_assert_null(map, "%s: an all-16-bit model keeps the file's bytes", fx);
-		cr_assert_eq(map_len, 0);
-	} else {
-		cr_assert_eq(map_len, r.len, "%s: copy is %zu bytes, file %zu", fx, map_len, r.len);
-		cr_assert_eq(memcmp(map, r.file, r.len), 0, "%s: copy differs from file", fx);
-	}
+	/* Every weight lives in the packed copy: the file's bytes are released. */
+	cr_assert_null(map, "%s: the model keeps the file's bytes", fx);
+	cr_assert_eq(map_len, 0);
 	int64_t total = 0;
 	int ntensors = 0;
 	const char *k;
@@ -351,22 +367,23 @@ static void check_weights(const char *fx)
 	{
 		if (strcmp(k, "__metadata__") == 0)
 			continue;
-		const float *const *slot = slot_of(&m->w, k);
-		cr_assert_not_null(slot, "%s: tensor %s has no §4 slot", fx, k);
-		check_weight(fx, k, t, *slot, &r, map, map_len);
+		slot sl = slot_of(&m->w, k);
+		cr_assert(sl.mat || sl.vec, "%s: tensor %s has no §4 slot", fx, k);
+		check_weight(fx, k, t, sl, &r);
 		total += numel_of(t);
 		ntensors++;
 	}
 	cr_assert_eq(s2s_model_param_count(m), total, "%s: param count %lld, tensors hold %lld", fx,
 	             (long long)s2s_model_param_count(m), (long long)total);
 	if (m->cfg.tie_embeddings)
-		cr_assert_eq(m->w.out_w, m->w.tgt_emb, "%s: tied out_w must be tgt_emb", fx);
+		cr_assert_eq(m->w.out_w.panels, m->w.tgt_emb.panels,
+		             "%s: tied out_w must be tgt_emb", fx);
 	cr_assert_eq(s2s_checkpoint_tensor_count(m->ckpt), ntensors);
 	raw_close(&r);
 	s2s_model_unref(m);
 }
 
-Test(loader, weights_in_place_or_widened_exactly)
+Test(loader, weights_held_in_their_own_type_exactly)
 {
 	char names[MAX_FIXTURES][128];
 	int n = list_fixtures(names), seen_f16 = 0, seen_bf16 = 0;

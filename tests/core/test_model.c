@@ -8,6 +8,7 @@
  * paths. The SHA-256 is checked against the system's sha256sum.
  */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <dirent.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -57,30 +58,49 @@ static void tiny(ckb *b)
 
 /* --- happy paths ------------------------------------------------------------------- */
 
-static int in_mapping(const s2s_model *m, const void *p, size_t n)
+/* Element i (row-major) of a packed matrix, read back through the kernels' own row reader. */
+static float mat_at(const s2s__wmat *w, int64_t i)
 {
-	size_t len;
-	const unsigned char *base = s2s_checkpoint_bytes(m->ckpt, &len);
-	const unsigned char *q = p;
-	return q >= base && q + n <= base + len;
+	float row[256];
+	cr_assert_leq(w->k, 256);
+	s2s__wmat_row(w, (int)(i / w->k), row);
+	return row[i % w->k];
 }
 
-/* Every weight the config implies equals the builder's values, wherever it lives. */
-static void check_values(const s2s_model *m, const ckb *b)
+/*
+ * Element i of the tensor `name` as the model holds it, for the tensors
+ * the tests look at (two matrices and two vectors), or NAN if not one.
+ */
+static float weight_at(const s2s_model *m, const char *name, int64_t i)
 {
+	if (strcmp(name, "encoder.embedding.weight") == 0)
+		return mat_at(&m->w.src_emb, i);
+	if (strcmp(name, "decoder.rnn.weight_hh_l0") == 0)
+		return mat_at(&m->w.dec[0].w_hh, i);
+	if (strcmp(name, "decoder.attention.v.weight") == 0)
+		return m->w.attn_v[i];
+	if (strcmp(name, "decoder.out.bias") == 0)
+		return m->w.out_b[i];
+	return NAN;
+}
+
+/* Every looked-at weight equals the builder's values, wherever and however it is held. */
+static void check_values(const s2s_model *m, const ckb *b, const char *what)
+{
+	int checked = 0;
 	for (int j = 0; j < b->n; j++) {
 		const s2s_tensor_info *ti = s2s_checkpoint_tensor(m->ckpt, b->t[j].name);
 		cr_assert_not_null(ti, "%s", b->t[j].name);
-		(void)ti;
+		if (isnan(weight_at(m, b->t[j].name, 0)))
+			continue;
+		checked++;
+		for (int64_t i = 0; i < ti->numel; i++) {
+			float got = weight_at(m, b->t[j].name, i);
+			cr_assert_eq(got, ckb_value(j, i), "%s %s[%lld] = %g, want %g", what,
+			             b->t[j].name, (long long)i, got, ckb_value(j, i));
+		}
 	}
-	const float *src_emb = m->w.src_emb, *out_b = m->w.out_b;
-	int je = 0, jb = b->n - 1; /* builder order: first and last */
-	cr_assert_str_eq(b->t[je].name, "encoder.embedding.weight");
-	cr_assert_str_eq(b->t[jb].name, "decoder.out.bias");
-	for (int64_t i = 0; i < b->t[je].shape[0] * b->t[je].shape[1]; i++)
-		cr_assert_eq(src_emb[i], ckb_value(je, i), "src_emb[%lld]", (long long)i);
-	for (int64_t i = 0; i < b->t[jb].shape[0]; i++)
-		cr_assert_eq(out_b[i], ckb_value(jb, i), "out_b[%lld]", (long long)i);
+	cr_assert_eq(checked, 4, "%s: the four looked-at tensors must all be in the tiny model", what);
 }
 
 static void sha256sum_of(const void *bytes, size_t len, char hex[65])
@@ -95,7 +115,7 @@ static void sha256sum_of(const void *bytes, size_t len, char hex[65])
 	unlink(path);
 }
 
-Test(model, tiny_f32_model_loads_in_place)
+Test(model, tiny_f32_model_loads_packed)
 {
 	ckb b;
 	tiny(&b);
@@ -122,32 +142,35 @@ Test(model, tiny_f32_model_loads_in_place)
 	cr_assert_eq(s2s_model_param_count(m), ckb_numel(&b));
 	cr_assert_str_eq(s2s_model_sha256(m), want_sha);
 
-	/* F32: every pointer is the checkpoint's own bytes, nothing widened */
-	cr_assert_null(m->widened);
-	const float *ptrs[] = {m->w.src_emb,     m->w.enc[0][0].w_ih, m->w.enc[0][1].b_hh,
-	                       m->w.bridge_w,    m->w.bridge_b,       m->w.tgt_emb,
-	                       m->w.dec[0].w_ih, m->w.dec[0].w_hh,    m->w.attn_query_w,
-	                       m->w.attn_key_w,  m->w.attn_key_b,     m->w.attn_v,
-	                       m->w.attn_out_w,  m->w.out_w,          m->w.out_b};
-	for (size_t i = 0; i < sizeof ptrs / sizeof *ptrs; i++) {
-		cr_assert_not_null(ptrs[i], "pointer %zu", i);
-		cr_assert(in_mapping(m, ptrs[i], sizeof(float)), "pointer %zu outside the mapping",
-		          i);
+	/* F32: every matrix packed as F32, every vector copied; the file's bytes released */
+	cr_assert_str_eq(s2s_model_weight_type(m), "f32");
+	const s2s__wmat *mats[] = {&m->w.src_emb,     &m->w.enc[0][0].w_ih, &m->w.bridge_w,
+	                           &m->w.tgt_emb,     &m->w.dec[0].w_ih,    &m->w.dec[0].w_hh,
+	                           &m->w.attn_query_w, &m->w.attn_key_w,    &m->w.attn_out_w,
+	                           &m->w.out_w};
+	for (size_t i = 0; i < sizeof mats / sizeof *mats; i++) {
+		cr_assert_not_null(mats[i]->panels, "matrix %zu", i);
+		cr_assert_eq(mats[i]->type, S2S__W_F32, "matrix %zu", i);
 	}
-	cr_assert_eq(m->w.dec[0].w_ih,
-	             s2s_checkpoint_tensor(m->ckpt, "decoder.rnn.weight_ih_l0")->data);
-	cr_assert_null(m->w.attn_general_w);
+	const float *vecs[] = {m->w.enc[0][1].b_hh, m->w.bridge_b, m->w.attn_key_b, m->w.attn_v,
+	                       m->w.out_b};
+	for (size_t i = 0; i < sizeof vecs / sizeof *vecs; i++)
+		cr_assert_not_null(vecs[i], "vector %zu", i);
+	size_t blen;
+	cr_assert_null(s2s_checkpoint_bytes(m->ckpt, &blen), "file bytes kept");
+	cr_assert_null(m->w.attn_general_w.panels);
 	/* shapes recorded for the kernels: decoder in_0 = E + D with input feeding */
 	cr_assert_eq(m->w.dec[0].in, 4 + 5);
 	cr_assert_eq(m->w.dec[0].hid, 5);
 	cr_assert_eq(m->w.enc[0][1].in, 4);
-	check_values(m, &b);
+	check_values(m, &b, "F32");
 	ckb_deinit(&b);
 	free(bytes);
 	s2s_model_unref(m);
 }
 
-static void check_widened(const char *dtype)
+/* F16/BF16 used in place: matrices packed in their own 16-bit type, read exactly. */
+static void check_in_place(const char *dtype, s2s__wtype want)
 {
 	ckb b;
 	tiny(&b);
@@ -155,44 +178,36 @@ static void check_widened(const char *dtype)
 	s2s_model *m;
 	s2s_error e;
 	cr_assert_eq(open_built(&b, &m, &e), 0, "%s: %s", dtype, e.message);
-	cr_assert_not_null(m->widened);
-	cr_assert_not(in_mapping(m, m->w.src_emb, 4));
+	cr_assert_eq(m->w.src_emb.type, want, "%s: not held in its own type", dtype);
+	cr_assert_eq(m->w.out_w.type, want, "%s", dtype);
+	cr_assert_str_eq(s2s_model_weight_type(m), want == S2S__W_F16 ? "f16" : "bf16");
+	/* two bytes per element: no widened copy anywhere */
+	size_t f32_bytes = 0, own_bytes = 0;
+	const s2s__wmat *mats[] = {&m->w.src_emb, &m->w.dec[0].w_hh, &m->w.out_w};
+	for (size_t i = 0; i < 3; i++) {
+		f32_bytes += s2s__wmat_bytes(S2S__W_F32, mats[i]->n, mats[i]->k);
+		own_bytes += s2s__wmat_bytes(want, mats[i]->n, mats[i]->k);
+	}
+	cr_assert_lt(own_bytes, f32_bytes);
 	/* nothing points into the file's bytes any more: they were released */
 	size_t blen;
 	cr_assert_null(s2s_checkpoint_bytes(m->ckpt, &blen), "%s: file bytes kept", dtype);
 	cr_assert_eq(blen, 0);
-	/* every element of every tensor, exactly (the values are exact in 16 bits) */
-	for (int j = 0; j < b.n; j++) {
-		const s2s_tensor_info *ti = s2s_checkpoint_tensor(m->ckpt, b.t[j].name);
-		const float *w = NULL;
-		/* find the bound pointer by name through the loader's own fields */
-		if (strcmp(b.t[j].name, "encoder.embedding.weight") == 0)
-			w = m->w.src_emb;
-		else if (strcmp(b.t[j].name, "decoder.rnn.weight_hh_l0") == 0)
-			w = m->w.dec[0].w_hh;
-		else if (strcmp(b.t[j].name, "decoder.attention.v.weight") == 0)
-			w = m->w.attn_v;
-		else if (strcmp(b.t[j].name, "decoder.out.bias") == 0)
-			w = m->w.out_b;
-		if (!w)
-			continue;
-		for (int64_t i = 0; i < ti->numel; i++)
-			cr_assert_eq(w[i], ckb_value(j, i), "%s %s[%lld] = %g, want %g", dtype,
-			             b.t[j].name, (long long)i, w[i], ckb_value(j, i));
-	}
+	/* every element of the looked-at tensors, exactly (the values are exact in 16 bits) */
+	check_values(m, &b, dtype);
 	cr_assert_eq(s2s_model_param_count(m), ckb_numel(&b));
 	ckb_deinit(&b);
 	s2s_model_unref(m);
 }
 
-Test(model, f16_weights_are_widened_exactly)
+Test(model, f16_weights_are_used_in_place_exactly)
 {
-	check_widened("F16");
+	check_in_place("F16", S2S__W_F16);
 }
 
-Test(model, bf16_weights_are_widened_exactly)
+Test(model, bf16_weights_are_used_in_place_exactly)
 {
-	check_widened("BF16");
+	check_in_place("BF16", S2S__W_BF16);
 }
 
 Test(model, f16_subnormals_and_specials_widen_like_ieee)
@@ -225,7 +240,8 @@ Test(model, f16_subnormals_and_specials_widen_like_ieee)
 	for (int i = 0; i < 9; i++)
 		cr_assert_eq(memcmp(&m->w.out_b[i], &want[i], 4), 0, "0x%04x -> %a, want %a", h[i],
 		             m->w.out_b[i], want[i]);
-	cr_assert(in_mapping(m, m->w.out_w, 4), "F32 tensors stay in place beside widened ones");
+	cr_assert_eq(m->w.out_w.type, S2S__W_F32, "F32 tensors stay F32 beside F16 ones");
+	cr_assert_str_eq(s2s_model_weight_type(m), "mixed");
 	s2s_model_unref(m);
 }
 
@@ -327,7 +343,7 @@ Test(model, tied_embeddings_share_and_count_once)
 	s2s_model *m;
 	s2s_error e;
 	cr_assert_eq(open_built(&b, &m, &e), 0, "%s", e.message);
-	cr_assert_eq(m->w.out_w, m->w.tgt_emb);
+	cr_assert_eq(m->w.out_w.panels, m->w.tgt_emb.panels, "tied: one packed copy");
 	/* hand count: 7*5 + 2*(4*3*5 + 4*3*3 + 2*4*3) + 5*6 + 5 + 9*5 + (4*5*10 + 4*5*5 + 2*4*5)
 	 * + (2*5 + 2*6 + 2 + 2) + 5*11 + 9, tgt embedding counted once */
 	int64_t hand = 35 + 2 * (60 + 36 + 24) + 30 + 5 + 45 + (200 + 100 + 40) + 26 + 55 + 9;
@@ -350,16 +366,17 @@ static void load_variant(const s2s_config *c)
 	             c->dec_layers, e.message);
 	cr_assert_eq(s2s_model_param_count(m), ckb_numel(&b));
 	for (int l = 0; l < c->enc_layers; l++)
-		cr_assert(m->w.enc[l][0].w_hh && (!c->bidirectional || m->w.enc[l][1].w_hh));
+		cr_assert(m->w.enc[l][0].w_hh.panels &&
+		          (!c->bidirectional || m->w.enc[l][1].w_hh.panels));
 	for (int l = 0; l < c->dec_layers; l++)
 		cr_assert(m->w.dec[l].b_ih);
-	cr_assert_eq(m->w.bridge_w != NULL, c->bridge == S2S_BRIDGE_LINEAR);
-	cr_assert_eq(m->w.attn_general_w != NULL, c->attention == S2S_ATTN_GENERAL);
+	cr_assert_eq(m->w.bridge_w.panels != NULL, c->bridge == S2S_BRIDGE_LINEAR);
+	cr_assert_eq(m->w.attn_general_w.panels != NULL, c->attention == S2S_ATTN_GENERAL);
 	cr_assert_eq(m->w.attn_v != NULL, c->attention == S2S_ATTN_ADDITIVE);
-	cr_assert_eq(m->w.attn_out_w != NULL,
+	cr_assert_eq(m->w.attn_out_w.panels != NULL,
 	             c->attention != S2S_ATTN_NONE && c->placement == S2S_PLACE_LUONG);
 	cr_assert_eq(m->w.attn_out_b != NULL, c->attn_out_bias);
-	cr_assert_eq(m->w.bridge_c_w != NULL, c->bridge_cell == S2S_BRIDGE_CELL_LINEAR);
+	cr_assert_eq(m->w.bridge_c_w.panels != NULL, c->bridge_cell == S2S_BRIDGE_CELL_LINEAR);
 	ckb_deinit(&b);
 	s2s_model_unref(m);
 }
@@ -544,7 +561,7 @@ Test(model, extension_tensors_are_bound_with_their_shapes)
 	s2s_model *m;
 	s2s_error e;
 	cr_assert_eq(open_built(&b, &m, &e), 0, "%s", e.message);
-	cr_assert_not_null(m->w.bridge_c_w);
+	cr_assert_not_null(m->w.bridge_c_w.panels);
 	cr_assert_not_null(m->w.bridge_c_b);
 	cr_assert_not_null(m->w.attn_out_b);
 	cr_assert_eq(s2s_model_param_count(m), ckb_numel(&b));
@@ -554,7 +571,7 @@ Test(model, extension_tensors_are_bound_with_their_shapes)
 	c.attn_out_bias = false;
 	ckb_init(&b, &c);
 	cr_assert_eq(open_built(&b, &m, &e), 0, "%s", e.message);
-	cr_assert_null(m->w.bridge_c_w);
+	cr_assert_null(m->w.bridge_c_w.panels);
 	cr_assert_null(m->w.attn_out_b);
 	ckb_deinit(&b);
 	s2s_model_unref(m);
@@ -991,10 +1008,12 @@ static void check_fixture(const char *dir, const char *base, char sha_out[65])
 		total += s2s_checkpoint_tensor_at(m->ckpt, i)->numel;
 	cr_assert_eq(s2s_model_param_count(m), total);
 	const char *dtype = json_string_value(json_object_get(golden, "dtype"));
+	const char *held = s2s_model_weight_type(m);
 	if (dtype && strcmp(dtype, "float32") != 0 && strcmp(dtype, "F32") != 0)
-		cr_assert_not_null(m->widened, "%s: %s weights must be widened", base, dtype);
+		cr_assert(strcmp(held, "f16") == 0 || strcmp(held, "bf16") == 0,
+		          "%s: %s weights must stay 16-bit, held as %s", base, dtype, held);
 	else
-		cr_assert(in_mapping(m, m->w.out_b, 4), "%s: F32 bias not in place", base);
+		cr_assert_str_eq(held, "f32", "%s", base);
 	snprintf(sha_out, 65, "%s", s2s_model_sha256(m));
 	json_decref(golden);
 	s2s_model_unref(m);

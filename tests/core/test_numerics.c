@@ -39,13 +39,25 @@ static double sigm(double x)
 	return 1.0 / (1.0 + exp(-x));
 }
 
-/* y (rows) = W (rows, cols) x (cols) [+ b]; W is float. */
-static void mv(double *y, const float *w, const double *x, int rows, int cols, const float *b)
+/* W's row i as floats (read through the kernels' own row reader). */
+static float *row_of(const s2s__wmat *w, int i)
 {
+	static float row[4096];
+	cr_assert_leq(w->k, 4096);
+	s2s__wmat_row(w, i, row);
+	return row;
+}
+
+/* y (rows) = W (rows, cols) x (cols) [+ b]; W is a packed float matrix. */
+static void mv(double *y, const s2s__wmat *w, const double *x, int rows, int cols, const float *b)
+{
+	cr_assert_eq(w->n, rows);
+	cr_assert_eq(w->k, cols);
 	for (int i = 0; i < rows; i++) {
 		double s = b ? b[i] : 0.0;
+		const float *r = row_of(w, i);
 		for (int j = 0; j < cols; j++)
-			s += (double)w[(size_t)i * cols + j] * x[j];
+			s += (double)r[j] * x[j];
 		y[i] = s;
 	}
 }
@@ -56,8 +68,8 @@ static void cell(s2s_cell_kind kind, const s2s__rnn_weights *w, const double *x,
 {
 	int H = w->hid, G = kind == S2S_CELL_LSTM ? 4 : kind == S2S_CELL_GRU ? 3 : 1;
 	double *gi = dz((size_t)G * H), *gh = dz((size_t)G * H);
-	mv(gi, w->w_ih, x, G * H, w->in, w->b_ih);
-	mv(gh, w->w_hh, h, G * H, H, w->b_hh);
+	mv(gi, &w->w_ih, x, G * H, w->in, w->b_ih);
+	mv(gh, &w->w_hh, h, G * H, H, w->b_hh);
 	for (int j = 0; j < H; j++) {
 		if (kind == S2S_CELL_LSTM) {
 			double i = sigm(gi[j] + gh[j]), f = sigm(gi[H + j] + gh[H + j]);
@@ -97,8 +109,9 @@ static void encode(const s2s_model *m, const int32_t *src, int n, ref_enc *e)
 	int in_dim = E;
 	for (int t = 0; t < n; t++) { /* the order the RNN reads */
 		int32_t id = src[c->reverse_source ? n - 1 - t : t];
+		const float *row = row_of(&m->w.src_emb, id);
 		for (int k = 0; k < E; k++)
-			in[(size_t)t * E + k] = m->w.src_emb[(size_t)id * E + k];
+			in[(size_t)t * E + k] = row[k];
 	}
 	for (int l = 0; l < c->enc_layers; l++) {
 		out = dz((size_t)n * K);
@@ -142,7 +155,7 @@ static void attend(const s2s_model *m, const ref_enc *e, const double *q, double
 	int K = e->K, D = c->dec_hidden, A = c->attn_dim;
 	double *wq = dz((size_t)(A > D ? A : D)), *key = dz((size_t)(A > D ? A : D));
 	if (c->attention == S2S_ATTN_ADDITIVE)
-		mv(wq, m->w.attn_query_w, q, A, D, NULL);
+		mv(wq, &m->w.attn_query_w, q, A, D, NULL);
 	double mx = -INFINITY;
 	for (int j = 0; j < e->n; j++) {
 		const double *mj = e->mem + (size_t)j * K;
@@ -151,11 +164,11 @@ static void attend(const s2s_model *m, const ref_enc *e, const double *q, double
 			for (int k = 0; k < K; k++)
 				s += q[k] * mj[k];
 		} else if (c->attention == S2S_ATTN_GENERAL) {
-			mv(key, m->w.attn_general_w, mj, D, K, NULL);
+			mv(key, &m->w.attn_general_w, mj, D, K, NULL);
 			for (int k = 0; k < D; k++)
 				s += q[k] * key[k];
 		} else {
-			mv(key, m->w.attn_key_w, mj, A, K, m->w.attn_key_b);
+			mv(key, &m->w.attn_key_w, mj, A, K, m->w.attn_key_b);
 			for (int k = 0; k < A; k++)
 				s += (double)m->w.attn_v[k] * tanh(wq[k] + key[k]);
 		}
@@ -184,7 +197,7 @@ static double act(s2s_activation a, double x)
  * §6.2's linear bridge in double: s is the top layer's [fwd; bwd] or, with
  * bridge_input all, every layer's in h_n order; out (dec_layers * D).
  */
-static void linear_bridge(const s2s_model *m, const ref_enc *e, double *(*fin)[2], const float *w,
+static void linear_bridge(const s2s_model *m, const ref_enc *e, double *(*fin)[2], const s2s__wmat *w,
                           const float *b, double *out)
 {
 	const s2s_config *c = &m->cfg;
@@ -222,19 +235,20 @@ static void reference_logprobs(const s2s_model *m, const int32_t *src, int n, co
 				       (size_t)c->enc_hidden * sizeof(double));
 			}
 	} else if (c->bridge == S2S_BRIDGE_LINEAR) {
-		linear_bridge(m, &e, e.fin_h, m->w.bridge_w, m->w.bridge_b, h);
+		linear_bridge(m, &e, e.fin_h, &m->w.bridge_w, m->w.bridge_b, h);
 		if (c->cell == S2S_CELL_LSTM && c->bridge_cell == S2S_BRIDGE_CELL_HIDDEN)
 			memcpy(cs, h, (size_t)L * D * sizeof(double));
 		if (c->cell == S2S_CELL_LSTM && c->bridge_cell == S2S_BRIDGE_CELL_LINEAR)
-			linear_bridge(m, &e, e.fin_c, m->w.bridge_c_w, m->w.bridge_c_b, cs);
+			linear_bridge(m, &e, e.fin_c, &m->w.bridge_c_w, m->w.bridge_c_b, cs);
 	}
 	double *x = dz((size_t)E + K + D), *alpha = dz((size_t)n), *ctx = dz((size_t)K);
 	double *cat = dz((size_t)K + D), *o = dz((size_t)D), *z = dz((size_t)V);
 	int32_t prev = S2S_BOS;
 	for (int t = 0; t < steps; t++) {
 		int in0 = 0;
+		const float *emb = row_of(&m->w.tgt_emb, prev);
 		for (int k = 0; k < E; k++)
-			x[in0++] = m->w.tgt_emb[(size_t)prev * E + k];
+			x[in0++] = emb[k];
 		if (c->attention != S2S_ATTN_NONE && c->placement == S2S_PLACE_BAHDANAU) {
 			attend(m, &e, h + (size_t)(L - 1) * D, alpha, ctx);
 			for (int k = 0; k < K; k++)
@@ -251,13 +265,13 @@ static void reference_logprobs(const s2s_model *m, const int32_t *src, int n, co
 			attend(m, &e, ht, alpha, ctx);
 			memcpy(cat, ctx, (size_t)K * sizeof(double));
 			memcpy(cat + K, ht, (size_t)D * sizeof(double));
-			mv(o, m->w.attn_out_w, cat, D, K + D, m->w.attn_out_b);
+			mv(o, &m->w.attn_out_w, cat, D, K + D, m->w.attn_out_b);
 			for (int k = 0; k < D; k++)
 				feed[k] = o[k] = act(c->attn_out_activation, o[k]);
 		} else {
 			memcpy(o, ht, (size_t)D * sizeof(double));
 		}
-		mv(z, m->w.out_w, o, V, D, m->w.out_b);
+		mv(z, &m->w.out_w, o, V, D, m->w.out_b);
 		double mx = -INFINITY, s = 0;
 		for (int v = 0; v < V; v++)
 			mx = z[v] > mx ? z[v] : mx;
@@ -333,10 +347,15 @@ static const variant VARIANTS[] = {
 
 #define STEPS 4
 
-static void scale(const float *w, size_t n, float f)
+/* Scales every element of a packed F32 matrix (padding is zero, so stays zero). */
+static void scale(const s2s__wmat *w, float f)
 {
-	float *p = (float *)w; /* toy weights are ours to change */
-	for (size_t i = 0; w && i < n; i++)
+	if (!w->panels)
+		return;
+	cr_assert_eq(w->type, S2S__W_F32);
+	float *p = (float *)w->panels; /* toy weights are ours to change */
+	size_t n = s2s__wmat_bytes(w->type, w->n, w->k) / sizeof(float);
+	for (size_t i = 0; i < n; i++)
 		p[i] *= f;
 }
 
@@ -351,10 +370,8 @@ static void scale(const float *w, size_t n, float f)
  */
 static void sharpen(s2s_model *m)
 {
-	const s2s_config *c = &m->cfg;
-	int K = s2s_config_enc_out(c), D = c->dec_hidden, V = c->tgt_vocab_size;
-	scale(m->w.attn_out_w, (size_t)D * (K + D), 8.0f);
-	scale(m->w.out_w, (size_t)V * D, 8.0f);
+	scale(&m->w.attn_out_w, 8.0f);
+	scale(&m->w.out_w, 8.0f);
 }
 
 /* Max |Δ log-prob| between the engine and float64 for one variant and source length. */

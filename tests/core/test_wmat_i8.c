@@ -502,23 +502,3 @@ Test(wmat_i8, error_against_float_product_is_small)
 	cr_assert(e_normal < 0.015, "%g", e_normal);
 }
 
-/* ---- until core/pool.c and wmat.c land: stand-ins (removed at the merge) ---- */
-#ifndef S2S_HAVE_POOL
-#include "pool.h"
-int s2s__kernel_threads(void)
-{
-	return openblas_get_num_threads();
-}
-
-void s2s__parallel_for(int n, int threads, s2s__range_fn fn, void *ctx)
-{
-	if (threads > n)
-		threads = n;
-	if (threads <= 1) {
-		fn(ctx, 0, n);
-		return;
-	}
-	for (int t = 0; t < threads; t++) /* the cut only; order does not matter */
-		fn(ctx, (int)((long)n * t / threads), (int)((long)n * (t + 1) / threads));
-}
-#endif
