@@ -58,6 +58,11 @@ int s2s_quantize_parse(const char *s, s2s_quantize *out);
  * own type; "mixed" if its tensors differ) or "int8". Static string.
  */
 const char *s2s_model_weight_type(const s2s_model *m);
+/*
+ * The products' kernels this process runs: "avx2" (AVX2 + FMA + F16C) or
+ * "generic" (other CPUs, or S2S_KERNELS=generic). Static string.
+ */
+const char *s2s_kernels_isa(void);
 
 /* Takes another reference; returns m. Thread-safe (atomic). */
 s2s_model *s2s_model_ref(s2s_model *m);

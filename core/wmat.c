@@ -14,6 +14,7 @@
 #endif
 
 #include "pool.h"
+#include "s2s_model.h"
 #include "wmat.h"
 
 #define NR S2S__WMAT_NR
@@ -422,6 +423,11 @@ const char *s2s__wmat_isa(void)
 		return "avx2";
 #endif
 	return "generic";
+}
+
+const char *s2s_kernels_isa(void)
+{
+	return s2s__wmat_isa();
 }
 
 /* Panels per thread below which a second thread costs more than it saves. */
