@@ -55,7 +55,7 @@ static long now_ns(void)
 }
 
 /* Part p of [0, n) cut into `parts`: the same cut for the same n and parts. */
-static void part_range(int n, int parts, int p, int *begin, int *end)
+void s2s__part_range(int n, int parts, int p, int *begin, int *end)
 {
 	*begin = (int)((long)n * p / parts);
 	*end = (int)((long)n * (p + 1) / parts);
@@ -99,7 +99,7 @@ static void *helper_main(void *arg)
 		seen = wait_job(seen);
 		if (index < pool.parts) {
 			int b, e;
-			part_range(pool.n, pool.parts, index, &b, &e);
+			s2s__part_range(pool.n, pool.parts, index, &b, &e);
 			pool.fn(pool.ctx, b, e);
 		}
 		atomic_fetch_sub_explicit(&pool.pending, 1, memory_order_acq_rel);
@@ -152,7 +152,7 @@ void s2s__parallel_for(int n, int threads, s2s__range_fn fn, void *ctx)
 	pthread_mutex_unlock(&pool.lock);
 
 	int b, e;
-	part_range(n, parts, 0, &b, &e);
+	s2s__part_range(n, parts, 0, &b, &e);
 	fn(ctx, b, e);
 	/* Yield now and then: under valgrind, or with more threads than cores,
 	 * the helper may need this core to finish. */
@@ -163,4 +163,36 @@ void s2s__parallel_for(int n, int threads, s2s__range_fn fn, void *ctx)
 			sched_yield();
 	}
 	pthread_mutex_unlock(&pool.busy);
+}
+
+/* Adapts a part function to a range one: the part index from the cut. */
+typedef struct {
+	s2s__part_fn fn;
+	void *ctx;
+	int n, parts;
+} s2s__parts_job;
+
+static void run_part(void *ctx, int begin, int end)
+{
+	const s2s__parts_job *j = ctx;
+	/* parallel_for cut [0, parts) into parts pieces of one: begin is the part. */
+	for (int p = begin; p < end; p++) {
+		int b, e;
+		s2s__part_range(j->n, j->parts, p, &b, &e);
+		j->fn(j->ctx, b, e, p);
+	}
+}
+
+void s2s__parallel_parts(int n, int threads, int max_parts, s2s__part_fn fn, void *ctx)
+{
+	int parts = threads < max_parts ? threads : max_parts;
+	if (parts > n)
+		parts = n;
+	if (parts <= 1) {
+		if (n > 0)
+			fn(ctx, 0, n, 0);
+		return;
+	}
+	s2s__parts_job j = {.fn = fn, .ctx = ctx, .n = n, .parts = parts};
+	s2s__parallel_for(parts, parts, run_part, &j);
 }

@@ -27,4 +27,15 @@ typedef void (*s2s__range_fn)(void *ctx, int begin, int end);
  */
 void s2s__parallel_for(int n, int threads, s2s__range_fn fn, void *ctx);
 
+/*
+ * For work that needs scratch per part: fn(ctx, begin, end, part) with
+ * part in [0, parts) and parts = min(threads, n, max_parts); the caller
+ * sizes its scratch for max_parts. Same cut and guarantees as above.
+ */
+typedef void (*s2s__part_fn)(void *ctx, int begin, int end, int part);
+void s2s__parallel_parts(int n, int threads, int max_parts, s2s__part_fn fn, void *ctx);
+
+/* The cut both use: part p of [0, n) in `parts` parts is [*begin, *end). */
+void s2s__part_range(int n, int parts, int p, int *begin, int *end);
+
 #endif
