@@ -8,10 +8,11 @@
  *   ... share m between threads, s2s_model_ref() per holder ...
  *   s2s_model_unref(m);
  *
- * A model is a private in-memory copy of the checkpoint file, the parsed
- * config, both vocabularies and tokenizers, and weight pointers into that
- * copy (F16/BF16 widened once). Nothing is backed by the file, so it may be
- * rewritten or truncated while the model serves.
+ * A model is the parsed config, both vocabularies and tokenizers, and its
+ * weights packed once at load from a private in-memory copy of the file
+ * (matrices in their own F32/F16/BF16 type, or int8 on request; the copy
+ * is freed after). Nothing is backed by the file, so it may be rewritten
+ * or truncated while the model serves.
  * Nothing in it changes after open, so any number of threads may translate
  * with it at once; each holder keeps a reference, and the last unref frees
  * it. This is what lets a reload swap models while in-flight work finishes
