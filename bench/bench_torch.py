@@ -9,14 +9,18 @@ exactly 20 decoder steps: max_len_a 0, max_len_b 20) at batch 1, 8, 32, 64:
 
 * "default": as typically run - the environment as given, torch's default
   thread count;
-* "tuned": OMP_WAIT_POLICY=PASSIVE with torch.set_num_threads(n) for every n in
-  1..cores; per batch size the best of those is the tuned figure.
+* for every n in 1..cores, torch.set_num_threads(n) with the environment as
+  given ("omp-default") and with OMP_WAIT_POLICY=PASSIVE ("omp-passive").
 
 Each configuration is a separate subprocess because OpenMP reads its
 environment once, at import. The figure is the batch size over the median
-time of one greedy call, as in bench_core. Output lines, read by bench_core:
+time of one greedy call, as in bench_core. PyTorch's best for a thread count
+and batch size is the fastest configuration that ran with that many threads
+("default" counts for the thread count torch chose). Output lines, read by
+bench_core:
 
-    default|tuned BATCH SENTENCES_PER_S THREADS
+    default BATCH SENTENCES_PER_S THREADS
+    best THREADS BATCH SENTENCES_PER_S CONFIG
 """
 import argparse
 import os
@@ -90,22 +94,26 @@ def run_child(args, threads, env_extra):
 
 def parent(args):
     cores = os.cpu_count() or 1
-    default_env = {}
-    results = {"default": run_child(args, 0, default_env)}
-    tuned = {}
+    default = run_child(args, 0, {})
+    # candidates[(threads, batch)] = [(rate, config), ...]
+    candidates = {}
+    for b, (r, t) in default.items():
+        candidates.setdefault((t, b), []).append((r, "default"))
     for n in range(1, cores + 1):
-        for b, (r, t) in run_child(args, n, {"OMP_WAIT_POLICY": "PASSIVE"}).items():
-            print(f"  tuned candidate: OMP_WAIT_POLICY=PASSIVE threads {t} batch {b}: {r:.1f} sent/s")
-            if b not in tuned or r > tuned[b][0]:
-                tuned[b] = (r, t)
-    results["tuned"] = tuned
+        for name, env in (("omp-default", {}), ("omp-passive", {"OMP_WAIT_POLICY": "PASSIVE"})):
+            for b, (r, t) in run_child(args, n, env).items():
+                print(f"  candidate: {name} threads {t} batch {b}: {r:.1f} sent/s")
+                candidates.setdefault((t, b), []).append((r, name))
     with open(args.out, "w") as f:
-        f.write("# mode batch sentences/s threads (bench/bench_torch.py)\n")
-        for mode in ("default", "tuned"):
-            for b in args.batches:
-                r, t = results[mode][b]
-                f.write(f"{mode} {b} {r:.3f} {t}\n")
-                print(f"torch {mode:7s} batch {b:3d}: {r:9.1f} sent/s ({t} threads)")
+        f.write("# bench/bench_torch.py: default BATCH SENT_S THREADS; "
+                "best THREADS BATCH SENT_S CONFIG\n")
+        for b in args.batches:
+            r, t = default[b]
+            f.write(f"default {b} {r:.3f} {t}\n")
+        for (t, b), cands in sorted(candidates.items()):
+            r, name = max(cands)
+            f.write(f"best {t} {b} {r:.3f} {name}\n")
+            print(f"torch best, {t} thread(s), batch {b:3d}: {r:9.1f} sent/s ({name})")
 
 
 def main():

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Builds the benchmark checkpoint (random weights) with the reference module.
 
-    make_bench_model.py --srcdir SRC --out bench-model.safetensors
+    make_bench_model.py --srcdir SRC --out bench-model.safetensors [--dtype F16]
 
 The architecture is the one issue 2 fixes for the benchmark (documented in
 docs/benchmarks.md): embedding 256; bidirectional 2-layer LSTM encoder of
@@ -32,6 +32,8 @@ def main():
     p.add_argument("--srcdir", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--dtype", choices=["F32", "F16", "BF16"], default="F32",
+                   help="stored element type (the same seeded weights, rounded)")
     args = p.parse_args()
     sys.path.insert(0, os.path.join(args.srcdir, "clients", "python"))
     import torch
@@ -51,7 +53,7 @@ def main():
     model.eval()
     vocab = synthetic_vocab(VOCAB)
     tok = Tokenizer.from_json({"type": "char", "lowercase": False, "split_punct": False})
-    export(model, cfg, vocab, vocab, tok, tok, args.out, name="bench",
+    export(model, cfg, vocab, vocab, tok, tok, args.out, dtype=args.dtype, name="bench",
            description="seq2seqd benchmark model: random weights, never emits </s>")
     print(f"wrote {args.out}")
 

@@ -1,7 +1,7 @@
 /*
  * anon.h - big, long-lived buffers in their own anonymous mappings.
  *
- * Weights (the checkpoint's bytes, widened F16/BF16 copies) are the only
+ * Weights (the checkpoint's bytes while loading, then the packed matrices and F32 vectors) are the only
  * large allocations of the core and live exactly as long as a model. They
  * get their own private anonymous mapping rather than malloc: munmap hands
  * the memory back to the kernel at once, whereas glibc raises its dynamic

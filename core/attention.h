@@ -28,10 +28,19 @@ typedef struct {
 } s2s__attn_row;
 
 /*
+ * Parts the per-row attention work may be split into (pool.h): the
+ * caller's scratch holds this many copies.
+ */
+#define S2S__ROW_PARTS 8
+
+/*
  * For `rows` queries q (rows, D): writes alpha into each row's buffer and
  * the context (rows, K) into ctx. `wq` is scratch of rows * A floats
- * (additive only: W_q q for all rows in one sgemm); tmp holds max(A, K)
- * floats and acc K doubles (scratch of the context sum, s2s__context).
+ * (additive only: W_q q for all rows in one product); tmp holds
+ * S2S__ROW_PARTS * max(A, K) floats and acc S2S__ROW_PARTS * K doubles
+ * (scratch of the scores and the context sum, one copy per part). Rows
+ * are independent, so they are split over the kernels' threads; a row's
+ * result does not depend on the split.
  */
 void s2s__attend(const s2s_model *m, int rows, const float *q, const s2s__attn_row *rw, float *ctx,
                  float *wq, float *tmp, double *acc);

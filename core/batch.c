@@ -19,6 +19,9 @@
 #include "beam.h"
 #include "decoder.h"
 #include "encoder.h"
+#include "pool.h"
+#include "s2s_kernels.h"
+#include "wmat.h"
 #include "s2s_decode.h"
 
 typedef struct {
@@ -48,6 +51,7 @@ struct s2s_batch {
 	s2s__dec_state st[2];
 	int cur;
 	int32_t *prev;           /* (max_rows) */
+	s2s__row_stats *stats;   /* (max_rows) log-softmax statistics of the step's logits */
 	s2s__attn_row *rw;       /* (max_rows) */
 	int *gather;             /* (max_rows) */
 	float *fin_h, *fin_c;    /* (max_rows, enc_layers, K) */
@@ -89,6 +93,7 @@ static int s2s__batch_alloc(s2s_batch *b)
 	size_t R = (size_t)b->max_rows, K = (size_t)s2s_config_enc_out(c);
 	b->sents = calloc(R, sizeof(*b->sents));
 	b->prev = calloc(R, sizeof(*b->prev));
+	b->stats = calloc(R, sizeof(*b->stats));
 	b->rw = calloc(R, sizeof(*b->rw));
 	b->gather = calloc(R, sizeof(*b->gather));
 	b->fin_h = calloc(R * c->enc_layers * K, sizeof(float));
@@ -97,7 +102,7 @@ static int s2s__batch_alloc(s2s_batch *b)
 	b->enc_src = calloc(R, sizeof(*b->enc_src));
 	b->enc_len = calloc(R, sizeof(*b->enc_len));
 	b->enc_mem = calloc(R, sizeof(*b->enc_mem));
-	if (!b->sents || !b->prev || !b->rw || !b->gather || !b->fin_h || !b->fin_c ||
+	if (!b->sents || !b->prev || !b->stats || !b->rw || !b->gather || !b->fin_h || !b->fin_c ||
 	    !b->bridge_tmp || !b->enc_src || !b->enc_len || !b->enc_mem)
 		return S2S_ENOMEM;
 	if (s2s__decoder_init(&b->dec, b->m, b->max_rows) ||
@@ -139,6 +144,7 @@ void s2s_batch_free(s2s_batch *b)
 	free(b->done);
 	free(b->sents);
 	free(b->prev);
+	free(b->stats);
 	free(b->rw);
 	free(b->gather);
 	free(b->fin_h);
@@ -353,6 +359,31 @@ static int s2s__retire(s2s_batch *b, s2s__sent *s)
 	return 0;
 }
 
+typedef struct {
+	const float *logits;
+	s2s__row_stats *stats;
+	int V;
+} s2s__stats_job;
+
+static void s2s__stats_rows(void *ctx, int begin, int end)
+{
+	const s2s__stats_job *j = ctx;
+	for (int r = begin; r < end; r++) {
+		s2s__row_stats *st = &j->stats[r];
+		st->arg = s2s__logsoftmax_stats(j->logits + (size_t)r * j->V, j->V, &st->max, &st->lse);
+	}
+}
+
+/*
+ * Every row's log-softmax statistics, rows split over the kernels' threads
+ * (each row alone decides its own, so the split changes nothing).
+ */
+static void s2s__row_statistics(s2s_batch *b, int rows)
+{
+	s2s__stats_job j = {.logits = b->dec.logits, .stats = b->stats, .V = b->m->cfg.tgt_vocab_size};
+	s2s__parallel_for(rows, rows >= 8 ? s2s__kernel_threads() : 1, s2s__stats_rows, &j);
+}
+
 /* Selection for every sentence, then the dense re-layout of the rows. */
 static int s2s__advance(s2s_batch *b)
 {
@@ -363,7 +394,7 @@ static int s2s__advance(s2s_batch *b)
 		if (b->hook)
 			for (int i = 0; i < s->s.live; i++)
 				b->hook(b->hook_ctx, s->user, s->s.t, i, z + (size_t)i * V, V);
-		if (s2s__search_step(&s->s, z)) {
+		if (s2s__search_step(&s->s, z, b->stats + s->row0)) {
 			if (rc == 0)
 				rc = s2s__retire(b, s);
 			b->rows_reserved -= s->o.beam_size;
@@ -392,6 +423,7 @@ int s2s_batch_step(s2s_batch *b, s2s_error *err)
 	if (rows == 0)
 		return b->nsent;
 	s2s__decoder_step(b->m, &b->dec, &b->st[b->cur], rows, b->prev, b->rw);
+	s2s__row_statistics(b, rows);
 	if (s2s__advance(b) < 0)
 		return s2s__error_set(err, S2S_ENOMEM, "out of memory building a result");
 	return b->nsent;

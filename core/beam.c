@@ -130,13 +130,13 @@ static void s2s__topk_push(s2s__search *s, int *n, float score, int flat, float 
 }
 
 /* Top-B candidates of all live rows into cand_*; returns how many. */
-static int s2s__select(s2s__search *s, const float *logits)
+static int s2s__select(s2s__search *s, const float *logits, const s2s__row_stats *stats)
 {
 	int n = 0, V = s->V;
 	for (int i = 0; i < s->live; i++) {
 		const float *z = logits + (size_t)i * V;
-		float mx, lse, base = s->live_score[i];
-		int arg = s2s__logsoftmax_stats(z, V, &mx, &lse);
+		float mx = stats[i].max, lse = stats[i].lse, base = s->live_score[i];
+		int arg = stats[i].arg;
 		if (s->B == 1) {
 			/* Greedy: the arg-max is the only candidate (z[arg] - mx is 0). */
 			float lp = (z[arg] - mx) - lse;
@@ -164,12 +164,12 @@ static void s2s__finish(s2s__search *s, int t, int k, float score, bool finished
 	f->finished = finished;
 }
 
-bool s2s__search_step(s2s__search *s, const float *logits)
+bool s2s__search_step(s2s__search *s, const float *logits, const s2s__row_stats *stats)
 {
 	int t = s->t, B = s->B;
 	for (int i = 0; i < s->live; i++)
 		s->lslot[(size_t)t * B + i] = s->live_slot[i];
-	int n = s2s__select(s, logits), nl = 0;
+	int n = s2s__select(s, logits, stats), nl = 0;
 	for (int k = 0; k < n; k++) {
 		int i = s->cand_flat[k] / s->V, w = s->cand_flat[k] % s->V;
 		size_t o = (size_t)t * B + k;

@@ -60,14 +60,21 @@ int s2s__search_reserve(s2s__search *s);
 /* Where live row i writes its attention at step s->t (NULL for a model without attention). */
 float *s2s__search_attn_row(s2s__search *s, int live_index);
 
+/* One row's log-softmax statistics (s2s__logsoftmax_stats), computed before selection. */
+typedef struct {
+	float max, lse;
+	int arg;
+} s2s__row_stats;
+
 /*
- * Consumes the logits (live, V) of step s->t: selects the next live set (top
+ * Consumes the logits (live, V) of step s->t, with each live row's
+ * statistics in stats (live): selects the next live set (top
  * B by score, ties to the smaller flat index), moves hypotheses ending in
  * </s> (and, at step T, all) to the finished list. Afterwards live_parent[i]
  * is the previous live row that new live row i continues. Returns true when
  * the search is over.
  */
-bool s2s__search_step(s2s__search *s, const float *logits);
+bool s2s__search_step(s2s__search *s, const float *logits, const s2s__row_stats *stats);
 
 /* Builds the n_best hypotheses into r (caller-owned result). S2S_ENOMEM. */
 int s2s__search_result(const s2s__search *s, int n_best, bool with_attn, s2s_result *r);

@@ -38,8 +38,8 @@ int s2s__decoder_init(s2s__decoder *d, const s2s_model *m, int max_rows)
 	d->cat = s2s__zalloc(R * (K + D));
 	d->wq = s2s__zalloc(R * (size_t)(c->attn_dim > 0 ? c->attn_dim : 1));
 	d->logits = s2s__zalloc(R * (size_t)c->tgt_vocab_size);
-	d->tmp = s2s__zalloc((size_t)c->attn_dim > K ? (size_t)c->attn_dim : K);
-	d->acc = calloc(K, sizeof(double));
+	d->tmp = s2s__zalloc(S2S__ROW_PARTS * ((size_t)c->attn_dim > K ? (size_t)c->attn_dim : K));
+	d->acc = calloc(S2S__ROW_PARTS * K, sizeof(double));
 	if (!d->x || !d->gx || !d->gh || !d->ctx || !d->cat || !d->wq || !d->logits || !d->tmp ||
 	    !d->acc) {
 		s2s__decoder_deinit(d);
@@ -112,7 +112,8 @@ static void s2s__rnn_step(const s2s_model *m, s2s__decoder *d, s2s__dec_state *s
 		float *h = st->h + l * ls, *cs = st->c + l * ls;
 		s2s__matmul_w(d->gx, in, &w->w_ih, rows, 0.0f);
 		s2s__matmul_w(d->gh, h, &w->w_hh, rows, 0.0f);
-		s2s__cell(c->cell, rows, D, d->gx, GD, d->gh, w->b_ih, w->b_hh, h, cs);
+		s2s__cell_rows(s2s__kernel_threads(), c->cell, rows, D, d->gx, GD, d->gh, w->b_ih,
+		               w->b_hh, h, cs);
 	}
 }
 

@@ -4,7 +4,8 @@
  *
  * Rows are all beams of all sentences, packed densely (row r of every state
  * buffer is the same hypothesis), so each weight matrix is applied with one
- * sgemm over all rows (sgemv for a single row).
+ * product over all rows (wmat.h); the per-row work is split over the
+ * kernels' threads like the products.
  *
  * Thread safety: an s2s__decoder is scratch owned by one thread; the model
  * is shared read-only.
@@ -32,8 +33,8 @@ typedef struct {
 	float *cat;     /* (max_rows, K + D) luong [c; h] */
 	float *wq;      /* (max_rows, A) additive */
 	float *logits;  /* (max_rows, V) */
-	float *tmp;     /* (max(A, K)) additive-attention and context scratch */
-	double *acc;    /* (K) context sum in double */
+	float *tmp;     /* (S2S__ROW_PARTS, max(A, K)) attention scratch per part */
+	double *acc;    /* (S2S__ROW_PARTS, K) context sums in double per part */
 } s2s__decoder;
 
 int s2s__decoder_init(s2s__decoder *d, const s2s_model *m, int max_rows);

@@ -105,8 +105,8 @@ static void s2s__run_direction(const s2s_model *m, s2s__encoder *e, const s2s__r
 		int t = backward ? tmax - 1 - s : s;
 		int b = e->bsz[t];
 		s2s__matmul_w(e->gh, e->h, &w->w_hh, b, 0.0f);
-		s2s__cell(m->cfg.cell, b, H, e->gx + (size_t)e->off[t] * GH, GH, e->gh, w->b_ih,
-		          w->b_hh, e->h, e->c);
+		s2s__cell_rows(s2s__kernel_threads(), m->cfg.cell, b, H, e->gx + (size_t)e->off[t] * GH,
+		               GH, e->gh, w->b_ih, w->b_hh, e->h, e->c);
 		for (int p = 0; p < b; p++)
 			memcpy(e->y + ((size_t)e->off[t] + p) * K + col, e->h + (size_t)p * H,
 			       (size_t)H * sizeof(float));

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "pool.h"
 #include "s2s_kernels.h"
 
 /*
@@ -178,6 +179,31 @@ S2S__VEC void s2s__cell(s2s_cell_kind kind, int rows, int hid, float *gx, int gx
 		else
 			s2s__rnn_row(kind == S2S_CELL_RNN_RELU, hid, x, hh, b_ih, b_hh, hr);
 	}
+}
+
+typedef struct {
+	s2s_cell_kind kind;
+	int hid, gx_stride;
+	float *gx, *gh, *h, *c;
+	const float *b_ih, *b_hh;
+} s2s__cell_job;
+
+static void s2s__cell_range(void *ctx, int begin, int end)
+{
+	const s2s__cell_job *j = ctx;
+	int G = j->kind == S2S_CELL_LSTM ? 4 : (j->kind == S2S_CELL_GRU ? 3 : 1);
+	s2s__cell(j->kind, end - begin, j->hid, j->gx + (size_t)begin * j->gx_stride, j->gx_stride,
+	          j->gh + (size_t)begin * G * j->hid, j->b_ih, j->b_hh, j->h + (size_t)begin * j->hid,
+	          j->c ? j->c + (size_t)begin * j->hid : NULL);
+}
+
+void s2s__cell_rows(int threads, s2s_cell_kind kind, int rows, int hid, float *gx, int gx_stride,
+                    float *gh, const float *b_ih, const float *b_hh, float *h, float *c)
+{
+	s2s__cell_job j = {.kind = kind, .hid = hid, .gx_stride = gx_stride, .gx = gx, .gh = gh,
+	                   .h = h, .c = kind == S2S_CELL_LSTM ? c : NULL, .b_ih = b_ih, .b_hh = b_hh};
+	/* A handful of rows is cheaper than a wake-up. */
+	s2s__parallel_for(rows, rows >= 8 ? threads : 1, s2s__cell_range, &j);
 }
 
 /* Sum with 8 partial sums: a fixed order, independent of alignment, and

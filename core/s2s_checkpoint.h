@@ -57,8 +57,8 @@ const char *s2s_checkpoint_meta(const s2s_checkpoint *ck, const char *key);
 /* Whole file bytes (for checksums); NULL and 0 after s2s_checkpoint_drop_data. */
 const void *s2s_checkpoint_bytes(const s2s_checkpoint *ck, size_t *len);
 /*
- * Frees the file's bytes once nothing points into them (a model whose
- * tensors were all widened to F32), keeping names, shapes and metadata;
+ * Frees the file's bytes once nothing points into them (a model packs
+ * every tensor into its own buffers at load), keeping names, shapes and metadata;
  * tensor data pointers become NULL. No effect on a caller's buffer. Not
  * thread-safe: call before sharing the checkpoint.
  */

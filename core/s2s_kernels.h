@@ -41,6 +41,14 @@ float s2s__expf1(float x);
 void s2s__cell(s2s_cell_kind kind, int rows, int hid, float *gx, int gx_stride, float *gh,
                const float *b_ih, const float *b_hh, float *h, float *c);
 
+/*
+ * s2s__cell with the rows split over up to `threads` threads (pool.h):
+ * rows are independent, so the result is the same as one call's. c may be
+ * NULL unless kind is LSTM.
+ */
+void s2s__cell_rows(int threads, s2s_cell_kind kind, int rows, int hid, float *gx, int gx_stride,
+                    float *gh, const float *b_ih, const float *b_hh, float *h, float *c);
+
 /* Dot product with a fixed summation order (8 partial sums). */
 float s2s__dot(const float *a, const float *b, int n);
 /* y (n) += a * x (n). */

@@ -8,10 +8,11 @@
  *   ... share m between threads, s2s_model_ref() per holder ...
  *   s2s_model_unref(m);
  *
- * A model is a private in-memory copy of the checkpoint file, the parsed
- * config, both vocabularies and tokenizers, and weight pointers into that
- * copy (F16/BF16 widened once). Nothing is backed by the file, so it may be
- * rewritten or truncated while the model serves.
+ * A model is the parsed config, both vocabularies and tokenizers, and its
+ * weights packed once at load from a private in-memory copy of the file
+ * (matrices in their own F32/F16/BF16 type, or int8 on request; the copy
+ * is freed after). Nothing is backed by the file, so it may be rewritten
+ * or truncated while the model serves.
  * Nothing in it changes after open, so any number of threads may translate
  * with it at once; each holder keeps a reference, and the last unref frees
  * it. This is what lets a reload swap models while in-flight work finishes
@@ -58,6 +59,11 @@ int s2s_quantize_parse(const char *s, s2s_quantize *out);
  * own type; "mixed" if its tensors differ) or "int8". Static string.
  */
 const char *s2s_model_weight_type(const s2s_model *m);
+/*
+ * The products' kernels this process runs: "avx2" (AVX2 + FMA + F16C) or
+ * "generic" (other CPUs, or S2S_KERNELS=generic). Static string.
+ */
+const char *s2s_kernels_isa(void);
 
 /* Takes another reference; returns m. Thread-safe (atomic). */
 s2s_model *s2s_model_ref(s2s_model *m);

@@ -14,6 +14,7 @@
 #endif
 
 #include "pool.h"
+#include "s2s_model.h"
 #include "wmat.h"
 #include "wmat_i8.h"
 #include "s2s_config.h"
@@ -311,52 +312,76 @@ INL AVX2 void kernel(s2s__wtype t, int rows, int np, const float *a, int k, cons
  * there are enough independent sums to hide the FMA latency (one row
  * against four panels = 8 chains). Otherwise six rows per call, one panel.
  */
+/*
+ * Up to 3 rows against panels [p0, p1), several panels per call so there
+ * are enough independent sums to hide the FMA latency (one row against
+ * four panels = 8 chains).
+ */
+INL AVX2 void few_rows(s2s__wtype t, const s2s__job *j, int p0, int p1, int rows, const float *a,
+                       float *c)
+{
+	const s2s__wmat *w = j->w;
+	int k = w->k, n = w->n;
+	size_t step = (size_t)NR * (size_t)k * (t == S2S__W_F32 ? 4 : 2);
+	const char *panels = w->panels;
+	int np = rows == 1 ? 4 : 2, p = p0;
+	for (; p + np <= p1; p += np) {
+		const char *pp = panels + (size_t)p * step;
+		if (rows == 1)
+			kernel(t, 1, 4, a, k, pp, c, n, p * NR, n, j->beta);
+		else if (rows == 2)
+			kernel(t, 2, 2, a, k, pp, c, n, p * NR, n, j->beta);
+		else
+			kernel(t, 3, 2, a, k, pp, c, n, p * NR, n, j->beta);
+	}
+	for (; p < p1; p++) {
+		const char *pp = panels + (size_t)p * step;
+		if (rows == 1)
+			kernel(t, 1, 1, a, k, pp, c, n, p * NR, n, j->beta);
+		else if (rows == 2)
+			kernel(t, 2, 1, a, k, pp, c, n, p * NR, n, j->beta);
+		else
+			kernel(t, 3, 1, a, k, pp, c, n, p * NR, n, j->beta);
+	}
+}
+
+/*
+ * Panels [p0, p1) for rows [i0, i1): six rows per call against one panel
+ * (12 chains), 4 or 5 left over likewise; 1 to 3 left over go through
+ * few_rows for the same group of panels right after, while the group is
+ * still in L2, so the weights still stream from memory once.
+ */
 INL AVX2 void block_typed(s2s__wtype t, const s2s__job *j, int p0, int p1, int i0, int i1)
 {
 	const s2s__wmat *w = j->w;
 	int k = w->k, n = w->n, rows = i1 - i0;
-	size_t pstride = (size_t)NR * (size_t)k;
-	size_t esz = t == S2S__W_F32 ? 4 : 2;
+	size_t step = (size_t)NR * (size_t)k * (t == S2S__W_F32 ? 4 : 2);
 	const char *panels = w->panels;
 	float *c = j->c + (size_t)i0 * (size_t)n;
 	const float *a = j->a + (size_t)i0 * (size_t)k;
-#define PANEL(p) (panels + (size_t)(p) * pstride * esz)
 	if (rows <= 3) {
-		int np = rows == 1 ? 4 : 2, p = p0;
-		for (; p + np <= p1; p += np) {
-			if (rows == 1)
-				kernel(t, 1, 4, a, k, PANEL(p), c, n, p * NR, n, j->beta);
-			else if (rows == 2)
-				kernel(t, 2, 2, a, k, PANEL(p), c, n, p * NR, n, j->beta);
-			else
-				kernel(t, 3, 2, a, k, PANEL(p), c, n, p * NR, n, j->beta);
-		}
-		for (; p < p1; p++) {
-			if (rows == 1)
-				kernel(t, 1, 1, a, k, PANEL(p), c, n, p * NR, n, j->beta);
-			else if (rows == 2)
-				kernel(t, 2, 1, a, k, PANEL(p), c, n, p * NR, n, j->beta);
-			else
-				kernel(t, 3, 1, a, k, PANEL(p), c, n, p * NR, n, j->beta);
-		}
+		few_rows(t, j, p0, p1, rows, a, c);
 		return;
 	}
-	for (int p = p0; p < p1; p++) {
-		int i = 0;
-		for (; i + MR <= rows; i += MR)
-			kernel(t, MR, 1, a + (size_t)i * k, k, PANEL(p), c + (size_t)i * n, n,
-			       p * NR, n, j->beta);
-		const float *ai = a + (size_t)i * k;
-		float *ci = c + (size_t)i * n;
-		switch (rows - i) {
-		case 5: kernel(t, 5, 1, ai, k, PANEL(p), ci, n, p * NR, n, j->beta); break;
-		case 4: kernel(t, 4, 1, ai, k, PANEL(p), ci, n, p * NR, n, j->beta); break;
-		case 3: kernel(t, 3, 1, ai, k, PANEL(p), ci, n, p * NR, n, j->beta); break;
-		case 2: kernel(t, 2, 1, ai, k, PANEL(p), ci, n, p * NR, n, j->beta); break;
-		case 1: kernel(t, 1, 1, ai, k, PANEL(p), ci, n, p * NR, n, j->beta); break;
+	int full = rows - rows % MR, tail = rows % MR;
+	int group = tail >= 1 && tail <= 3 ? (tail == 1 ? 4 : 2) : 1;
+	const float *at = a + (size_t)full * k;
+	float *ct = c + (size_t)full * n;
+	for (int g = p0; g < p1; g += group) {
+		int g1 = g + group < p1 ? g + group : p1;
+		for (int p = g; p < g1; p++) {
+			const char *pp = panels + (size_t)p * step;
+			for (int i = 0; i < full; i += MR)
+				kernel(t, MR, 1, a + (size_t)i * k, k, pp, c + (size_t)i * n, n, p * NR,
+				       n, j->beta);
+			if (tail == 5)
+				kernel(t, 5, 1, at, k, pp, ct, n, p * NR, n, j->beta);
+			else if (tail == 4)
+				kernel(t, 4, 1, at, k, pp, ct, n, p * NR, n, j->beta);
 		}
+		if (tail >= 1 && tail <= 3)
+			few_rows(t, j, g, g1, tail, at, ct);
 	}
-#undef PANEL
 }
 
 static AVX2 void block_f32(const s2s__job *j, int p0, int p1, int i0, int i1)
@@ -436,6 +461,11 @@ const char *s2s__wmat_isa(void)
 		return "avx2";
 #endif
 	return "generic";
+}
+
+const char *s2s_kernels_isa(void)
+{
+	return s2s__wmat_isa();
 }
 
 /* Panels per thread below which a second thread costs more than it saves. */

@@ -5,6 +5,7 @@
  * Uses hand-built random models, so it needs neither the loader nor PyTorch
  * (numerical parity with PyTorch is test_parity's job).
  */
+#include <cblas.h>
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdint.h>
@@ -361,4 +362,62 @@ Test(batch, cancel_before_encoding_and_rows_reused)
 	}
 	s2s_batch_free(b);
 	toy_model_free(m);
+}
+
+/* Fails unless two results are the same bits: tokens, log-probabilities, scores, attention. */
+static void identical_result(const s2s_result *a, const s2s_result *b, const char *what, int i)
+{
+	cr_assert_eq(a->n_hyps, b->n_hyps, "%s sentence %d", what, i);
+	for (int h = 0; h < a->n_hyps; h++) {
+		const s2s_hypothesis *x = &a->hyps[h], *y = &b->hyps[h];
+		cr_assert_eq(x->n, y->n, "%s sentence %d hyp %d", what, i, h);
+		cr_assert_eq(memcmp(x->ids, y->ids, sizeof *x->ids * (size_t)x->n), 0,
+		             "%s sentence %d hyp %d: tokens", what, i, h);
+		cr_assert_eq(memcmp(x->logprobs, y->logprobs, sizeof *x->logprobs * (size_t)x->n), 0,
+		             "%s sentence %d hyp %d: log-probabilities", what, i, h);
+		cr_assert_eq(memcmp(&x->score, &y->score, sizeof x->score), 0, "%s %d: score", what, i);
+		cr_assert_eq(x->attention == NULL, y->attention == NULL);
+		if (x->attention)
+			cr_assert_eq(memcmp(x->attention, y->attention,
+			                    sizeof *x->attention * (size_t)x->n * (size_t)a->n_src),
+			             0, "%s sentence %d hyp %d: attention", what, i, h);
+	}
+}
+
+/*
+ * The packed products give every row one fixed chain of multiply-adds, and
+ * all other work is per row, so a sentence's result is the same bits alone
+ * on one thread as in a batch split over two (products by panel, rows of
+ * attention, cells and statistics by row).
+ */
+static void check_bit_identical(const s2s_config *c, int beam)
+{
+	s2s_model *m = toy_model_new(c, 99u, 1.5f);
+	s2s_decode_options o = opts(beam, 0.6f);
+	s2s_result *all[NS];
+	s2s_error err = {0};
+	openblas_set_num_threads(2);
+	cr_assert_eq(s2s_translate_ids(m, SRC, LEN, NS, &o, all, &err), 0, "%s", err.message);
+	openblas_set_num_threads(1);
+	for (int i = 0; i < NS; i++) {
+		s2s_result *one = alone(m, i, &o);
+		identical_result(all[i], one, "2-thread batch vs 1-thread alone", i);
+		s2s_result_free(one);
+		s2s_result_free(all[i]);
+	}
+	toy_model_free(m);
+}
+
+Test(batch, batch_on_two_threads_is_bit_identical_to_alone_on_one)
+{
+	s2s_config c = toy_config();
+	check_bit_identical(&c, 1);
+	check_bit_identical(&c, 4);
+	c.cell = S2S_CELL_GRU;
+	c.attention = S2S_ATTN_GENERAL;
+	c.placement = S2S_PLACE_BAHDANAU;
+	c.input_feed = false;
+	c.bridge = S2S_BRIDGE_LAST;
+	c.dec_hidden = 12;
+	check_bit_identical(&c, 3);
 }

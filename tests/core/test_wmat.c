@@ -9,6 +9,7 @@
 #include <cblas.h>
 #include <criterion/criterion.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -294,4 +295,52 @@ Test(wmat, the_isa_is_the_one_asked_for)
 #endif
 	else
 		cr_assert_str_eq(s2s__wmat_isa(), "generic");
+}
+
+/* Two callers at once (the daemon's workers): one gets the helpers, the other runs alone; both right. */
+typedef struct {
+	const packed *p;
+	const float *a, *want;
+	int m, bad;
+} caller_args;
+
+static void *caller_main(void *arg)
+{
+	caller_args *c = arg;
+	size_t bytes = sizeof(float) * (size_t)c->m * c->p->w.n;
+	float *out = malloc(bytes);
+	for (int rep = 0; rep < 50; rep++) {
+		s2s__matmul_w(out, c->a, &c->p->w, c->m, 0.0f);
+		c->bad += memcmp(out, c->want, bytes) != 0;
+	}
+	free(out);
+	return NULL;
+}
+
+Test(wmat, concurrent_callers_share_the_helpers_safely)
+{
+	int n = 1500, k = 128, m = 9;
+	packed p;
+	make(&p, S2S__W_F16, n, k, 17u);
+	unsigned s = 5u;
+	float *a = malloc(sizeof(float) * (size_t)m * k), *want = malloc(sizeof(float) * (size_t)m * n);
+	for (int i = 0; i < m * k; i++)
+		a[i] = frand(&s);
+	openblas_set_num_threads(1);
+	s2s__matmul_w(want, a, &p.w, m, 0.0f);
+	openblas_set_num_threads(2);
+	caller_args c[3];
+	pthread_t t[3];
+	for (int i = 0; i < 3; i++) {
+		c[i] = (caller_args){.p = &p, .a = a, .want = want, .m = m};
+		cr_assert_eq(pthread_create(&t[i], NULL, caller_main, &c[i]), 0);
+	}
+	for (int i = 0; i < 3; i++) {
+		pthread_join(t[i], NULL);
+		cr_assert_eq(c[i].bad, 0, "caller %d got a wrong product %d times", i, c[i].bad);
+	}
+	openblas_set_num_threads(1);
+	free(a);
+	free(want);
+	drop(&p);
 }
