@@ -266,7 +266,8 @@ void s2s__i8_row(const s2s__wmat *w, int r, float *out)
 
 /*
  * dots[i][rr] = sum over kk < 4 * groups of panel q[rr][kk] * xq[i * kp + kk],
- * for i < mr (1 .. I8_MR). panel is 64-byte aligned.
+ * for i < mr (1 .. I8_MR). (Unaligned loads: the storage is 64-byte
+ * aligned by contract, but a misaligned one must not fault.)
  */
 typedef void (*i8_kernel_fn)(const int8_t *panel, const int8_t *xq, int kp, int groups, int mr,
                              int32_t dots[I8_MR][I8_NR]);
@@ -312,9 +313,9 @@ static void kernel_scalar(const int8_t *panel, const int8_t *xq, int kp, int gro
 		for (int i = 0; i < mr; i++)                                                       \
 			acc[i][0] = acc[i][1] = _mm256_setzero_si256();                            \
 		for (int g = 0; g < groups; g++) {                                                 \
-			__m256i w0 = _mm256_load_si256((const __m256i *)(panel + g * I8_LINE));    \
+			__m256i w0 = _mm256_loadu_si256((const __m256i *)(panel + g * I8_LINE));   \
 			__m256i w1 =                                                               \
-			    _mm256_load_si256((const __m256i *)(panel + g * I8_LINE + 32));        \
+			    _mm256_loadu_si256((const __m256i *)(panel + g * I8_LINE + 32));       \
 			I8_UNROLL                                                  \
 			for (int i = 0; i < mr; i++) {                                             \
 				int32_t x4;                                                        \
