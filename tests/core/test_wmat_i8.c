@@ -502,3 +502,39 @@ Test(wmat_i8, error_against_float_product_is_small)
 	cr_assert(e_normal < 0.015, "%g", e_normal);
 }
 
+
+/* wmat.c hands S2S__W_I8 to this module for every entry point. */
+Test(wmat_i8, wmat_entry_points_dispatch_int8)
+{
+	int n = 37, k = 45, m = 5;
+	float *wsrc = frand_matrix(n, k, 61), *a = frand_matrix(m, k, 62);
+	float *c1 = malloc(sizeof(float) * m * n), *c2 = malloc(sizeof(float) * m * n);
+	float *r1 = malloc(sizeof(float) * k), *r2 = malloc(sizeof(float) * k);
+	cr_assert_eq(s2s__wmat_bytes(S2S__W_I8, n, k), s2s__i8_bytes(n, k));
+	packed p = pack_f32(wsrc, n, k);
+	void *mem = aligned_alloc(64, s2s__i8_bytes(n, k));
+	s2s__wmat w;
+	int64_t bad = -1;
+	cr_assert_eq(s2s__wmat_pack(&w, mem, S2S__W_I8, wsrc, S2S_DTYPE_F32, n, k, &bad), 0);
+	cr_assert_eq(w.type, S2S__W_I8);
+	cr_assert_eq(memcmp(mem, p.mem, s2s__i8_bytes(n, k)), 0);
+	s2s__i8_matmul(c1, a, &p.w, m, 0.0f);
+	s2s__matmul_w(c2, a, &w, m, 0.0f);
+	assert_same_bits(c1, c2, (size_t)m * n, "s2s__matmul_w");
+	for (int r = 0; r < n; r++) {
+		s2s__i8_row(&p.w, r, r1);
+		s2s__wmat_row(&w, r, r2);
+		assert_same_bits(r1, r2, (size_t)k, "s2s__wmat_row");
+	}
+	wsrc[7] = NAN;
+	cr_assert_eq(s2s__wmat_pack(&w, mem, S2S__W_I8, wsrc, S2S_DTYPE_F32, n, k, &bad), -1);
+	cr_assert_eq(bad, 7);
+	free(mem);
+	free(p.mem);
+	free(wsrc);
+	free(a);
+	free(c1);
+	free(c2);
+	free(r1);
+	free(r2);
+}
