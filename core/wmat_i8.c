@@ -25,9 +25,10 @@
  * x * q exactly, and a pair of products is at most 2 * 127 * 127 = 32258,
  * so it never saturates; vpmaddwd with ones then adds the pairs into int32.
  * (The classic alternative, x + 128 as unsigned with a row-sum correction,
- * saturates on AVX2.) Applying the signs to the activation side instead
- * would cost one more instruction per weight vector; here |x| is computed
- * once per broadcast and shared by the 16 rows of a panel. The VNNI kernel
+ * saturates on AVX2.) The other assignment, |q| unsigned and sign(q) * x
+ * signed, gives the same integers but needs an abs per weight vector where
+ * this one needs one per activation broadcast, shared by the 16 rows of a
+ * panel: one instruction more per group at batch 1. The VNNI kernel
  * is the same loop with vpdpbusd (u8 x s8, four products summed into int32,
  * no saturation) in place of the vpmaddubsw/vpmaddwd/vpaddd triple, on
  * ymm registers: AVX512_VNNI with AVX512VL, or AVX-VNNI. The scalar kernel
@@ -47,7 +48,7 @@
  * Products. Rows of a are quantised in chunks into a fixed stack buffer
  * (64 KiB: one row of the widest allowed k, or up to 256 rows of a
  * narrower one), so a call allocates nothing; each chunk is then split by
- * panels over the threads. A panel (k bytes) stays in L1 while the
+ * panels over the threads. A panel (16 kp bytes) stays in L1 while the
  * chunk's rows pass over it four at a time.
  */
 #include "config.h"
