@@ -9,7 +9,10 @@ Timing checks compare against bounds far from what the daemon needs, with
 --debug_step_delay_ms and a long --admission_window_ms making the difference
 observable on a loaded 2-core machine.
 """
+import json
 import os
+import socket
+import struct
 import sys
 import threading
 import time
@@ -85,12 +88,37 @@ def t_spread_over_workers():
         check(d.stop() == 0, "exit status")
 
 
+@test("a client that resets before its disconnect watch starts (100 ms) still cancels its sentences")
+def t_early_reset_cancels():
+    # The watch on a suspended request starts 100 ms after it was parked; a
+    # reset sent earlier is still seen (the poll reports the error state).
+    d = Daemon("--debug_step_delay_ms=5", "--workers=1", "--max_rows=8")
+    try:
+        before = d.metric('seq2seqd_cancellations_total{reason="disconnect"}')
+        body = json.dumps({"model": "a", "sentences": ["the cat sat"] * 8,
+                           "options": {"max_len_a": 0, "max_len_b": 400, "max_length": 400, "deadline_ms": 0}})
+        s = socket.create_connection(("127.0.0.1", d.port))
+        s.sendall(("POST /v1/translate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                   "Content-Length: %d\r\n\r\n%s" % (len(body.encode()), body)).encode())
+        time.sleep(0.02)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()
+        end = time.time() + 1.5  # 400 steps of 5 ms = 2 s: cancellation must come well before
+        while time.time() < end and d.metric('seq2seqd_cancellations_total{reason="disconnect"}') < before + 8:
+            time.sleep(0.02)
+        check(d.metric('seq2seqd_cancellations_total{reason="disconnect"}') >= before + 8,
+              "the sentences were not cancelled within 1.5 s")
+    finally:
+        check(d.stop() == 0, "exit status")
+
+
 def main():
     if not os.access(BINARY, os.X_OK):
         print("1..0 # SKIP %s not built" % BINARY)
         return 0
     t_no_window_when_step()
     t_spread_over_workers()
+    t_early_reset_cancels()
     return report()
 
 
