@@ -23,8 +23,9 @@
 # default: the daemon's default), BENCH_DAEMON_ARGS (more daemon flags),
 # BENCH_FLASK (1: the Flask baseline, 0: not; default: when /usr/bin/python3
 # has flask, waitress and torch), BENCH_SCALING=1 (instead of all that: step
-# batching at 64 connections for workers x BLAS threads in BENCH_GRID,
-# default "1x1 2x1 1x2 2x2", as a table of throughput and per-core rates).
+# batching at BENCH_SCALING_CONNS (default 64) connections for workers x
+# BLAS threads in BENCH_GRID, default "1x1 2x1 1x2 2x2", as a table of
+# throughput and per-core rates).
 set -eu
 src=$(cd "${1:-$(dirname "$0")/..}" && pwd)
 build=$(cd "${2:-.}" && pwd)
@@ -206,7 +207,7 @@ if [ "${BENCH_SCALING:-0}" = 1 ]; then
 		w=${wb%x*} b=${wb#*x}
 		echo "== seq2seqd --batching=step --workers=$w --blas_threads=$b"
 		start_daemon step --workers="$w" --blas_threads="$b"
-		run_wrk "$wb" 64 "http://127.0.0.1:$port/v1/translate" v1
+		run_wrk "$wb" "${BENCH_SCALING_CONNS:-64}" "http://127.0.0.1:$port/v1/translate" v1
 		stop_daemon
 	done
 	echo
@@ -215,7 +216,7 @@ if [ "${BENCH_SCALING:-0}" = 1 ]; then
 	BEGIN { printf "%-18s %12s %10s %10s %9s %9s %16s\n", "workers x threads", "sentences/s", "p50 ms", "p99 ms", "srv cpu%", "wrk cpu%", "per server core" }
 	{
 		rate = kv($0, "requests") / (kv($0, "duration_us") / 1e6); cpu = kv($0, "srv_cpu")
-		printf "%-18s %12.1f %10.2f %10.2f %9d %9d %16.1f\n", $1, rate, kv($0, "p50_us") / 1000, kv($0, "p99_us") / 1000, cpu, kv($0, "wrk_cpu"), cpu > 0 ? rate / (cpu / 100) : 0
+		printf "%-18s %12.1f %10.2f %10.2f %9d %9d %16.1f\n", $1, rate, kv($0, "p50_us") / 1000, kv($0, "p99_us") / 1000, cpu, kv($0, "wrk_cpu"), (cpu > 0 ? rate / (cpu / 100) : 0)
 	}' "$results"
 	exit 0
 fi
