@@ -1,8 +1,11 @@
 -- bench/http_translate.lua - wrk script for bench/bench_http.sh.
 -- Each request POSTs ONE sentence to /v1/translate ({"sentences": [s]});
 -- the sentences come from the file named by the first script argument
--- (wrk ... -s http_translate.lua URL -- FILE [MODEL]), one per line, and
--- every connection walks the list from its own offset so lengths stay mixed.
+-- (wrk ... -s http_translate.lua URL -- FILE [MODEL [ROUTE]]), one per line,
+-- and every connection walks the list from its own offset so lengths stay
+-- mixed. ROUTE "opennmt" POSTs [{"src": s, "id": 0}] to /translator/translate
+-- instead: seq2seqd's OpenNMT-py-compatible route, which the OpenNMT-py-style
+-- Flask server of bench/flask_server.py also answers, so one script drives both.
 -- done() prints one machine-readable line, "BENCH key=value ...", that
 -- bench_http.sh parses (latencies in microseconds).
 
@@ -30,15 +33,23 @@ local i = 0
 function init(args)
 	local file = args[1] or error("usage: -- SENTENCE_FILE [MODEL]")
 	local model = args[2]
+	local opennmt = args[3] == "opennmt"
 	local headers = { ["Content-Type"] = "application/json" }
 	for line in io.lines(file) do
 		if line ~= "" then
-			local body = '{"sentences": [' .. json_string(line) .. ']'
-			if model and model ~= "" then
-				body = body .. ', "model": ' .. json_string(model)
+			local body, path
+			if opennmt then
+				path = "/translator/translate"
+				body = '[{"src": ' .. json_string(line) .. ', "id": 0}]'
+			else
+				path = "/v1/translate"
+				body = '{"sentences": [' .. json_string(line) .. ']'
+				if model and model ~= "" then
+					body = body .. ', "model": ' .. json_string(model)
+				end
+				body = body .. '}'
 			end
-			body = body .. '}'
-			table.insert(reqs, wrk.format("POST", "/v1/translate", headers, body))
+			table.insert(reqs, wrk.format("POST", path, headers, body))
 		end
 	end
 	if #reqs == 0 then error(file .. ": no sentences") end

@@ -112,8 +112,11 @@ static s2sd_req *req_new(s2sd_server *srv, struct MHD_Connection *conn, const ch
 	return r;
 }
 
+static void unwatched_remove(s2sd_req *r);
+
 static void req_free(s2sd_req *r)
 {
+	unwatched_remove(r);
 	s2sd_req_free_translate(r);
 	free(r->url);
 	free(r->body);
@@ -271,6 +274,7 @@ static void watch_stop(s2sd_req *r)
 
 static void resume(s2sd_req *r)
 {
+	unwatched_remove(r);
 	watch_stop(r);
 	if (r->suspended) {
 		r->suspended = false;
@@ -311,12 +315,11 @@ static void on_watch(uv_poll_t *p, int status, int events)
 	resume(r);
 }
 
-void s2sd_req_suspend(s2sd_req *r)
+/* Starts the disconnect watch of suspended r. */
+static void watch_start(s2sd_req *r)
 {
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-	MHD_suspend_connection(r->conn);
-	r->suspended = true;
 	r->watch = ci ? calloc(1, sizeof *r->watch) : NULL;
 	if (!r->watch)
 		return;
@@ -327,6 +330,62 @@ void s2sd_req_suspend(s2sd_req *r)
 	}
 	r->watch->data = r;
 	uv_poll_start(r->watch, UV_READABLE | UV_DISCONNECT, on_watch);
+}
+
+static void unwatched_remove(s2sd_req *r)
+{
+	s2sd_server *srv = r->srv;
+	if (!r->unwatched)
+		return;
+	if (r->uw_prev)
+		r->uw_prev->uw_next = r->uw_next;
+	else
+		srv->unwatched_head = r->uw_next;
+	if (r->uw_next)
+		r->uw_next->uw_prev = r->uw_prev;
+	else
+		srv->unwatched_tail = r->uw_prev;
+	r->uw_prev = r->uw_next = NULL;
+	r->unwatched = false;
+}
+
+/* Starts the watches of the requests suspended S2SD_WATCH_DELAY_MS ago or more; re-arms. */
+static void on_watch_timer(uv_timer_t *t)
+{
+	s2sd_server *srv = t->data;
+	const uint64_t delay = (uint64_t)S2SD_WATCH_DELAY_MS * 1000000ull;
+	uint64_t now = s2sd_now_ns();
+	s2sd_req *r;
+	while ((r = srv->unwatched_head) && now - r->suspended_ns >= delay) {
+		unwatched_remove(r);
+		watch_start(r);
+	}
+	if (r)
+		uv_timer_start(&srv->watch_timer, on_watch_timer,
+			       (r->suspended_ns + delay - now) / 1000000ull + 1, 0);
+}
+
+/*
+ * Parks r's connection. Its disconnect watch starts only if it is still
+ * parked S2SD_WATCH_DELAY_MS later: the list is in suspension order, so one
+ * timer, armed for the oldest, serves them all.
+ */
+void s2sd_req_suspend(s2sd_req *r)
+{
+	s2sd_server *srv = r->srv;
+	MHD_suspend_connection(r->conn);
+	r->suspended = true;
+	r->suspended_ns = s2sd_now_ns();
+	r->unwatched = true;
+	r->uw_next = NULL;
+	r->uw_prev = srv->unwatched_tail;
+	if (srv->unwatched_tail)
+		srv->unwatched_tail->uw_next = r;
+	else
+		srv->unwatched_head = r;
+	srv->unwatched_tail = r;
+	if (!uv_is_active((uv_handle_t *)&srv->watch_timer))
+		uv_timer_start(&srv->watch_timer, on_watch_timer, S2SD_WATCH_DELAY_MS + 1, 0);
 }
 
 void s2sd_req_work_done(s2sd_req *r)
@@ -543,6 +602,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 		r->cancelled = r->started;
 	if (r->busy && r->cancelled && s2sd_sched_cancel(r->srv->sched, &r->job))
 		r->busy = false;
+	unwatched_remove(r);
 	watch_stop(r);
 	if (r->cn)
 		s2sd_conn_request_done(r->cn);
@@ -605,6 +665,8 @@ int s2sd_http_start(s2sd_server *srv)
 	const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_EPOLL_FD);
 	uv_timer_init(srv->loop, &srv->mhd_timer);
 	srv->mhd_timer.data = srv;
+	uv_timer_init(srv->loop, &srv->watch_timer);
+	srv->watch_timer.data = srv;
 	uv_poll_init(srv->loop, &srv->mhd_poll, di->epoll_fd);
 	srv->mhd_poll.data = srv;
 	uv_poll_start(&srv->mhd_poll, UV_READABLE, on_mhd_poll);
@@ -627,9 +689,11 @@ void s2sd_http_stop(s2sd_server *srv)
 		return;
 	uv_poll_stop(&srv->mhd_poll);
 	uv_timer_stop(&srv->mhd_timer);
+	uv_timer_stop(&srv->watch_timer);
 	MHD_stop_daemon(srv->mhd);
 	srv->mhd = NULL;
 	s2sd_listen_close(srv);
 	uv_close((uv_handle_t *)&srv->mhd_poll, NULL);
 	uv_close((uv_handle_t *)&srv->mhd_timer, NULL);
+	uv_close((uv_handle_t *)&srv->watch_timer, NULL);
 }

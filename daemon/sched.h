@@ -8,8 +8,11 @@
  *     batch has free rows (continuous batching);
  *   - request-level batching: only when the batch is empty; the batch then
  *     runs to completion.
- * An idle worker that sees a first sentence waits up to the admission window
- * for more before its first step. When every sentence of a job is done
+ * With request-level batching, an idle worker that sees a first sentence
+ * waits up to the admission window for more before its first step; with
+ * step-level batching it starts at once (later sentences join at the next
+ * steps) and takes only its share of the work when other workers can take
+ * the rest, so every core decodes. When every sentence of a job is done
  * (finished, cancelled or past its deadline) the job is handed back to the
  * loop thread through a locked list and one uv_async.
  *

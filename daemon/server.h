@@ -68,6 +68,9 @@ typedef struct s2sd_server {
 	int open_requests; /* requests allocated and not freed */
 	s2sd_static dashboard; /* empty when disabled or not installed */
 	s2sd_recent recent;    /* capacity 0 when disabled */
+	/* suspended requests whose disconnect watch is not started yet, oldest first (http.c) */
+	s2sd_req *unwatched_head, *unwatched_tail;
+	uv_timer_t watch_timer; /* starts their watches once they are S2SD_WATCH_DELAY_MS old */
 } s2sd_server;
 
 /*
@@ -111,6 +114,9 @@ struct s2sd_req {
 	/* asynchronous work */
 	bool suspended, resume_ready, busy, cancelled, mhd_done;
 	uv_poll_t *watch; /* disconnect watch while suspended; freed in its close callback */
+	bool unwatched;   /* suspended, in the server's unwatched list (watch not started yet) */
+	uint64_t suspended_ns;
+	s2sd_req *uw_prev, *uw_next;
 	/* translate state */
 	s2s_api_request api;
 	s2sd_model_entry *entry;
@@ -120,6 +126,14 @@ struct s2sd_req {
 	s2sd_job job;
 	int n_tokens;
 };
+
+/*
+ * How long a suspended request goes without a disconnect watch. Most answers
+ * come sooner, so they never pay for one (a uv_poll on the socket: an ioctl,
+ * two epoll_ctl calls and a close callback, ~6 % of the loop thread's time at
+ * 64 connections); a client that leaves costs at most this much decoding more.
+ */
+#define S2SD_WATCH_DELAY_MS 100
 
 /* Longest raw URL accepted (414 beyond) and total header bytes (431 beyond). */
 #define S2SD_MAX_URL 8192

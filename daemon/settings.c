@@ -58,7 +58,7 @@ static const opt_row opt_table[] = {
 	{"batching", OPT_ENUM, O(batching_step), "step", 0, 0, batching_choices, "step or request"},
 	{"quantize", OPT_ENUM, O(quantize), "none", 0, 0, quantize_choices, "weights as stored (none) or int8 with one scale per row: faster, output may change slightly"},
 	{"max_rows", OPT_INT, O(max_rows), "64", 1, 4096, NULL, "decoder rows per worker batch"},
-	{"admission_window_ms", OPT_INT, O(admission_window_ms), "2", 0, 1000, NULL, "wait for more sentences when idle (ms)"},
+	{"admission_window_ms", OPT_INT, O(admission_window_ms), "2", 0, 1000, NULL, "request batching: an idle worker waits this long for more sentences; step batching: the longest a sentence waits to join a running batch (ms)"},
 	{"queue_length", OPT_INT, O(queue_length), "1024", 1, 1000000, NULL, "sentences waiting for a batch"},
 	{"max_body_bytes", OPT_INT, O(max_body_bytes), "1048576", 64, 67108864, NULL, "largest request body"},
 	{"max_sentences", OPT_INT, O(max_sentences), "64", 1, 65536, NULL, "sentences per request"},

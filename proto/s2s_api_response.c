@@ -3,9 +3,12 @@
  * results: tokens, detokenized text, scores, attention (subword or word
  * level), coverage, timings; model descriptions.
  */
+#define __STDC_WANT_IEC_60559_BFP_EXT__ 1 /* strfromd (ISO/IEC TS 18661-1, glibc >= 2.25) */
 #include "s2s_api.h"
 
+#include <locale.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +16,17 @@
 
 #define WORD_START "\xe2\x96\x81" /* U+2581, the tokenizer's word-start mark */
 
+
 /*
+ * Response bodies are written straight into one growing buffer, in the
+ * byte format json_dumps(S2S_API_DUMP_FLAGS) gives (keys in insertion
+ * order, strings as jansson escapes them, reals as "%.7g" with jansson's
+ * fix-ups), without building a jansson tree first: on the daemon's loop
+ * thread the tree, its dump and its free took about a quarter of the time
+ * of a one-sentence request (issue 11; docs/benchmarks-http.md).
+ * tests/proto/test_api.c checks that re-dumping a body through jansson
+ * gives the same bytes.
+ *
  * Building state: the first failure wins and the whole response is then
  * refused, so no part of a result (a hypothesis, a log-probability) can go
  * missing without the caller hearing about it. `where` is the JSON path of
@@ -23,7 +36,17 @@ typedef struct {
 	s2s_api_error *e; /* optional */
 	bool failed;
 	char where[96];
+	char *buf; /* the body so far (owned until returned) */
+	size_t len, cap;
+	char point; /* the locale's decimal point, which "%g" writes */
 } build;
+
+static void build_init(build *b, s2s_api_error *e)
+{
+	memset(b, 0, sizeof *b);
+	b->e = e;
+	b->point = localeconv()->decimal_point[0];
+}
 
 static void build_oom(build *b)
 {
@@ -32,8 +55,101 @@ static void build_oom(build *b)
 	b->failed = true;
 }
 
+static void put(build *b, const char *s, size_t n)
+{
+	if (b->failed)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 1024;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		char *p = realloc(b->buf, cap);
+		if (!p) {
+			build_oom(b);
+			return;
+		}
+		b->buf = p;
+		b->cap = cap;
+	}
+	memcpy(b->buf + b->len, s, n);
+	b->len += n;
+	b->buf[b->len] = '\0';
+}
+
+#define PUT(b, lit) put((b), (lit), sizeof(lit) - 1)
+
+/* `"name":`, after `{` for an object's first key, else after a comma. */
+static void key(build *b, bool first, const char *name)
+{
+	put(b, first ? "{\"" : ",\"", 2);
+	put(b, name, strlen(name));
+	PUT(b, "\":");
+}
+
+/* Length of the valid UTF-8 sequence at s (json_string's rules), 0 if invalid. */
+static size_t utf8_len(const unsigned char *s)
+{
+	unsigned c = s[0];
+	size_t n = c < 0x80 ? 1 : c < 0xc2 ? 0 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : c < 0xf5 ? 4 : 0;
+	uint32_t cp = n == 2 ? c & 0x1f : n == 3 ? c & 0x0f : c & 0x07;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return n;
+}
+
+/* A JSON string of (valid UTF-8) s; invalid UTF-8 fails the build with a reason. */
+static void str(build *b, const char *s)
+{
+	if (!s) {
+		build_oom(b);
+		return;
+	}
+	PUT(b, "\"");
+	const unsigned char *p = (const unsigned char *)s, *run = p;
+	while (*p && !b->failed) {
+		size_t n = utf8_len(p);
+		if (n == 0) {
+			s2s_api_fail(b->e, S2S_API_INTERNAL, "%s: a string is not valid UTF-8", b->where);
+			b->failed = true;
+			return;
+		}
+		if (n > 1 || (*p >= 0x20 && *p != '"' && *p != '\\')) {
+			p += n;
+			continue;
+		}
+		put(b, (const char *)run, (size_t)(p - run));
+		char esc[8];
+		const char *named = *p == '"' ? "\\\"" : *p == '\\' ? "\\\\" : *p == '\b' ? "\\b" :
+				    *p == '\f' ? "\\f" : *p == '\n' ? "\\n" : *p == '\r' ? "\\r" :
+				    *p == '\t' ? "\\t" : NULL;
+		if (!named)
+			snprintf(esc, sizeof esc, "\\u%04X", *p);
+		put(b, named ? named : esc, strlen(named ? named : esc));
+		run = ++p;
+	}
+	put(b, (const char *)run, (size_t)(p - run));
+	PUT(b, "\"");
+}
+
+static void str_array(build *b, const char *const *s, int n)
+{
+	PUT(b, "[");
+	for (int i = 0; i < n; i++) {
+		if (i)
+			PUT(b, ",");
+		str(b, s[i]);
+	}
+	PUT(b, "]");
+}
+
 /* A JSON number, or a failure naming `what`[idx] when x is NaN or infinite. */
-static json_t *num(build *b, double x, const char *what, int idx)
+static void num(build *b, double x, const char *what, int idx)
 {
 	if (!isfinite(x)) {
 		char name[64];
@@ -46,68 +162,68 @@ static json_t *num(build *b, double x, const char *what, int idx)
 				     "%s.%s is %s, which JSON cannot carry: the model produced a non-finite value (is the checkpoint corrupt?)",
 				     b->where, name, isnan(x) ? "NaN" : x > 0 ? "+Infinity" : "-Infinity");
 		b->failed = true;
+		return;
+	}
+	/* strfromd: the digits of snprintf's "%.7g" without parsing a format per number */
+	char buf[48];
+	int n = strfromd(buf, sizeof buf - 3, "%.7g", x);
+	if (n < 0 || n >= (int)sizeof buf - 3) {
+		build_oom(b);
+		return;
+	}
+	char *dot = b->point != '.' ? strchr(buf, b->point) : NULL;
+	if (dot)
+		*dot = '.';
+	if (!strchr(buf, '.') && !strchr(buf, 'e')) {
+		memcpy(buf + n, ".0", 3); /* a real stays a real when read back */
+		n += 2;
+	}
+	char *e = strchr(buf, 'e');
+	if (e) { /* no '+' and no leading zeros in the exponent, as jansson writes it */
+		char *start = e + 1, *end = start + 1;
+		if (*start == '-')
+			start++;
+		while (*end == '0')
+			end++;
+		if (end != start) {
+			memmove(start, end, strlen(end) + 1);
+			n = (int)strlen(buf);
+		}
+	}
+	put(b, buf, (size_t)n);
+}
+
+static void float_array(build *b, const float *v, int n, const char *what)
+{
+	PUT(b, "[");
+	for (int i = 0; i < n; i++) {
+		if (i)
+			PUT(b, ",");
+		num(b, v[i], what, i);
+	}
+	PUT(b, "]");
+}
+
+static void boolean(build *b, bool v)
+{
+	if (v)
+		PUT(b, "true");
+	else
+		PUT(b, "false");
+}
+
+/* The body, or NULL with the reason in b->e when anything failed on the way. */
+static char *finish(build *b)
+{
+	if (b->failed || !b->buf) {
+		if (!b->buf)
+			build_oom(b);
+		free(b->buf);
 		return NULL;
 	}
-	json_t *v = json_real(x);
-	if (!v)
-		build_oom(b);
-	return v;
+	return b->buf;
 }
 
-/* Appends v (stolen, jansson frees it on failure too) to a; NULL v or a fails the build. */
-static void append(build *b, json_t *a, json_t *v)
-{
-	if (!a) {
-		json_decref(v);
-		build_oom(b);
-	} else if (json_array_append_new(a, v) < 0) {
-		build_oom(b); /* keeps the reason of a NULL v recorded first */
-	}
-}
-
-/* Sets key to v (stolen, as above) in o; NULL v or o fails the build. */
-static void set(build *b, json_t *o, const char *key, json_t *v)
-{
-	if (!o) {
-		json_decref(v);
-		build_oom(b);
-	} else if (json_object_set_new(o, key, v) < 0) {
-		build_oom(b);
-	}
-}
-
-/* A JSON string of (valid UTF-8) s; invalid UTF-8 fails the build with a reason. */
-static json_t *str(build *b, const char *s)
-{
-	json_t *v = s ? json_string(s) : NULL;
-	if (!v && s && !b->failed) {
-		s2s_api_fail(b->e, S2S_API_INTERNAL, "%s: a string is not valid UTF-8", b->where);
-		b->failed = true;
-	} else if (!v) {
-		build_oom(b);
-	}
-	return v;
-}
-
-static json_t *str_array(build *b, const char *const *s, int n)
-{
-	json_t *a = json_array();
-	for (int i = 0; i < n; i++)
-		append(b, a, str(b, s[i]));
-	if (!a)
-		build_oom(b);
-	return a;
-}
-
-static json_t *float_array(build *b, const float *v, int n, const char *what)
-{
-	json_t *a = json_array();
-	for (int i = 0; i < n; i++)
-		append(b, a, num(b, v[i], what, i));
-	if (!a)
-		build_oom(b);
-	return a;
-}
 
 /* Whitespace-separated words of `s` (malloc'd copies), as the tokenizer splits them. */
 static int split_words(const char *s, char ***out)
@@ -203,11 +319,11 @@ static int target_words(const s2s_hypothesis *h, const char **t, int32_t *word_o
 }
 
 /* The words' strings: their tokens joined, the word-start mark dropped (no length limit). */
-static json_t *target_word_strings(build *b, const s2s_hypothesis *h, const char **t,
-				   const int32_t *word_of, int nw)
+static void target_word_strings(build *b, const s2s_hypothesis *h, const char **t,
+				const int32_t *word_of, int nw)
 {
-	json_t *a = json_array();
-	for (int w = 0, k = 0; w < nw; w++) {
+	PUT(b, "[");
+	for (int w = 0, k = 0; w < nw && !b->failed; w++) {
 		size_t len = 0;
 		for (int j = k; j < h->n && word_of[j] == w; j++)
 			len += strlen(t[j]);
@@ -225,37 +341,37 @@ static json_t *target_word_strings(build *b, const s2s_hypothesis *h, const char
 			len += strlen(p);
 		}
 		buf[len] = '\0';
-		append(b, a, str(b, buf));
+		if (w)
+			PUT(b, ",");
+		str(b, buf);
 		free(buf);
 	}
-	if (!a)
-		build_oom(b);
-	return a;
+	PUT(b, "]");
 }
 
 /* Subword matrix as JSON rows. */
-static json_t *attention_subword(build *b, const s2s_hypothesis *h, int n_src)
+static void attention_subword(build *b, const s2s_hypothesis *h, int n_src)
 {
-	json_t *rows = json_array();
-	for (int k = 0; k < h->n; k++)
-		append(b, rows, float_array(b, h->attention + (size_t)k * n_src, n_src, "attention"));
-	if (!rows)
-		build_oom(b);
-	return rows;
+	PUT(b, "[");
+	for (int k = 0; k < h->n; k++) {
+		if (k)
+			PUT(b, ",");
+		float_array(b, h->attention + (size_t)k * n_src, n_src, "attention");
+	}
+	PUT(b, "]");
 }
 
 /*
  * Word matrix: columns of a source word's tokens summed, rows of a target
  * word's tokens averaged, so every row still sums to one.
  */
-static json_t *attention_word(build *b, const s2s_hypothesis *h, const s2s_tokens *tok,
-			      const int32_t *tword, int ntw)
+static void attention_word(build *b, const s2s_hypothesis *h, const s2s_tokens *tok,
+			   const int32_t *tword, int ntw)
 {
 	int nsw = tok->n_words;
 	float *m = calloc((size_t)ntw * nsw + 1, sizeof *m);
 	int *cnt = calloc((size_t)ntw + 1, sizeof *cnt);
-	json_t *rows = json_array();
-	if (!m || !cnt || !rows) {
+	if (!m || !cnt) {
 		build_oom(b);
 		goto out;
 	}
@@ -264,27 +380,33 @@ static json_t *attention_word(build *b, const s2s_hypothesis *h, const s2s_token
 		for (int j = 0; j < tok->n; j++)
 			m[(size_t)tword[k] * nsw + tok->word[j]] += h->attention[(size_t)k * tok->n + j];
 	}
+	PUT(b, "[");
 	for (int w = 0; w < ntw; w++) {
 		for (int j = 0; j < nsw; j++)
 			m[(size_t)w * nsw + j] /= (float)cnt[w];
-		append(b, rows, float_array(b, m + (size_t)w * nsw, nsw, "attention"));
+		if (w)
+			PUT(b, ",");
+		float_array(b, m + (size_t)w * nsw, nsw, "attention");
 	}
+	PUT(b, "]");
 out:
 	free(m);
 	free(cnt);
-	return rows;
 }
 
-static void add_attention(build *b, json_t *o, const s2s_hypothesis *h, const s2s_tokens *tok,
+static void add_attention(build *b, const s2s_hypothesis *h, const s2s_tokens *tok,
 			  const char **t, bool word_level)
 {
-	set(b, o, "attention_level", str(b, word_level ? "word" : "subword"));
+	key(b, false, "attention_level");
+	str(b, word_level ? "word" : "subword");
 	if (!h->attention) {
-		set(b, o, "attention", json_null());
+		key(b, false, "attention");
+		PUT(b, "null");
 		return;
 	}
 	if (!word_level) {
-		set(b, o, "attention", attention_subword(b, h, tok->n));
+		key(b, false, "attention");
+		attention_subword(b, h, tok->n);
 		return;
 	}
 	int32_t *tword = calloc((size_t)h->n + 1, sizeof *tword);
@@ -293,40 +415,50 @@ static void add_attention(build *b, json_t *o, const s2s_hypothesis *h, const s2
 		return;
 	}
 	int ntw = target_words(h, t, tword);
-	set(b, o, "target_words", target_word_strings(b, h, t, tword, ntw));
-	set(b, o, "attention", attention_word(b, h, tok, tword, ntw));
+	key(b, false, "target_words");
+	target_word_strings(b, h, t, tword, ntw);
+	key(b, false, "attention");
+	attention_word(b, h, tok, tword, ntw);
 	free(tword);
 }
 
-static json_t *hypothesis_json(build *b, const s2s_api_view *v, const s2s_tokens *tok,
-			       const s2s_hypothesis *h)
+static void hypothesis_json(build *b, const s2s_api_view *v, const s2s_tokens *tok,
+			    const s2s_hypothesis *h)
 {
 	const char **t = hyp_tokens(v->model, tok, h, v->opt->replace_unk);
 	char *text = t ? hyp_text(v->model, h, t) : NULL;
-	json_t *o = json_object();
 	if (!t || !text)
 		build_oom(b);
-	set(b, o, "text", str(b, text));
-	set(b, o, "tokens", t ? str_array(b, t, h->n) : NULL);
-	set(b, o, "score", num(b, h->score, "score", -1));
-	set(b, o, "norm_score", num(b, h->norm_score, "norm_score", -1));
-	set(b, o, "logprobs", float_array(b, h->logprobs, h->n, "logprobs"));
-	set(b, o, "finished", json_boolean(h->finished));
+	key(b, true, "text");
+	str(b, text);
+	key(b, false, "tokens");
+	if (t)
+		str_array(b, t, h->n);
+	key(b, false, "score");
+	num(b, h->score, "score", -1);
+	key(b, false, "norm_score");
+	num(b, h->norm_score, "norm_score", -1);
+	key(b, false, "logprobs");
+	float_array(b, h->logprobs, h->n, "logprobs");
+	key(b, false, "finished");
+	boolean(b, h->finished);
 	if (t && v->opt->attention)
-		add_attention(b, o, h, tok, t, v->opt->word_level);
+		add_attention(b, h, tok, t, v->opt->word_level);
+	PUT(b, "}");
 	free(text);
 	free(t);
-	return o;
 }
 
 /* Coverage per source word over the best hypothesis, and the words below the threshold. */
-static void add_coverage(build *b, json_t *o, const s2s_api_view *v, const s2s_api_sentence *s,
+static void add_coverage(build *b, const s2s_api_view *v, const s2s_api_sentence *s,
 			 char **words, int nwords)
 {
 	const s2s_hypothesis *h = s->res && s->res->n_hyps > 0 ? &s->res->hyps[0] : NULL;
 	if (!h || !h->attention) {
-		set(b, o, "coverage", json_null());
-		set(b, o, "low_coverage_words", json_array());
+		key(b, false, "coverage");
+		PUT(b, "null");
+		key(b, false, "low_coverage_words");
+		PUT(b, "[]");
 		return;
 	}
 	int nsw = s->tok->n_words;
@@ -338,107 +470,132 @@ static void add_coverage(build *b, json_t *o, const s2s_api_view *v, const s2s_a
 	for (int k = 0; k < h->n; k++)
 		for (int j = 0; j < s->tok->n; j++)
 			cov[s->tok->word[j]] += h->attention[(size_t)k * s->tok->n + j];
-	json_t *low = json_array();
-	for (int w = 0; w < nsw; w++)
-		if (cov[w] < v->opt->coverage_threshold)
-			append(b, low, str(b, w < nwords ? words[w] : ""));
 	char where[sizeof b->where];
 	memcpy(where, b->where, sizeof where);
 	snprintf(b->where, sizeof b->where, "%.60s.coverage", where);
-	set(b, o, "coverage", float_array(b, cov, nsw, "words"));
+	key(b, false, "coverage");
+	float_array(b, cov, nsw, "words");
 	memcpy(b->where, where, sizeof where);
-	set(b, o, "low_coverage_words", low);
+	key(b, false, "low_coverage_words");
+	PUT(b, "[");
+	for (int w = 0, first = 1; w < nsw; w++)
+		if (cov[w] < v->opt->coverage_threshold) {
+			if (!first)
+				PUT(b, ",");
+			first = 0;
+			str(b, w < nwords ? words[w] : "");
+		}
+	PUT(b, "]");
 	free(cov);
 }
 
-static json_t *timings(build *b, const s2s_api_sentence *s)
+static void timings(build *b, const s2s_api_sentence *s)
 {
-	json_t *o = json_object();
-	set(b, o, "queued_ms", num(b, s->queued_ms, "timings.queued_ms", -1));
-	set(b, o, "encode_ms", num(b, s->res ? s->res->encode_ms : 0.0, "timings.encode_ms", -1));
-	set(b, o, "decode_ms", num(b, s->res ? s->res->decode_ms : 0.0, "timings.decode_ms", -1));
-	return o;
+	key(b, true, "queued_ms");
+	num(b, s->queued_ms, "timings.queued_ms", -1);
+	key(b, false, "encode_ms");
+	num(b, s->res ? s->res->encode_ms : 0.0, "timings.encode_ms", -1);
+	key(b, false, "decode_ms");
+	num(b, s->res ? s->res->decode_ms : 0.0, "timings.decode_ms", -1);
+	PUT(b, "}");
 }
 
-static json_t *sentence_json(build *b, const s2s_api_view *v, const s2s_api_sentence *s, int i)
+static void sentence_json(build *b, const s2s_api_view *v, const s2s_api_sentence *s, int i)
 {
 	char **words;
 	int nwords = split_words(s->source, &words);
-	json_t *o = json_object(), *hyps = json_array();
-	set(b, o, "source", str(b, s->source));
-	set(b, o, "source_tokens", str_array(b, (const char *const *)s->tok->pieces, s->tok->n));
-	set(b, o, "source_words", str_array(b, (const char *const *)words, nwords));
-	set(b, o, "truncated", json_boolean(s->res == NULL));
+	key(b, true, "source");
+	str(b, s->source);
+	key(b, false, "source_tokens");
+	str_array(b, (const char *const *)s->tok->pieces, s->tok->n);
+	key(b, false, "source_words");
+	str_array(b, (const char *const *)words, nwords);
+	key(b, false, "truncated");
+	boolean(b, s->res == NULL);
+	key(b, false, "hypotheses");
+	PUT(b, "[");
 	for (int k = 0; s->res && k < s->res->n_hyps; k++) {
 		snprintf(b->where, sizeof b->where, "results[%d].hypotheses[%d]", i, k);
-		append(b, hyps, hypothesis_json(b, v, s->tok, &s->res->hyps[k]));
+		if (k)
+			PUT(b, ",");
+		hypothesis_json(b, v, s->tok, &s->res->hyps[k]);
 	}
-	set(b, o, "hypotheses", hyps);
+	PUT(b, "]");
 	snprintf(b->where, sizeof b->where, "results[%d]", i);
 	if (v->opt->coverage)
-		add_coverage(b, o, v, s, words, nwords);
-	set(b, o, "timings", timings(b, s));
+		add_coverage(b, v, s, words, nwords);
+	key(b, false, "timings");
+	timings(b, s);
+	PUT(b, "}");
 	free_words(words, nwords);
-	return o;
-}
-
-/* The body, or NULL with the reason in b->e when anything failed on the way. */
-static char *finish(build *b, json_t *j)
-{
-	char *s = j && !b->failed ? json_dumps(j, S2S_API_DUMP_FLAGS) : NULL;
-	json_decref(j);
-	if (!s && !b->failed)
-		build_oom(b);
-	return s;
 }
 
 char *s2s_api_translate_response(const s2s_api_view *v, const s2s_api_sentence *s, int n,
 				 s2s_api_error *e)
 {
-	build b = {e, false, ""};
-	json_t *o = json_object(), *results = json_array(), *t = json_object();
+	build b;
+	build_init(&b, e);
 	bool truncated = false;
-	for (int i = 0; i < n && !b.failed; i++) {
+	for (int i = 0; i < n; i++)
 		truncated |= s[i].res == NULL;
-		append(&b, results, sentence_json(&b, v, &s[i], i));
+	key(&b, true, "model");
+	str(&b, v->model_name);
+	key(&b, false, "request_id");
+	str(&b, v->request_id);
+	key(&b, false, "truncated");
+	boolean(&b, truncated);
+	key(&b, false, "results");
+	PUT(&b, "[");
+	for (int i = 0; i < n && !b.failed; i++) {
+		if (i)
+			PUT(&b, ",");
+		sentence_json(&b, v, &s[i], i);
 	}
-	set(&b, o, "model", str(&b, v->model_name));
-	set(&b, o, "request_id", str(&b, v->request_id));
-	set(&b, o, "truncated", json_boolean(truncated));
-	set(&b, o, "results", results);
+	PUT(&b, "]");
 	snprintf(b.where, sizeof b.where, "timings");
-	set(&b, t, "total_ms", num(&b, v->total_ms, "total_ms", -1));
-	set(&b, o, "timings", t);
-	return finish(&b, o);
+	key(&b, false, "timings");
+	key(&b, true, "total_ms");
+	num(&b, v->total_ms, "total_ms", -1);
+	PUT(&b, "}}");
+	return finish(&b);
 }
 
 char *s2s_api_opennmt_response(const s2s_api_view *v, const s2s_api_sentence *s, int n,
 			       s2s_api_error *e)
 {
-	build b = {e, false, ""};
-	json_t *list = json_array(), *outer = json_array();
+	build b;
+	build_init(&b, e);
+	int count = 0;
+	PUT(&b, "[[");
 	for (int i = 0; i < n && !b.failed; i++) {
 		for (int k = 0; s[i].res && k < s[i].res->n_hyps; k++) {
 			const s2s_hypothesis *h = &s[i].res->hyps[k];
 			const char **t = hyp_tokens(v->model, s[i].tok, h, false);
 			char *text = t ? hyp_text(v->model, h, t) : NULL;
-			json_t *o = json_object();
-			snprintf(b.where, sizeof b.where, "[0][%d] (input %d, hypothesis %d)",
-				 (int)json_array_size(list), i, k);
+			char nb[16];
+			snprintf(b.where, sizeof b.where, "[0][%d] (input %d, hypothesis %d)", count, i, k);
 			if (!text)
 				build_oom(&b);
-			set(&b, o, "src", str(&b, s[i].source));
-			set(&b, o, "tgt", str(&b, text));
-			set(&b, o, "n_best", json_integer(k + 1));
-			set(&b, o, "pred_score", num(&b, h->norm_score, "pred_score", -1));
-			append(&b, list, o);
+			if (count++)
+				PUT(&b, ",");
+			key(&b, true, "src");
+			str(&b, s[i].source);
+			key(&b, false, "tgt");
+			str(&b, text);
+			key(&b, false, "n_best");
+			snprintf(nb, sizeof nb, "%d", k + 1);
+			put(&b, nb, strlen(nb));
+			key(&b, false, "pred_score");
+			num(&b, h->norm_score, "pred_score", -1);
+			PUT(&b, "}");
 			free(text);
 			free(t);
 		}
 	}
-	append(&b, outer, list);
-	return finish(&b, outer);
+	PUT(&b, "]]");
+	return finish(&b);
 }
+
 
 /*
  * The optional keys of checkpoint-format.md §3, only where they differ

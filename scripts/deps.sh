@@ -18,8 +18,10 @@ BROWSER_PKGS="nodejs npm chromium"
 TORCH_PKGS=""
 # yaml and sentencepiece: the importers read Joey NMT's config.yaml and
 # SentencePiece .model files (docs/importing.md), and the tokenizer tests
-# compare against sentencepiece itself.
-[ "${1:-}" = --with-torch ] && TORCH_PKGS="python3-torch python3-numpy python3-yaml python3-sentencepiece"
+# compare against sentencepiece itself. wrk, flask and waitress: `make
+# bench-http` and its OpenNMT-py-style baseline (docs/benchmarks-http.md).
+[ "${1:-}" = --with-torch ] && TORCH_PKGS="python3-torch python3-numpy python3-yaml python3-sentencepiece
+  wrk python3-flask python3-waitress"
 OPTIONAL_PKGS="$TORCH_PKGS ${S2S_EXTRA_PKGS:-}"
 
 want=""

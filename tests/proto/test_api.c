@@ -461,3 +461,80 @@ Test(model_info, optional_keys_appear_only_when_used)
 	cr_assert_str_eq(json_string_value(json_object_get(a, "bridge_cell")), "linear");
 	json_decref(a);
 }
+
+/*
+ * The bodies are written without jansson (issue 11), in json_dumps's byte
+ * format: reading one back and dumping it with S2S_API_DUMP_FLAGS must give
+ * the same bytes (key order, string escapes, "%.7g" reals with ".0" and
+ * jansson's exponent form), for every option that adds keys.
+ */
+static void expect_jansson_bytes(const char *body)
+{
+	json_error_t err;
+	json_t *j = json_loads(body, 0, &err);
+	cr_assert_not_null(j, "not JSON (%s): %s", err.text, body);
+	char *again = json_dumps(j, S2S_API_DUMP_FLAGS);
+	cr_assert_str_eq(body, again);
+	free(again);
+	json_decref(j);
+}
+
+Test(response, bodies_are_byte_identical_to_jansson_dumps)
+{
+	static const float values[] = {-0.5f,     -2.0f,     0.0f,       -1e-7f,      -123456.7f, 1e-5f,
+				       -3.25e12f, 1.0f / 3, -0.0001234f, 65504.0f, -1e20f,    7.0f};
+	static const char *sources[] = {"a b", "quote \" back \\ tab\t nl\n cr\r bs\b ff\f ctl\x01\x1f del\x7f",
+					"caf\xc3\xa9 \xe2\x96\x81 \xf0\x9f\x98\x80 /slash/"};
+	fixture f;
+	make(&f, 2, 12);
+	for (int k = 0; k < 2; k++)
+		for (int t = 0; t < 12; t++) {
+			f.res->hyps[k].logprobs[t] = values[(t + k) % 12];
+			f.res->hyps[k].attention[(size_t)t * f.tok.n + 1] = values[t] / 7;
+		}
+	f.res->hyps[1].score = -1e-9;
+	f.res->hyps[1].norm_score = 12345678.0;
+	for (size_t si = 0; si < sizeof sources / sizeof *sources; si++)
+		for (int mode = 0; mode < 4; mode++) {
+			f.opt.attention = mode > 0;
+			f.opt.word_level = mode == 2;
+			f.opt.coverage = mode == 3;
+			s2s_api_sentence s = {sources[si], &f.tok, f.res, 0.125 * (double)si};
+			s2s_api_view v = {f.model, "m\"odel", "req\\1", &f.opt, 1e6 + 0.5};
+			s2s_api_error e = {0};
+			for (int opennmt = 0; opennmt < 2; opennmt++) {
+				char *body = opennmt ? s2s_api_opennmt_response(&v, &s, 1, &e)
+						     : s2s_api_translate_response(&v, &s, 1, &e);
+				cr_assert_not_null(body, "%s", e.message);
+				expect_jansson_bytes(body);
+				free(body);
+			}
+		}
+	/* a truncated sentence (no result) beside a finished one */
+	s2s_api_sentence two[2] = {{"a b", &f.tok, NULL, 1.0}, {"a b", &f.tok, f.res, 2.0}};
+	s2s_api_view v = {f.model, "a", "r", &f.opt, 3.0};
+	s2s_api_error e = {0};
+	char *body = s2s_api_translate_response(&v, two, 2, &e);
+	cr_assert_not_null(body, "%s", e.message);
+	expect_jansson_bytes(body);
+	cr_assert_not_null(strstr(body, "\"truncated\":true,\"results\""), "%s", body);
+	free(body);
+	unmake(&f);
+}
+
+Test(response, a_source_that_is_not_utf8_fails_the_response)
+{
+	static const char *bad[] = {"\xff", "a\xc3", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe0\x80\xaf"};
+	fixture f;
+	make(&f, 1, 3);
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		s2s_api_sentence s = {bad[i], &f.tok, f.res, 0.0};
+		s2s_api_view v = {f.model, "a", "r", &f.opt, 1.0};
+		s2s_api_error e = {0};
+		char *body = s2s_api_translate_response(&v, &s, 1, &e);
+		cr_assert_null(body, "case %zu built: %s", i, body ? body : "");
+		cr_assert_not_null(strstr(e.message, "not valid UTF-8"), "%s", e.message);
+		cr_assert_null(json_string(bad[i]), "jansson accepts case %zu too", i);
+	}
+	unmake(&f);
+}
