@@ -38,23 +38,30 @@ typedef struct {
 	int n;
 } expect_table;
 
+/* Appends one expected tensor: a vector (dst) or a matrix (mat). */
+static void add_expect(expect_table *t, const float **dst, s2s__wmat *mat, int64_t rows,
+                       int64_t cols, const char *fmt, va_list ap)
+{
+	assert(t->n < MAX_EXPECT); /* the bound above is wrong if this fires */
+	expect *e = &t->e[t->n++];
+	vsnprintf(e->name, sizeof e->name, fmt, ap);
+	e->dst = dst;
+	e->mat = mat;
+	e->rank = cols ? 2 : 1;
+	e->shape[0] = rows;
+	e->shape[1] = cols;
+}
+
 static void want(expect_table *t, const float **dst, int64_t rows, int64_t cols, const char *fmt,
                  ...) __attribute__((format(printf, 5, 6)));
 
 static void want(expect_table *t, const float **dst, int64_t rows, int64_t cols, const char *fmt,
                  ...)
 {
-	assert(t->n < MAX_EXPECT); /* the bound above is wrong if this fires */
-	expect *e = &t->e[t->n++];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(e->name, sizeof e->name, fmt, ap);
+	add_expect(t, dst, NULL, rows, cols, fmt, ap);
 	va_end(ap);
-	e->dst = dst;
-	e->mat = NULL;
-	e->rank = cols ? 2 : 1;
-	e->shape[0] = rows;
-	e->shape[1] = cols;
 }
 
 /* A matrix: packed, not copied. */
@@ -64,17 +71,10 @@ static void want_mat(expect_table *t, s2s__wmat *mat, int64_t rows, int64_t cols
 static void want_mat(expect_table *t, s2s__wmat *mat, int64_t rows, int64_t cols,
                      const char *fmt, ...)
 {
-	assert(t->n < MAX_EXPECT);
-	expect *e = &t->e[t->n++];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(e->name, sizeof e->name, fmt, ap);
+	add_expect(t, NULL, mat, rows, cols, fmt, ap);
 	va_end(ap);
-	e->dst = NULL;
-	e->mat = mat;
-	e->rank = 2;
-	e->shape[0] = rows;
-	e->shape[1] = cols;
 }
 
 static void want_rnn(expect_table *t, s2s__rnn_weights *w, const char *prefix, int layer,

@@ -314,6 +314,18 @@ Test(cli, matches_pytorch_fixtures)
 	cr_expect_gt(variants, 0, "no model fixtures among the JSON files");
 }
 
+/* The first fixture JSON that describes a model variant (k: its index), or the last one. */
+static json_t *first_variant(char **paths, int n, int *k)
+{
+	*k = 0;
+	json_t *fx = load_json(paths[0]);
+	while (!json_object_get(fx, "variant") && *k + 1 < n) {
+		json_decref(fx);
+		fx = load_json(paths[++*k]);
+	}
+	return fx;
+}
+
 /* Empty lines give empty lines; a bad line gives an empty line, a message and status 1. */
 Test(cli, empty_and_bad_lines_keep_alignment)
 {
@@ -321,12 +333,8 @@ Test(cli, empty_and_bad_lines_keep_alignment)
 	char **paths = fixture_jsons(&n);
 	if (n == 0)
 		cr_skip_test("no fixtures in %s", fixture_dir());
-	int k = 0;
-	json_t *fx = load_json(paths[k]);
-	while (!json_object_get(fx, "variant") && k + 1 < n) {
-		json_decref(fx);
-		fx = load_json(paths[++k]);
-	}
+	int k;
+	json_t *fx = first_variant(paths, n, &k);
 	const char *text = json_string_value(
 		json_object_get(json_array_get(json_object_get(fx, "cases"), 0), "src_text"));
 	char args[4096], input[4096];
@@ -359,12 +367,8 @@ Test(cli, quantize_int8_translates_batch_invariant)
 	char **paths = fixture_jsons(&n);
 	if (n == 0)
 		cr_skip_test("no fixtures in %s", fixture_dir());
-	int k = 0;
-	json_t *fx = load_json(paths[k]);
-	while (!json_object_get(fx, "variant") && k + 1 < n) {
-		json_decref(fx);
-		fx = load_json(paths[++k]);
-	}
+	int k;
+	json_t *fx = first_variant(paths, n, &k);
 	json_t *cases = json_object_get(fx, "cases");
 	char args[4096], full[4300], *input = calloc(1, 1 << 16);
 	size_t len = 0;
