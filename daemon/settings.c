@@ -54,7 +54,7 @@ static const opt_row opt_table[] = {
 	{"cancel_on_eof", OPT_BOOL, O(cancel_on_eof), "false", 0, 0, NULL, "a client's half-close (FIN) cancels its request"},
 	{"data_dir", OPT_STR, O(data_dir), S2S_PKGDATADIR, 0, 0, NULL, "directory with models/*.safetensors"},
 	{"workers", OPT_INT, O(workers), "2", 1, 256, NULL, "worker threads"},
-	{"blas_threads", OPT_INT, O(blas_threads), "1", 0, 256, NULL, "OpenBLAS threads per call (0: its default)"},
+	{"blas_threads", OPT_INT, O(blas_threads), "1", 0, 256, NULL, "threads per product, the core's kernels and OpenBLAS (0: OPENBLAS_NUM_THREADS)"},
 	{"batching", OPT_ENUM, O(batching_step), "step", 0, 0, batching_choices, "step or request"},
 	{"quantize", OPT_ENUM, O(quantize), "none", 0, 0, quantize_choices, "weights as stored (none) or int8 with one scale per row: faster, output may change slightly"},
 	{"max_rows", OPT_INT, O(max_rows), "64", 1, 4096, NULL, "decoder rows per worker batch"},
