@@ -337,6 +337,8 @@ static int load_text_parts(struct s2s_model *m, s2s_error *err)
 		rc = s2s_tokenizer_new(v[3], "src_tokenizer", &m->src_tok, err);
 	if (rc == 0)
 		rc = s2s_tokenizer_new(v[4], "tgt_tokenizer", &m->tgt_tok, err);
+	if (rc == 0)
+		rc = s2s_sentinels_find(m->src_vocab, m->tgt_vocab, &m->sentinels, err);
 	if (rc == 0 && s2s_tokenizer_appends_eos(m->tgt_tok))
 		rc = s2s__error_set(err, S2S_ETOKENIZER,
 		                    "tgt_tokenizer: 'append_eos' is for the source tokenizer only");
@@ -365,6 +367,7 @@ static void model_destroy(struct s2s_model *m)
 		return;
 	s2s__anon_free(m->packed, m->packed_bytes);
 	s2s__anon_free(m->vectors, m->vectors_bytes);
+	s2s_sentinels_deinit(&m->sentinels);
 	s2s_tokenizer_free(m->tgt_tok);
 	s2s_tokenizer_free(m->src_tok);
 	s2s_vocab_free(m->tgt_vocab);
@@ -461,6 +464,11 @@ unsigned s2s_model_decode_defaults(const s2s_model *m, s2s_decode_options *out)
 {
 	*out = m->decoding;
 	return m->decoding_set;
+}
+
+const s2s_sentinels *s2s_model_sentinels(const s2s_model *m)
+{
+	return &m->sentinels;
 }
 
 const s2s_tokenizer *s2s_model_src_tokenizer(const s2s_model *m)

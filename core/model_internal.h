@@ -17,6 +17,7 @@
 #include "s2s_checkpoint.h"
 #include "s2s_decode.h"
 #include "s2s_model.h"
+#include "s2s_spans.h"
 #include "wmat.h"
 
 /* One direction of one layer of a PyTorch RNN/GRU/LSTM. */
@@ -67,6 +68,7 @@ struct s2s_model {
 	char sha256[65];
 	s2s_decode_options decoding; /* seq2seqd.decoding, or the §7 defaults */
 	unsigned decoding_set;       /* S2S_DEC_* bits the checkpoint set */
+	s2s_sentinels sentinels;     /* <phk>, <tk>, </tk> in both vocabularies (s2s_spans.h) */
 };
 
 #endif

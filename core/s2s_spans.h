@@ -31,6 +31,7 @@
 #include <stdint.h>
 
 #include "s2s_error.h"
+#include "s2s_model.h"
 #include "s2s_tokenizer.h"
 #include "s2s_vocab.h"
 
@@ -135,6 +136,12 @@ typedef struct {
 int s2s_sentinels_find(const s2s_vocab *src, const s2s_vocab *tgt, s2s_sentinels *out,
                        s2s_error *err);
 void s2s_sentinels_deinit(s2s_sentinels *s);
+/*
+ * The table of a loaded model, found once at load (borrowed, valid while the
+ * caller holds a reference; n_ph = n_pairs = 0 for a model trained without
+ * sentinels).
+ */
+const s2s_sentinels *s2s_model_sentinels(const s2s_model *m);
 
 /* The source as the model sees it. Caller-owned; s2s_masked_deinit frees. */
 typedef struct {
