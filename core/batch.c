@@ -193,7 +193,22 @@ static int s2s__check_src(const s2s_model *m, const int32_t *src, int n,
 			return s2s__error_set(err, S2S_EINVAL,
 			                      "source id %d at position %d is outside 0..%d",
 			                      (int)src[i], i, m->cfg.src_vocab_size - 1);
+	if (o->sentinel_ph < 0 || o->sentinel_ph > m->sentinels.n_ph || o->sentinel_pairs < 0 ||
+	    o->sentinel_pairs > m->sentinels.n_pairs)
+		return s2s__error_set(err, S2S_EINVAL,
+		                      "sentinel_ph %d / sentinel_pairs %d exceed the model's %d / %d",
+		                      o->sentinel_ph, o->sentinel_pairs, m->sentinels.n_ph,
+		                      m->sentinels.n_pairs);
 	return 0;
+}
+
+/*
+ * A model with sentinel tokens decodes every sentence constrained: one
+ * without spans must not emit a sentinel either (its text would be lost).
+ */
+static bool s2s__has_sentinels(const s2s_model *m)
+{
+	return m->sentinels.n_ph > 0 || m->sentinels.n_pairs > 0;
 }
 
 static s2s__sent *s2s__sent_new(const s2s_model *m, const int32_t *src, int n,
@@ -212,7 +227,9 @@ static s2s__sent *s2s__sent_new(const s2s_model *m, const int32_t *src, int n,
 	bool attn = m->cfg.attention != S2S_ATTN_NONE;
 	if (!s->src || !s->mem || (kd && !s->keys) ||
 	    s2s__search_init(&s->s, o->beam_size, s2s__max_steps(o, n), n, m->cfg.tgt_vocab_size,
-	                     o->length_penalty, attn, o->attention) < 0) {
+	                     o->length_penalty, attn, o->attention) < 0 ||
+	    (s2s__has_sentinels(m) &&
+	     s2s__search_constrain(&s->s, &m->sentinels, o->sentinel_ph, o->sentinel_pairs) < 0)) {
 		s2s__sent_free(s);
 		return NULL;
 	}

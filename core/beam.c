@@ -57,6 +57,11 @@ void s2s__search_deinit(s2s__search *s)
 	free(s->attn);
 	free(s->alpha_tmp);
 	free(s->fin);
+	free(s->ban);
+	free(s->hist);
+	free(s->banned);
+	free(s->stack);
+	free(s->seen);
 	free(s->cand_score);
 	free(s->cand_flat);
 	free(s->cand_logp);
@@ -70,6 +75,118 @@ static int s2s__regrow(void **p, size_t n, size_t size)
 		return S2S_ENOMEM;
 	*p = q;
 	return 0;
+}
+
+int s2s__search_constrain(s2s__search *s, const s2s_sentinels *table, int n_ph, int n_pairs)
+{
+	int all = table->n_ph + 2 * table->n_pairs + 1;
+	s->ban = calloc((size_t)s->V, 1);
+	s->hist = malloc((size_t)s->T * sizeof(int32_t));
+	s->banned = malloc((size_t)all * sizeof(int32_t));
+	s->stack = malloc(((size_t)n_pairs + 1) * sizeof(int));
+	s->seen = malloc((size_t)n_ph + 2 * (size_t)n_pairs + 1);
+	if (!s->ban || !s->hist || !s->banned || !s->stack || !s->seen)
+		return S2S_ENOMEM;
+	s->table = table;
+	s->n_ph = n_ph;
+	s->n_pairs = n_pairs;
+	return 0;
+}
+
+/* The tokens of live row i so far, oldest first, into s->hist (s->t of them). */
+static void s2s__live_history(const s2s__search *s, int i)
+{
+	int k = s->live_slot[i];
+	for (int u = s->t - 1; u >= 0; u--) {
+		size_t o = (size_t)u * s->B + k;
+		s->hist[u] = s->tok[o];
+		k = s->lslot[(size_t)u * s->B + s->par[o]];
+	}
+}
+
+/* Index of id in ids[0..n), or -1. */
+static int s2s__index_of(const int32_t *ids, int n, int32_t id)
+{
+	for (int k = 0; k < n; k++)
+		if (ids[k] == id)
+			return k;
+	return -1;
+}
+
+/*
+ * Replays row i's history: which of the sentence's sentinels it has emitted
+ * (s->seen: placeholders, then opens, then closes) and the pairs still open
+ * (s->stack). Returns the stack depth.
+ */
+static int s2s__replay(s2s__search *s, int i)
+{
+	const s2s_sentinels *tb = s->table;
+	int P = s->n_ph, T = s->n_pairs, depth = 0;
+	if (P == 0 && T == 0)
+		return 0; /* nothing to replay: every sentinel is banned */
+	memset(s->seen, 0, (size_t)P + 2 * (size_t)T);
+	s2s__live_history(s, i);
+	for (int u = 0; u < s->t; u++) {
+		int32_t w = s->hist[u];
+		int k;
+		if ((k = s2s__index_of(tb->tgt_ph, P, w)) >= 0) {
+			s->seen[k] = 1;
+		} else if ((k = s2s__index_of(tb->tgt_open, T, w)) >= 0) {
+			s->seen[P + k] = 1;
+			s->stack[depth++] = k;
+		} else if ((k = s2s__index_of(tb->tgt_close, T, w)) >= 0) {
+			s->seen[P + T + k] = 1;
+			depth--; /* only the innermost open pair could be closed */
+		}
+	}
+	return depth;
+}
+
+/*
+ * Marks in s->ban what row i may not emit now (§6) and lists it in
+ * s->banned; returns how many. Placeholders and opens once each, a close
+ * only for the innermost open pair, every other sentinel of the model
+ * never, and </s> only once all the sentence's sentinels are out.
+ */
+static int s2s__ban_row(s2s__search *s, int i)
+{
+	const s2s_sentinels *tb = s->table;
+	int P = s->n_ph, T = s->n_pairs, nb = 0;
+	int depth = s2s__replay(s, i);
+	bool done = depth == 0;
+	for (int k = 0; k < tb->n_ph; k++)
+		if (k >= P || s->seen[k])
+			s->banned[nb++] = tb->tgt_ph[k];
+		else
+			done = false;
+	for (int k = 0; k < tb->n_pairs; k++) {
+		bool open_ok = k < T && !s->seen[P + k];
+		bool close_ok = k < T && s->seen[P + k] && !s->seen[P + T + k] && depth > 0 &&
+		                s->stack[depth - 1] == k;
+		if (!open_ok)
+			s->banned[nb++] = tb->tgt_open[k];
+		if (!close_ok)
+			s->banned[nb++] = tb->tgt_close[k];
+		if (k < T && !s->seen[P + T + k])
+			done = false;
+	}
+	if (!done)
+		s->banned[nb++] = S2S__EOS;
+	for (int b = 0; b < nb; b++)
+		s->ban[s->banned[b]] = 1;
+	return nb;
+}
+
+/* Greedy under a constraint: the allowed arg-max, lowest id on ties. */
+static int s2s__allowed_argmax(const s2s__search *s, const float *z, int arg)
+{
+	if (!s->ban[arg])
+		return arg;
+	int best = -1;
+	for (int w = 0; w < s->V; w++)
+		if (!s->ban[w] && (best < 0 || z[w] > z[best]))
+			best = w;
+	return best; /* never -1: some sentinel or </s> is always allowed */
 }
 
 int s2s__search_reserve(s2s__search *s)
@@ -136,20 +253,26 @@ static int s2s__select(s2s__search *s, const float *logits, const s2s__row_stats
 	for (int i = 0; i < s->live; i++) {
 		const float *z = logits + (size_t)i * V;
 		float mx = stats[i].max, lse = stats[i].lse, base = s->live_score[i];
-		int arg = stats[i].arg;
+		int arg = stats[i].arg, nb = s->table ? s2s__ban_row(s, i) : 0;
 		if (s->B == 1) {
-			/* Greedy: the arg-max is the only candidate (z[arg] - mx is 0). */
+			/* Greedy: the arg-max is the only candidate (z[arg] - mx is 0 unconstrained). */
+			if (s->table)
+				arg = s2s__allowed_argmax(s, z, arg);
 			float lp = (z[arg] - mx) - lse;
 			s2s__topk_push(s, &n, base + lp, i * V + arg, lp);
-			continue;
+		} else {
+			for (int w = 0; w < V; w++) {
+				float lp = (z[w] - mx) - lse;
+				float sc = base + lp;
+				if (n == s->B && !(sc > s->cand_score[n - 1]))
+					continue;
+				if (nb && s->ban[w])
+					continue;
+				s2s__topk_push(s, &n, sc, i * V + w, lp);
+			}
 		}
-		for (int w = 0; w < V; w++) {
-			float lp = (z[w] - mx) - lse;
-			float sc = base + lp;
-			if (n == s->B && !(sc > s->cand_score[n - 1]))
-				continue;
-			s2s__topk_push(s, &n, sc, i * V + w, lp);
-		}
+		for (int b = 0; b < nb; b++)
+			s->ban[s->banned[b]] = 0;
 	}
 	return n;
 }

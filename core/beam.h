@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "s2s_decode.h"
+#include "s2s_spans.h"
 
 typedef struct {
 	int t, k; /* step (0-based) and slot of the last token */
@@ -40,6 +41,14 @@ typedef struct {
 	float *attn;      /* (cap, B, n_src) attention of live row i at step t, or NULL */
 	s2s__final *fin;  /* (2 B) */
 	int nfin;
+	/* Sentinel constraint (docs/localisation.md §6); table NULL: none. */
+	const s2s_sentinels *table;
+	int n_ph, n_pairs;
+	unsigned char *ban; /* (V) 1 = not selectable for the row being selected */
+	int32_t *hist;      /* (T) a live row's tokens so far */
+	int32_t *banned;    /* (table ph + 2 pairs + 1) ids set in ban for the current row */
+	int *stack;         /* (n_pairs) open pairs, innermost last */
+	unsigned char *seen; /* (n_ph + 2 n_pairs) emitted: ph k, then open k, then close k */
 	/* Top-B scratch. */
 	float *cand_score;
 	int *cand_flat;
@@ -54,6 +63,13 @@ typedef struct {
 int s2s__search_init(s2s__search *s, int B, int T, int n_src, int V, float alpha, bool attn,
                      bool keep_attn);
 void s2s__search_deinit(s2s__search *s);
+/*
+ * Turns the sentinel constraint on for a search just initialised: the
+ * sentence holds n_ph placeholders and n_pairs tag pairs of `table` (the
+ * model's; borrowed for the search's life); 0 and 0 bans every sentinel.
+ * S2S_ENOMEM.
+ */
+int s2s__search_constrain(s2s__search *s, const s2s_sentinels *table, int n_ph, int n_pairs);
 
 /* Makes room in the history for step s->t (amortised doubling). S2S_ENOMEM. */
 int s2s__search_reserve(s2s__search *s);

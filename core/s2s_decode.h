@@ -44,6 +44,15 @@ typedef struct {
 	int max_len_b;
 	int max_len;          /* caps the output only; sources are capped by S2S_MAX_SOURCE */
 	bool attention;       /* return attention matrices */
+	/*
+	 * Sentinel constraint (s2s_spans.h, docs/localisation.md §6): the source
+	 * holds <ph0>..<ph{sentinel_ph-1}> and the pairs <tk>..</tk> for k <
+	 * sentinel_pairs; the search emits each exactly once, tags nested, and
+	 * </s> only after all of them. 0 and 0 (the default): no constraint.
+	 * At most the model's s2s_model_sentinels counts.
+	 */
+	int sentinel_ph;
+	int sentinel_pairs;
 } s2s_decode_options;
 
 /*

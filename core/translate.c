@@ -20,6 +20,8 @@ void s2s_decode_options_init(s2s_decode_options *o)
 	o->max_len_b = 10;
 	o->max_len = 256;
 	o->attention = true;
+	o->sentinel_ph = 0;
+	o->sentinel_pairs = 0;
 }
 
 int s2s_decode_options_check(const s2s_decode_options *o, s2s_error *err)

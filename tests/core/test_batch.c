@@ -421,3 +421,139 @@ Test(batch, batch_on_two_threads_is_bit_identical_to_alone_on_one)
 	c.dec_hidden = 12;
 	check_bit_identical(&c, 3);
 }
+
+/* A toy model whose target ids 24..26 are <ph0..2> and 27/28 <t0>/</t0>. */
+static int32_t toy_ph[] = {24, 25, 26}, toy_open[] = {27}, toy_close[] = {28};
+static s2s_model *sentinel_model(unsigned seed)
+{
+	s2s_config c = toy_config();
+	s2s_model *m = toy_model_new(&c, seed, 1.5f);
+	m->sentinels = (s2s_sentinels){.n_ph = 3, .n_pairs = 1, .tgt_ph = toy_ph,
+	                               .tgt_open = toy_open, .tgt_close = toy_close};
+	/* Make sentinels and </s> likely, so that the constraint has work to do. */
+	float *bias = (float *)m->w.out_b;
+	for (int w = 24; w <= 28; w++)
+		bias[w] += 12.0f;
+	bias[3] += 10.0f;
+	return m;
+}
+static void sentinel_model_free(s2s_model *m)
+{
+	memset(&m->sentinels, 0, sizeof m->sentinels); /* static arrays, not the model's */
+	toy_model_free(m);
+}
+
+static int count_of(const s2s_hypothesis *h, int32_t id, int *at)
+{
+	int c = 0;
+	for (int t = 0; t < h->n; t++)
+		if (h->ids[t] == id) {
+			c++;
+			*at = t;
+		}
+	return c;
+}
+
+/*
+ * §6 of docs/localisation.md on every hypothesis of r: returns 1 if one
+ * finished. Sentinels beyond the sentence's counts are never emitted (also
+ * with counts 0: a model with sentinels does not invent them).
+ */
+static int check_constrained(const s2s_result *r, int n_ph, int n_pairs, int i)
+{
+	int finished = 0;
+	for (int h = 0; h < r->n_hyps; h++) {
+		const s2s_hypothesis *x = &r->hyps[h];
+		int need = 0, at_open = -1, at_close = -1, at;
+		for (int k = 0; k < 3; k++) {
+			int c = count_of(x, toy_ph[k], &at);
+			cr_assert(c <= (k < n_ph ? 1 : 0), "sentence %d hyp %d: <ph%d> %d times", i, h,
+			          k, c);
+			need += k < n_ph && c != 1;
+		}
+		int co = count_of(x, toy_open[0], &at_open), cc = count_of(x, toy_close[0], &at_close);
+		cr_assert(co <= n_pairs && cc <= co, "sentence %d hyp %d: <t0> %d, </t0> %d", i, h, co,
+		          cc);
+		cr_assert(cc == 0 || at_close > at_open, "sentence %d hyp %d: </t0> before <t0>", i, h);
+		need += n_pairs && (co != 1 || cc != 1);
+		if (x->finished) {
+			cr_assert_eq(need, 0, "sentence %d hyp %d finished without a sentinel", i, h);
+			finished = 1;
+		}
+	}
+	return finished;
+}
+
+Test(batch, sentinel_constraint_emits_each_sentinel_once_and_nested)
+{
+	s2s_model *m = sentinel_model(7u);
+	int finished = 0, changed = 0;
+	for (int beam = 1; beam <= 4; beam += 3) {
+		s2s_decode_options o = opts(beam, 0.0f), free_o = o;
+		o.max_len_b = free_o.max_len_b = 12;
+		o.sentinel_ph = 2;
+		o.sentinel_pairs = 1;
+		for (int i = 0; i < NS; i++) {
+			s2s_result *r = alone(m, i, &o), *u = alone(m, i, &free_o);
+			finished += check_constrained(r, 2, 1, i);
+			changed += r->hyps[0].n != u->hyps[0].n ||
+			           memcmp(r->hyps[0].ids, u->hyps[0].ids,
+			                  sizeof(int32_t) * (size_t)r->hyps[0].n) != 0;
+			s2s_result_free(r);
+			s2s_result_free(u);
+		}
+	}
+	cr_assert(finished > 0, "no constrained hypothesis finished: the test proves little");
+	cr_assert(changed > 0, "the constraint changed nothing");
+	sentinel_model_free(m);
+}
+
+Test(batch, sentinel_constraints_mixed_in_one_batch_equal_alone)
+{
+	s2s_model *m = sentinel_model(11u);
+	for (int beam = 1; beam <= 3; beam += 2) {
+		s2s_decode_options o[NS];
+		s2s_batch *b;
+		s2s_error err = {0};
+		cr_assert_eq(s2s_batch_new(m, NS * beam, &b, &err), 0, "%s", err.message);
+		for (int i = 0; i < NS; i++) {
+			o[i] = opts(beam, 0.0f);
+			o[i].max_len_b = 12;
+			o[i].sentinel_ph = i % 4;
+			o[i].sentinel_pairs = i % 2;
+			cr_assert(s2s_batch_add(b, SRC[i], LEN[i], &o[i], (void *)(intptr_t)i, &err) >= 0,
+			          "%s", err.message);
+		}
+		s2s_result *got[NS] = {0};
+		while (s2s_batch_active(b) > 0) {
+			cr_assert(s2s_batch_step(b, &err) >= 0, "%s", err.message);
+			s2s_result *r;
+			while ((r = s2s_batch_take_finished(b)) != NULL)
+				got[(intptr_t)r->user] = r;
+		}
+		for (int i = 0; i < NS; i++) {
+			s2s_result *one = alone(m, i, &o[i]);
+			identical_result(got[i], one, "constrained batch vs alone", i);
+			check_constrained(got[i], o[i].sentinel_ph, o[i].sentinel_pairs, i);
+			s2s_result_free(one);
+			s2s_result_free(got[i]);
+		}
+		s2s_batch_free(b);
+	}
+	sentinel_model_free(m);
+}
+
+Test(batch, sentinel_counts_beyond_the_model_are_refused)
+{
+	s2s_model *m = sentinel_model(3u);
+	s2s_decode_options o = opts(1, 0.0f);
+	o.sentinel_ph = 4;
+	s2s_result *r = NULL;
+	s2s_error err = {0};
+	cr_assert_eq(s2s_translate_ids(m, &SRC[0], &LEN[0], 1, &o, &r, &err), S2S_EINVAL);
+	cr_assert(strstr(err.message, "sentinel_ph 4") != NULL, "%s", err.message);
+	o.sentinel_ph = 0;
+	o.sentinel_pairs = 2;
+	cr_assert_eq(s2s_translate_ids(m, &SRC[0], &LEN[0], 1, &o, &r, &err), S2S_EINVAL);
+	sentinel_model_free(m);
+}
