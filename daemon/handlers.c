@@ -115,6 +115,14 @@ void s2sd_req_free_translate(s2sd_req *r)
 		s2s_tokens_deinit(&r->toks[i]);
 	free(r->toks);
 	r->toks = NULL;
+	for (int i = 0; r->spans && i < r->api.n; i++) {
+		s2s_spans_deinit(&r->spans[i]);
+		s2s_masked_deinit(&r->masked[i]);
+	}
+	free(r->spans);
+	free(r->masked);
+	r->spans = NULL;
+	r->masked = NULL;
 	for (int i = 0; r->job.items && i < r->job.n_items; i++)
 		s2s_result_free(r->job.items[i].result);
 	free(r->job.items);
@@ -133,6 +141,73 @@ static size_t token_bytes(const char *s)
 	return n;
 }
 
+/* The tokens sentence i is decoded from: its masked source, or its plain tokens. */
+static const s2s_tokens *tokens_of(const s2sd_req *r, int i)
+{
+	if (r->spans && !r->masked[i].passthrough)
+		return &r->masked[i].tok;
+	return &r->toks[i];
+}
+
+/* The API error of a failed s2s_spans_parse / s2s_spans_mask. */
+static void span_error(s2sd_req *r, const char *path, const s2s_error *err)
+{
+	switch (err->code) {
+	case S2S_EINVAL: /* the one EINVAL of parsing: unbalanced markup under xml/html */
+		s2sd_req_error(r, S2S_API_UNBALANCED_MARKUP, "%s: %s (options.format \"auto\" "
+			       "leaves unbalanced tags as text)", path, err->message);
+		break;
+	case S2S_ETOOLONG:
+		s2sd_req_error(r, S2S_API_TOO_MANY_SPANS, "%s: %s", path, err->message);
+		break;
+	case S2S_ENOMEM:
+		s2sd_req_error(r, S2S_API_INTERNAL, "out of memory");
+		break;
+	default:
+		s2sd_req_error(r, S2S_API_INVALID_FIELD, "field \"%s\": %s", path, err->message);
+	}
+}
+
+/*
+ * Finds sentence i's protected spans and masks them (docs/localisation.md);
+ * a passthrough source (nothing but spans) is also tokenized plainly, so the
+ * model still runs on it like on any other sentence.
+ */
+static bool protect_one(s2sd_req *r, int i, const char *path)
+{
+	s2s_error err = {0};
+	const char *s = r->api.sentences[i];
+	const s2s_tokenizer *tz = s2s_model_src_tokenizer(r->model);
+	const s2s_vocab *v = s2s_model_src_vocab(r->model);
+	int rc = s2s_spans_parse(s, strlen(s), r->api.opt.formats, &r->api.opt.glossary,
+				 &r->spans[i], &err);
+	if (rc == 0)
+		rc = s2s_spans_mask(&r->spans[i], tz, v, s2s_model_sentinels(r->model),
+				    &r->masked[i], &err);
+	if (rc == 0 && r->masked[i].passthrough)
+		rc = s2s_tokenize(tz, v, s, strlen(s), &r->toks[i], &err);
+	if (rc < 0) {
+		span_error(r, path, &err);
+		return false;
+	}
+	return true;
+}
+
+/* Sentence i into tokens (masked when the request protects spans). */
+static bool tokenize_one(s2sd_req *r, int i, const char *path)
+{
+	s2s_error err = {0};
+	const char *s = r->api.sentences[i];
+	if (r->spans)
+		return protect_one(r, i, path);
+	if (s2s_tokenize(s2s_model_src_tokenizer(r->model), s2s_model_src_vocab(r->model), s,
+			 strlen(s), &r->toks[i], &err) < 0) {
+		s2sd_req_error(r, S2S_API_INVALID_FIELD, "field \"%s\": %s", path, err.message);
+		return false;
+	}
+	return true;
+}
+
 /*
  * Tokenizes every sentence with the entry's model; 422 for empty or over-long
  * ones. A sentence whose non-whitespace bytes cannot fit in max_tokens tokens
@@ -148,12 +223,15 @@ static bool tokenize_all(s2sd_req *r)
 	const size_t per_token = s2s_tokenizer_max_token_bytes(tz);
 	char path[64];
 	r->toks = calloc((size_t)r->api.n, sizeof *r->toks);
-	if (!r->toks) {
+	if (s2s_api_protects(&r->api.opt)) {
+		r->spans = calloc((size_t)r->api.n, sizeof *r->spans);
+		r->masked = calloc((size_t)r->api.n, sizeof *r->masked);
+	}
+	if (!r->toks || (s2s_api_protects(&r->api.opt) && (!r->spans || !r->masked))) {
 		s2sd_req_error(r, S2S_API_INTERNAL, "out of memory");
 		return false;
 	}
 	for (int i = 0; i < r->api.n; i++) {
-		s2s_error err = {0};
 		const char *s = r->api.sentences[i];
 		snprintf(path, sizeof path, r->api.opennmt_id >= 0 ? "[%d].src" : "sentences[%d]", i);
 		size_t bytes = token_bytes(s);
@@ -163,18 +241,17 @@ static bool tokenize_all(s2sd_req *r)
 				       path, (bytes + per_token - 1) / per_token, bytes, per_token, max);
 			return false;
 		}
-		if (s2s_tokenize(tz, s2s_model_src_vocab(r->model), s, strlen(s), &r->toks[i], &err) < 0) {
-			s2sd_req_error(r, S2S_API_INVALID_FIELD, "field \"%s\": %s", path, err.message);
+		if (!tokenize_one(r, i, path))
 			return false;
-		}
-		r->n_tokens += r->toks[i].n;
-		if (r->toks[i].n == 0) {
+		const s2s_tokens *t = tokens_of(r, i);
+		r->n_tokens += t->n;
+		if (t->n == 0) {
 			s2sd_req_error(r, S2S_API_EMPTY_INPUT, "%s is empty", path);
 			return false;
 		}
-		if (r->toks[i].n > max) {
+		if (t->n > max) {
 			s2sd_req_error(r, S2S_API_INPUT_TOO_LONG, "%s has %d tokens; at most %d are allowed",
-				       path, r->toks[i].n, max);
+				       path, t->n, max);
 			return false;
 		}
 	}
@@ -194,7 +271,7 @@ static bool cost_ok(s2sd_req *r)
 		return false;
 	}
 	for (int i = 0; i < r->api.n; i++)
-		n_src[i] = r->toks[i].n;
+		n_src[i] = tokens_of(r, i)->n;
 	int64_t cost = s2s_api_request_cost(&r->api.opt.decode, n_src, r->api.n);
 	free(n_src);
 	long long limit = r->srv->cfg->max_request_cost;
@@ -228,8 +305,12 @@ static void submit(s2sd_req *r)
 		return;
 	}
 	for (int i = 0; i < r->api.n; i++) {
-		j->items[i].ids = r->toks[i].ids;
-		j->items[i].n = r->toks[i].n;
+		j->items[i].ids = tokens_of(r, i)->ids;
+		j->items[i].n = tokens_of(r, i)->n;
+		if (r->spans && r->masked[i].sentinel_path) {
+			j->items[i].sentinel_ph = r->masked[i].n_ph;
+			j->items[i].sentinel_pairs = r->masked[i].n_pairs;
+		}
 	}
 	if (s2sd_sched_submit(r->srv->sched, j) < 0) {
 		s2sd_req_error(r, S2S_API_QUEUE_FULL,
@@ -313,8 +394,9 @@ static void answer_job(s2sd_req *r)
 		return;
 	}
 	for (int i = 0; i < j->n_items; i++)
-		s[i] = (s2s_api_sentence){r->api.sentences[i], &r->toks[i], j->items[i].result,
-					  j->items[i].queued_ms};
+		s[i] = (s2s_api_sentence){r->api.sentences[i], tokens_of(r, i), j->items[i].result,
+					  j->items[i].queued_ms, r->spans ? &r->spans[i] : NULL,
+					  r->spans ? &r->masked[i] : NULL};
 	s2s_api_view v = {r->model, r->model_name, r->request_id, &r->api.opt,
 			  (double)(s2sd_now_ns() - r->arrival_ns) / 1e6};
 	s2s_api_error e = {0};
@@ -494,8 +576,9 @@ static void remember(s2sd_req *r, double total_ms)
 	if (rc->capacity == 0)
 		return;
 	for (int i = 0; i < r->job.n_items; i++) {
-		char *text = s2s_api_best_text(r->model, &r->toks[i], r->job.items[i].result,
-					       r->api.opt.replace_unk);
+		s2s_api_sentence s = {r->api.sentences[i], tokens_of(r, i), r->job.items[i].result, 0,
+				      r->spans ? &r->spans[i] : NULL, r->spans ? &r->masked[i] : NULL};
+		char *text = s2s_api_best_text(r->model, &s, r->api.opt.replace_unk);
 		if (text)
 			s2sd_recent_add(rc, r->model_name, r->api.sentences[i], text, total_ms,
 					r->api.opt.decode.beam_size);

@@ -226,7 +226,10 @@ static bool add_to_batch(worker *w, s2sd_item *it, uint64_t now)
 {
 	s2sd_job *j = it->job;
 	s2s_error err = {0};
-	it->handle = s2s_batch_add(w->batch, it->ids, it->n, &j->opt, it, &err);
+	s2s_decode_options o = j->opt;
+	o.sentinel_ph = it->sentinel_ph;
+	o.sentinel_pairs = it->sentinel_pairs;
+	it->handle = s2s_batch_add(w->batch, it->ids, it->n, &o, it, &err);
 	it->queued_ms = (double)(now - j->arrival_ns) / 1e6;
 	if (it->handle < 0) {
 		s2sd_log(S2SD_LOG_ERR, "worker: sentence rejected by the batch: %s", err.message);

@@ -45,6 +45,7 @@ typedef struct s2sd_item {
 	s2sd_job *job;
 	const int32_t *ids; /* borrowed from the job's owner; immutable until completion */
 	int n;
+	int sentinel_ph, sentinel_pairs; /* this sentence's sentinel constraint (s2s_decode_options) */
 	s2s_result *result; /* owned by the item after completion; NULL: not finished */
 	bool expired;       /* dropped at the deadline */
 	double queued_ms;   /* arrival -> admitted into a batch */

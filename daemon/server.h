@@ -122,7 +122,9 @@ struct s2sd_req {
 	s2sd_model_entry *entry;
 	char model_name[65];
 	s2s_model *model; /* reference held until free */
-	s2s_tokens *toks; /* (api.n) */
+	s2s_tokens *toks; /* (api.n) plain tokens: sentences without protected spans, passthroughs */
+	s2s_spans *spans;   /* (api.n) with a format or glossary (s2s_api_protects), else NULL */
+	s2s_masked *masked; /* (api.n) the masked sources of those */
 	s2sd_job job;
 	int n_tokens;
 };

@@ -197,6 +197,102 @@ static int parse_level(json_t *opts, s2s_api_options *o, s2s_api_error *e)
 
 static unsigned given_fields(json_t *opts);
 
+bool s2s_api_protects(const s2s_api_options *o)
+{
+	return o->formats != 0 || o->glossary.n > 0;
+}
+
+/* One name or comma list of names into o->formats. */
+static int add_formats(json_t *v, const char *path, s2s_api_options *o, s2s_api_error *e)
+{
+	s2s_error err = {0};
+	if (!json_is_string(v) || has_nul(v))
+		return s2s_api_fail(e, S2S_API_INVALID_FIELD,
+				    "field \"%s\" must be a string: text, printf, brace, xml, html, "
+				    "accelerator or auto (or a comma-separated list)",
+				    path);
+	if (s2s_format_parse(json_string_value(v), &o->formats, &err) < 0)
+		return s2s_api_fail(e, S2S_API_INVALID_FIELD, "field \"%s\": %s", path, err.message);
+	return 0;
+}
+
+/* options.format: a string ("printf", "printf,xml") or an array of them. */
+static int parse_format(json_t *opts, s2s_api_options *o, s2s_api_error *e)
+{
+	json_t *v = json_object_get(opts, "format");
+	char path[48];
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_array(v))
+		return add_formats(v, "options.format", o, e);
+	for (size_t i = 0; i < json_array_size(v); i++) {
+		snprintf(path, sizeof path, "options.format[%zu]", i);
+		if (add_formats(json_array_get(v, i), path, o, e) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* One glossary entry: source string, target string or null (do not translate). */
+static int add_term(s2s_glossary *g, const char *src, json_t *tgt, const char *path,
+		    s2s_api_error *e)
+{
+	s2s_error err = {0};
+	if (!src || (tgt && !json_is_null(tgt) && (!json_is_string(tgt) || has_nul(tgt))))
+		return s2s_api_fail(e, S2S_API_INVALID_FIELD,
+				    "field \"%s\": a term maps a source string to a target string "
+				    "or null (do not translate)",
+				    path);
+	const char *t = tgt && json_is_string(tgt) ? json_string_value(tgt) : NULL;
+	if (s2s_glossary_add(g, src, t, &err) < 0)
+		return s2s_api_fail(e, err.code == S2S_ENOMEM ? S2S_API_INTERNAL : S2S_API_INVALID_FIELD,
+				    "field \"%s\": %s", path, err.message);
+	return 0;
+}
+
+/* The string of an array entry's "source", or NULL when it is not a NUL-free string. */
+static const char *source_of(json_t *entry)
+{
+	json_t *s = json_object_get(entry, "source");
+	return json_is_string(s) && !has_nul(s) ? json_string_value(s) : NULL;
+}
+
+/*
+ * options.glossary: {"source": "target" | null, ...} or
+ * [{"source": ..., "target": ... | null}, ...] (docs/localisation.md §3).
+ */
+static int parse_glossary(json_t *opts, s2s_api_options *o, s2s_api_error *e)
+{
+	json_t *v = json_object_get(opts, "glossary"), *t;
+	const char *k;
+	char path[300];
+	if (!v || json_is_null(v))
+		return 0;
+	if (json_is_object(v)) {
+		json_object_foreach(v, k, t) {
+			snprintf(path, sizeof path, "options.glossary[\"%.200s\"]", k);
+			if (add_term(&o->glossary, k, t, path, e) < 0)
+				return -1;
+		}
+		return 0;
+	}
+	if (!json_is_array(v))
+		return s2s_api_fail(e, S2S_API_INVALID_FIELD,
+				    "field \"options.glossary\" must be an object or an array");
+	for (size_t i = 0; i < json_array_size(v); i++) {
+		json_t *it = json_array_get(v, i);
+		snprintf(path, sizeof path, "options.glossary[%zu]", i);
+		if (!json_is_object(it))
+			return s2s_api_fail(e, S2S_API_INVALID_FIELD,
+					    "field \"%s\" must be {\"source\": string, \"target\": "
+					    "string or null}",
+					    path);
+		if (add_term(&o->glossary, source_of(it), json_object_get(it, "target"), path, e) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 static int parse_options(json_t *opts, const s2s_api_limits *lim, s2s_api_options *o,
 			 s2s_api_error *e)
 {
@@ -218,7 +314,8 @@ static int parse_options(json_t *opts, const s2s_api_limits *lim, s2s_api_option
 	    get_num(opts, "coverage_threshold", 0, 1000, &o->coverage_threshold, e) < 0 ||
 	    get_bool(opts, "replace_unk", &o->replace_unk, e) < 0 ||
 	    get_int(opts, "deadline_ms", 0, 600000, &o->deadline_ms, e) < 0 ||
-	    get_bool(opts, "partial", &o->partial, e) < 0)
+	    get_bool(opts, "partial", &o->partial, e) < 0 || parse_format(opts, o, e) < 0 ||
+	    parse_glossary(opts, o, e) < 0)
 		return -1;
 	d->max_len_a = (float)a;
 	d->length_penalty = (float)lp;
@@ -482,5 +579,6 @@ void s2s_api_request_deinit(s2s_api_request *r)
 		free(r->sentences[i]);
 	free(r->sentences);
 	free(r->model);
+	s2s_glossary_deinit(&r->opt.glossary);
 	memset(r, 0, sizeof *r);
 }

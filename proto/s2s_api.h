@@ -22,6 +22,7 @@
 
 #include "s2s_decode.h"
 #include "s2s_model.h"
+#include "s2s_spans.h"
 #include "s2s_tokenizer.h"
 
 /* X(enum suffix, code string, HTTP status). The one error table of the API. */
@@ -44,6 +45,8 @@
 	X(INPUT_TOO_LONG, "input_too_long", 422)                              \
 	X(TOO_MANY_SENTENCES, "too_many_sentences", 422)                      \
 	X(COST_LIMIT_EXCEEDED, "cost_limit_exceeded", 422)                    \
+	X(UNBALANCED_MARKUP, "unbalanced_markup", 422)                        \
+	X(TOO_MANY_SPANS, "too_many_spans", 422)                              \
 	X(HEADERS_TOO_LARGE, "headers_too_large", 431)                        \
 	X(INTERNAL, "internal", 500)                                          \
 	X(RELOAD_FAILED, "reload_failed", 500)                                \
@@ -112,7 +115,12 @@ typedef struct {
 	bool deadline_clamped; /* the client's deadline_ms (or none) was lowered to max_deadline_ms */
 	bool partial;
 	unsigned given; /* S2S_DEC_* bits of the decoding fields the request named */
+	unsigned formats;      /* options.format: S2S_FMT_* bits; 0 = "text" */
+	s2s_glossary glossary; /* options.glossary (owned; freed by s2s_api_request_deinit) */
 } s2s_api_options;
+
+/* Whether a request protects spans (a format other than text, or a glossary). */
+bool s2s_api_protects(const s2s_api_options *o);
 
 /* A parsed translate request (either route). Owned by the caller; deinit frees. */
 typedef struct {
@@ -156,6 +164,9 @@ typedef struct {
 	const s2s_tokens *tok;   /* its tokenization */
 	const s2s_result *res;   /* NULL: did not finish before the deadline */
 	double queued_ms;
+	const s2s_spans *spans;   /* protected spans (s2s_api_protects), else NULL */
+	const s2s_masked *masked; /* with spans: the masked source (tok is then its tok,
+	                             or the plain tokens of a passthrough) */
 } s2s_api_sentence;
 
 /* Everything about the request a response needs besides the sentences. */
@@ -180,12 +191,12 @@ char *s2s_api_opennmt_response(const s2s_api_view *v, const s2s_api_sentence *s,
 			       s2s_api_error *e);
 
 /*
- * The text of the best hypothesis of `res` exactly as the translate response
- * shows it (same detokenization and <unk> replacement), as a malloc'd string
- * the caller frees; NULL when `res` is NULL, has no hypothesis, or on ENOMEM.
+ * The text of the best hypothesis of s->res exactly as the translate response
+ * shows it (same detokenization, <unk> replacement and protected spans), as a
+ * malloc'd string the caller frees; NULL when s->res is NULL, has no
+ * hypothesis, or on ENOMEM.
  */
-char *s2s_api_best_text(const s2s_model *m, const s2s_tokens *tok, const s2s_result *res,
-			bool replace_unk);
+char *s2s_api_best_text(const s2s_model *m, const s2s_api_sentence *s, bool replace_unk);
 
 /* The `models` entry of docs/api.md; new reference. */
 json_t *s2s_api_model_info(const s2s_model *m, const char *name, bool is_default,

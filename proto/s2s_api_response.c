@@ -258,9 +258,12 @@ static void free_words(char **w, int n)
  * and with replace_unk each <unk> swapped for the source piece it attended
  * to most. Borrowed strings in a malloc'd array.
  */
-static const char **hyp_tokens(const s2s_model *m, const s2s_tokens *tok, const s2s_hypothesis *h,
-			       bool replace_unk)
+static const char **hyp_tokens(const s2s_model *m, const s2s_api_sentence *s,
+			       const s2s_hypothesis *h, bool replace_unk)
 {
+	const s2s_tokens *tok = s->tok;
+	/* a sentinel's piece ("<ph0>") is not text: an <unk> aligned to one stays */
+	const bool *is_text = s->masked && !s->masked->passthrough ? s->masked->is_text : NULL;
 	const char **t = calloc((size_t)h->n + 1, sizeof *t);
 	int32_t *src = replace_unk ? calloc((size_t)h->n + 1, sizeof *src) : NULL;
 	if (!t)
@@ -269,7 +272,8 @@ static const char **hyp_tokens(const s2s_model *m, const s2s_tokens *tok, const 
 		s2s_hypothesis_unk_sources(h, tok->n, src);
 	for (int k = 0; k < h->n; k++) {
 		t[k] = s2s_vocab_token(s2s_model_tgt_vocab(m), h->ids[k]);
-		if (src && h->attention && h->ids[k] == S2S_UNK && src[k] >= 0 && src[k] < tok->n)
+		if (src && h->attention && h->ids[k] == S2S_UNK && src[k] >= 0 && src[k] < tok->n &&
+		    (!is_text || is_text[src[k]]))
 			t[k] = tok->pieces[src[k]];
 	}
 out:
@@ -291,13 +295,49 @@ static char *hyp_text(const s2s_model *m, const s2s_hypothesis *h, const char **
 	return s;
 }
 
-char *s2s_api_best_text(const s2s_model *m, const s2s_tokens *tok, const s2s_result *res,
-			bool replace_unk)
+/* Tokens of h that the text is made of: the final </s> is not. */
+static int text_tokens(const s2s_hypothesis *h)
 {
-	if (!res || res->n_hyps < 1)
+	return h->n > 0 && h->ids[h->n - 1] == S2S_EOS ? h->n - 1 : h->n;
+}
+
+/*
+ * The text of h for a sentence with protected spans: every span put back
+ * (s2s_spans_render). 0, or -1 (out of memory) with *out cleared.
+ */
+static int render(const s2s_model *m, const s2s_api_sentence *s, const s2s_hypothesis *h,
+		  const char **t, s2s_rendered *out)
+{
+	s2s_error err = {0};
+	memset(out, 0, sizeof *out);
+	return s2s_spans_render(s->spans, s->masked, s2s_model_tgt_tokenizer(m),
+				s2s_model_sentinels(m), t, h->ids, text_tokens(h), h->attention,
+				s->tok->n, out, &err) < 0
+		       ? -1
+		       : 0;
+}
+
+/* The hypothesis text: detokenized, or rendered with the spans; NULL on ENOMEM. */
+static char *text_of(const s2s_model *m, const s2s_api_sentence *s, const s2s_hypothesis *h,
+		     const char **t)
+{
+	if (!s->spans)
+		return hyp_text(m, h, t);
+	s2s_rendered r;
+	if (render(m, s, h, t, &r) < 0)
 		return NULL;
-	const char **t = hyp_tokens(m, tok, &res->hyps[0], replace_unk);
-	char *text = t ? hyp_text(m, &res->hyps[0], t) : NULL;
+	char *text = r.text;
+	r.text = NULL;
+	s2s_rendered_deinit(&r);
+	return text;
+}
+
+char *s2s_api_best_text(const s2s_model *m, const s2s_api_sentence *s, bool replace_unk)
+{
+	if (!s->res || s->res->n_hyps < 1)
+		return NULL;
+	const char **t = hyp_tokens(m, s, &s->res->hyps[0], replace_unk);
+	char *text = t ? text_of(m, s, &s->res->hyps[0], t) : NULL;
 	free(t);
 	return text;
 }
@@ -422,11 +462,33 @@ static void add_attention(build *b, const s2s_hypothesis *h, const s2s_tokens *t
 	free(tword);
 }
 
-static void hypothesis_json(build *b, const s2s_api_view *v, const s2s_tokens *tok,
+/* "span_tokens": where each span's sentinel is in the hypothesis (null: put back by alignment). */
+static void span_tokens(build *b, const s2s_api_sentence *s, const s2s_rendered *r)
+{
+	key(b, false, "span_tokens");
+	PUT(b, "[");
+	for (int k = 0; k < s->spans->n; k++) {
+		char n[16];
+		snprintf(n, sizeof n, "%d", (int)r->span_token[k]);
+		if (k)
+			PUT(b, ",");
+		put(b, r->span_token[k] >= 0 ? n : "null", strlen(r->span_token[k] >= 0 ? n : "null"));
+	}
+	PUT(b, "]");
+}
+
+/* The hypothesis a passthrough shows: the source itself, no tokens (docs/localisation.md §5). */
+static const s2s_hypothesis passthrough_hyp = {.n = 0, .finished = true};
+
+static void hypothesis_json(build *b, const s2s_api_view *v, const s2s_api_sentence *s,
 			    const s2s_hypothesis *h)
 {
-	const char **t = hyp_tokens(v->model, tok, h, v->opt->replace_unk);
-	char *text = t ? hyp_text(v->model, h, t) : NULL;
+	if (s->masked && s->masked->passthrough)
+		h = &passthrough_hyp;
+	const char **t = hyp_tokens(v->model, s, h, v->opt->replace_unk);
+	s2s_rendered r = {0};
+	char *text = !t ? NULL : !s->spans ? hyp_text(v->model, h, t)
+			       : render(v->model, s, h, t, &r) < 0 ? NULL : r.text;
 	if (!t || !text)
 		build_oom(b);
 	key(b, true, "text");
@@ -442,10 +504,15 @@ static void hypothesis_json(build *b, const s2s_api_view *v, const s2s_tokens *t
 	float_array(b, h->logprobs, h->n, "logprobs");
 	key(b, false, "finished");
 	boolean(b, h->finished);
+	if (s->spans && text)
+		span_tokens(b, s, &r);
 	if (t && v->opt->attention)
-		add_attention(b, h, tok, t, v->opt->word_level);
+		add_attention(b, h, s->tok, t, v->opt->word_level);
 	PUT(b, "}");
-	free(text);
+	if (s->spans)
+		s2s_rendered_deinit(&r);
+	else
+		free(text);
 	free(t);
 }
 
@@ -454,7 +521,7 @@ static void add_coverage(build *b, const s2s_api_view *v, const s2s_api_sentence
 			 char **words, int nwords)
 {
 	const s2s_hypothesis *h = s->res && s->res->n_hyps > 0 ? &s->res->hyps[0] : NULL;
-	if (!h || !h->attention) {
+	if (!h || !h->attention || (s->masked && s->masked->passthrough)) {
 		key(b, false, "coverage");
 		PUT(b, "null");
 		key(b, false, "low_coverage_words");
@@ -500,16 +567,125 @@ static void timings(build *b, const s2s_api_sentence *s)
 	PUT(b, "}");
 }
 
+/* Code points in the first `bytes` bytes of s (valid UTF-8). */
+static long code_points(const char *s, size_t bytes)
+{
+	long n = 0;
+	for (size_t i = 0; i < bytes; i++)
+		n += ((unsigned char)s[i] & 0xC0) != 0x80;
+	return n;
+}
+
+/* The source words of a masked source: each word's pieces detokenized, a sentinel as its span. */
+static int masked_words(const s2s_model *m, const s2s_api_sentence *s, char ***out)
+{
+	const s2s_tokens *tok = s->tok;
+	char **w = calloc((size_t)tok->n_words + 1, sizeof *w);
+	const char **pieces = calloc((size_t)tok->n + 1, sizeof *pieces);
+	int nw = 0;
+	for (int j = 0; w && pieces && j < tok->n; nw++) {
+		int k = j, np = 0;
+		for (; k < tok->n && tok->word[k] == tok->word[j]; k++)
+			pieces[np++] = tok->pieces[k];
+		int span = -1;
+		for (int q = 0; q < s->spans->n && !s->masked->is_text[j]; q++)
+			if (s->masked->span_token[q] == j)
+				span = q;
+		const s2s_span *sp = span >= 0 ? &s->spans->spans[span] : NULL;
+		w[nw] = sp ? strndup(s->spans->text + sp->start, sp->len)
+			   : s2s_detokenize(s2s_model_src_tokenizer(m), pieces, np);
+		if (!w[nw]) {
+			free(pieces);
+			*out = w;
+			return -nw - 1; /* out of memory: the caller frees the nw words made */
+		}
+		j = k;
+	}
+	bool oom = !w || !pieces;
+	free(pieces);
+	*out = w;
+	return oom ? -nw - 1 : nw;
+}
+
+static const char *span_kind(const s2s_span *sp)
+{
+	if (sp->glossary)
+		return "glossary";
+	return sp->kind == S2S_SPAN_OPEN ? "tag_open" : sp->kind == S2S_SPAN_CLOSE ? "tag_close" : "placeholder";
+}
+
+static const char *protection(const s2s_api_sentence *s)
+{
+	if (s->masked->passthrough)
+		return "passthrough";
+	if (s->spans->n == 0)
+		return "none";
+	return s->masked->sentinel_path ? "sentinels" : "alignment";
+}
+
+/* "protection", "spans" and "accelerator" of a sentence with protected spans. */
+static void spans_json(build *b, const s2s_api_sentence *s)
+{
+	const s2s_spans *sp = s->spans;
+	char num_buf[96];
+	key(b, false, "protection");
+	str(b, protection(s));
+	key(b, false, "spans");
+	PUT(b, "[");
+	for (int k = 0; k < sp->n; k++) {
+		const s2s_span *x = &sp->spans[k];
+		char *text = strndup(sp->text + x->start, x->len);
+		if (k)
+			PUT(b, ",");
+		key(b, true, "kind");
+		str(b, span_kind(x));
+		key(b, false, "text");
+		str(b, text ? text : "");
+		free(text);
+		snprintf(num_buf, sizeof num_buf, ",\"start\":%ld,\"end\":%ld,\"source_token\":",
+			 code_points(sp->text, x->start), code_points(sp->text, x->start + x->len));
+		put(b, num_buf, strlen(num_buf));
+		snprintf(num_buf, sizeof num_buf, "%d", (int)s->masked->span_token[k]);
+		put(b, s->masked->span_token[k] >= 0 && !s->masked->passthrough ? num_buf : "null",
+		    strlen(s->masked->span_token[k] >= 0 && !s->masked->passthrough ? num_buf : "null"));
+		if (x->output) {
+			key(b, false, "output");
+			str(b, x->output);
+		}
+		PUT(b, "}");
+	}
+	PUT(b, "]");
+	if (!sp->has_accel)
+		return;
+	char marker[2] = {sp->accel_marker, 0};
+	size_t at = sp->accel_pos + 1, len = s2s_utf8_char_len(sp->text + at, sp->len - at);
+	char *c = strndup(sp->text + at, len);
+	key(b, false, "accelerator");
+	key(b, true, "marker");
+	str(b, marker);
+	key(b, false, "char");
+	str(b, c ? c : "");
+	PUT(b, "}");
+	free(c);
+}
+
 static void sentence_json(build *b, const s2s_api_view *v, const s2s_api_sentence *s, int i)
 {
 	char **words;
-	int nwords = split_words(s->source, &words);
+	bool masked = s->spans && !s->masked->passthrough;
+	int nwords = masked ? masked_words(v->model, s, &words) : split_words(s->source, &words);
+	if (nwords < 0) {
+		build_oom(b);
+		nwords = -nwords - 1;
+	}
 	key(b, true, "source");
 	str(b, s->source);
 	key(b, false, "source_tokens");
 	str_array(b, (const char *const *)s->tok->pieces, s->tok->n);
 	key(b, false, "source_words");
 	str_array(b, (const char *const *)words, nwords);
+	if (s->spans)
+		spans_json(b, s);
 	key(b, false, "truncated");
 	boolean(b, s->res == NULL);
 	key(b, false, "hypotheses");
@@ -518,7 +694,9 @@ static void sentence_json(build *b, const s2s_api_view *v, const s2s_api_sentenc
 		snprintf(b->where, sizeof b->where, "results[%d].hypotheses[%d]", i, k);
 		if (k)
 			PUT(b, ",");
-		hypothesis_json(b, v, s->tok, &s->res->hyps[k]);
+		hypothesis_json(b, v, s, &s->res->hyps[k]);
+		if (s->masked && s->masked->passthrough)
+			break; /* one hypothesis: the source */
 	}
 	PUT(b, "]");
 	snprintf(b->where, sizeof b->where, "results[%d]", i);
@@ -570,7 +748,7 @@ char *s2s_api_opennmt_response(const s2s_api_view *v, const s2s_api_sentence *s,
 	for (int i = 0; i < n && !b.failed; i++) {
 		for (int k = 0; s[i].res && k < s[i].res->n_hyps; k++) {
 			const s2s_hypothesis *h = &s[i].res->hyps[k];
-			const char **t = hyp_tokens(v->model, s[i].tok, h, false);
+			const char **t = hyp_tokens(v->model, &s[i], h, false);
 			char *text = t ? hyp_text(v->model, h, t) : NULL;
 			char nb[16];
 			snprintf(b.where, sizeof b.where, "[0][%d] (input %d, hypothesis %d)", count, i, k);
