@@ -9,6 +9,11 @@
  * (or the `--n-best` hypotheses, one line each), optionally prefixed by the
  * normalised score, or one JSON object per input line with `--json`.
  *
+ * With --format or --glossary, placeholders, markup and glossary terms are
+ * protected (s2s_spans.h, docs/localisation.md): each line is masked, lines
+ * are decoded in groups of equal sentinel counts (results do not depend on
+ * the batch), and every hypothesis is rendered with its spans put back.
+ *
  * A line that cannot be translated (invalid UTF-8, too long) is reported on
  * stderr with its line number and gives an empty output so that output line
  * i still belongs to input line i; the exit status is then 1. Bad options
@@ -28,6 +33,7 @@
 
 #include "s2s_decode.h"
 #include "s2s_model.h"
+#include "s2s_spans.h"
 #include "s2s_tokenizer.h"
 #include "s2s_vocab.h"
 
@@ -44,15 +50,33 @@ typedef struct {
 	bool json;
 	bool replace_unk;
 	unsigned given; /* S2S_DEC_* bits of the options on the command line */
+	unsigned formats;      /* --format: S2S_FMT_* bits */
+	const char *glossary_path;
+	s2s_glossary glossary; /* --glossary, loaded by main */
 } cli_options;
 
 /* One input line on its way through a batch; all fields owned here. */
 typedef struct {
 	long lineno;
-	s2s_tokens tok;
+	s2s_tokens tok;  /* plain tokens: without protection, or a passthrough */
+	bool protect;    /* spans and masked are set */
+	s2s_spans spans;
+	s2s_masked masked;
 	s2s_result *res; /* NULL: empty line or failed */
 	bool failed;
 } cli_line;
+
+/* Whether the command line asked for protected spans. */
+static bool protecting(const cli_options *o)
+{
+	return o->formats != 0 || o->glossary_path != NULL;
+}
+
+/* The tokens line l is decoded from. */
+static const s2s_tokens *line_tokens(const cli_line *l)
+{
+	return l->protect && !l->masked.passthrough ? &l->masked.tok : &l->tok;
+}
 
 static void usage(FILE *f)
 {
@@ -74,6 +98,10 @@ static void usage(FILE *f)
 	      "  -j, --json           one JSON object per input line: tokens, ids, scores,\n"
 	      "                       log-probabilities (and attention)\n"
 	      "  -u, --replace-unk    replace <unk> by the most attended source token\n"
+	      "  -f, --format LIST    protect spans: text (default), printf, brace, xml, html,\n"
+	      "                       accelerator, auto; comma-separated (docs/localisation.md)\n"
+	      "  -g, --glossary FILE  forced terms: 'source<TAB>target' lines (empty target:\n"
+	      "                       keep the source term) or a JSON object {source: target|null}\n"
 	      "  -h, --help           this text\n"
 	      "  -V, --version        print the version\n\n"
 	      "An empty input line gives an empty output line ({\"hyps\":[]} with --json).\n"
@@ -120,6 +148,8 @@ static const struct option long_options[] = {
 	{"attention", no_argument, NULL, OPT_ATTENTION},
 	{"json", no_argument, NULL, 'j'},
 	{"replace-unk", no_argument, NULL, 'u'},
+	{"format", required_argument, NULL, 'f'},
+	{"glossary", required_argument, NULL, 'g'},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
 	{NULL, 0, NULL, 0},
@@ -151,6 +181,8 @@ static bool apply_option(cli_options *o, int c, const char *arg)
 	case OPT_ATTENTION: o->attention = true; break;
 	case 'j': o->json = true; break;
 	case 'u': o->replace_unk = true; break;
+	case 'f': ok = s2s_format_parse(arg, &o->formats, NULL) == 0; break;
+	case 'g': o->glossary_path = arg; break;
 	default: return false;
 	}
 	static const struct {
@@ -176,7 +208,7 @@ static int parse_args(int argc, char **argv, cli_options *o)
 	o->batch = 32;
 	int c;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "m:b:n:a:sjuhV", long_options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:b:n:a:f:g:sjuhV", long_options, NULL)) != -1) {
 		if (c == 'h') {
 			usage(stdout);
 			return CLI_DONE;
@@ -201,8 +233,8 @@ static int parse_args(int argc, char **argv, cli_options *o)
 		fputs("seq2seq-translate: -m MODEL is required (see --help)\n", stderr);
 		return EXIT_USAGE;
 	}
-	/* Attention is only paid for when something consumes it. */
-	o->dec.attention = o->replace_unk || (o->json && o->attention);
+	/* Attention is only paid for when something consumes it (spans are put back by it). */
+	o->dec.attention = o->replace_unk || (o->json && o->attention) || protecting(o);
 	return 0;
 }
 
@@ -230,9 +262,12 @@ static int finish_options(const s2s_model *m, cli_options *o)
  * attended source piece when asked. Returns a malloc'd array of borrowed
  * strings (from the vocabulary or `src`), or NULL on allocation failure.
  */
-static const char **hyp_tokens(const s2s_model *m, const s2s_hypothesis *h, const s2s_tokens *src,
+static const char **hyp_tokens(const s2s_model *m, const s2s_hypothesis *h, const cli_line *l,
 			       bool replace_unk)
 {
+	const s2s_tokens *src = line_tokens(l);
+	/* a sentinel's piece ("<ph0>") is not text: an <unk> aligned to one stays */
+	const bool *is_text = l->protect && !l->masked.passthrough ? l->masked.is_text : NULL;
 	const char **t = calloc((size_t)h->n + 1, sizeof *t);
 	int32_t *from = replace_unk && h->attention ? malloc(((size_t)h->n + 1) * sizeof *from) : NULL;
 	if (!t || (replace_unk && h->attention && !from)) {
@@ -244,7 +279,7 @@ static const char **hyp_tokens(const s2s_model *m, const s2s_hypothesis *h, cons
 		s2s_hypothesis_unk_sources(h, src->n, from);
 	for (int i = 0; i < h->n; i++) {
 		t[i] = s2s_vocab_token(s2s_model_tgt_vocab(m), h->ids[i]);
-		if (from && from[i] >= 0 && from[i] < src->n)
+		if (from && from[i] >= 0 && from[i] < src->n && (!is_text || is_text[from[i]]))
 			t[i] = src->pieces[from[i]];
 	}
 	free(from);
@@ -267,6 +302,34 @@ static char *hyp_text(const s2s_model *m, const s2s_hypothesis *h, const char **
 	char *s = s2s_detokenize(s2s_model_tgt_tokenizer(m), keep, k);
 	free(keep);
 	return s;
+}
+
+/*
+ * The output text of hypothesis h of line l: detokenized, or with the
+ * protected spans put back (a passthrough renders as its source). Caller
+ * frees; NULL on allocation failure. *span_token, when given, receives the
+ * rendered span positions (caller frees).
+ */
+static char *line_text(const s2s_model *m, const cli_line *l, const s2s_hypothesis *h,
+		       const char **tokens, int32_t **span_token)
+{
+	if (!l->protect)
+		return hyp_text(m, h, tokens);
+	int n = h->n > 0 && h->ids[h->n - 1] == S2S_EOS ? h->n - 1 : h->n;
+	s2s_rendered r = {0};
+	s2s_error err = {0};
+	if (s2s_spans_render(&l->spans, &l->masked, s2s_model_tgt_tokenizer(m),
+			     s2s_model_sentinels(m), tokens, h->ids, n, h->attention,
+			     line_tokens(l)->n, &r, &err) < 0)
+		return NULL;
+	char *text = r.text;
+	r.text = NULL;
+	if (span_token) {
+		*span_token = r.span_token;
+		r.span_token = NULL;
+	}
+	s2s_rendered_deinit(&r);
+	return text;
 }
 
 /* JSON has no NaN or infinity (jansson refuses them): those become null. */
@@ -312,17 +375,26 @@ static json_t *json_hyp(const s2s_hypothesis *h, const char **tokens, const char
 static bool emit_json(const s2s_model *m, const cli_options *o, const cli_line *l)
 {
 	json_t *hyps = json_array(), *src = json_array(), *src_ids = json_array();
-	for (int i = 0; i < l->tok.n; i++) {
-		json_array_append_new(src, json_string(l->tok.pieces[i]));
-		json_array_append_new(src_ids, json_integer(l->tok.ids[i]));
+	const s2s_tokens *tok = line_tokens(l);
+	for (int i = 0; i < tok->n; i++) {
+		json_array_append_new(src, json_string(tok->pieces[i]));
+		json_array_append_new(src_ids, json_integer(tok->ids[i]));
 	}
 	bool ok = hyps && src && src_ids;
 	for (int i = 0; ok && l->res && i < l->res->n_hyps; i++) {
 		const s2s_hypothesis *h = &l->res->hyps[i];
-		const char **tokens = hyp_tokens(m, h, &l->tok, o->replace_unk);
-		char *text = tokens ? hyp_text(m, h, tokens) : NULL;
-		ok = text && json_array_append_new(hyps, json_hyp(h, tokens, text, l->tok.n,
-								  o->attention)) == 0;
+		const char **tokens = hyp_tokens(m, h, l, o->replace_unk);
+		int32_t *where = NULL;
+		char *text = tokens ? line_text(m, l, h, tokens, &where) : NULL;
+		json_t *j = text ? json_hyp(h, tokens, text, tok->n, o->attention) : NULL;
+		for (int k = 0; j && where && k < l->spans.n; k++) {
+			json_t *a = json_object_get(j, "span_tokens");
+			if (!a)
+				json_object_set_new(j, "span_tokens", a = json_array());
+			json_array_append_new(a, where[k] >= 0 ? json_integer(where[k]) : json_null());
+		}
+		ok = j && json_array_append_new(hyps, j) == 0;
+		free(where);
 		free(text);
 		free(tokens);
 	}
@@ -348,8 +420,8 @@ static bool emit_text(const s2s_model *m, const cli_options *o, const cli_line *
 	}
 	for (int i = 0; i < l->res->n_hyps; i++) {
 		const s2s_hypothesis *h = &l->res->hyps[i];
-		const char **tokens = hyp_tokens(m, h, &l->tok, o->replace_unk);
-		char *text = tokens ? hyp_text(m, h, tokens) : NULL;
+		const char **tokens = hyp_tokens(m, h, l, o->replace_unk);
+		char *text = tokens ? line_text(m, l, h, tokens, NULL) : NULL;
 		if (!text) {
 			free(tokens);
 			return false;
@@ -365,38 +437,53 @@ static bool emit_text(const s2s_model *m, const cli_options *o, const cli_line *
 	return true;
 }
 
+/* Whether line l takes part in the group of sentinel counts (ph, pairs). */
+static bool in_group(const cli_line *l, int ph, int pairs)
+{
+	bool sent = l->protect && l->masked.sentinel_path;
+	return (sent ? l->masked.n_ph : 0) == ph && (sent ? l->masked.n_pairs : 0) == pairs;
+}
+
 /*
- * Translates the non-empty, tokenized lines of a batch. When the batch call
- * fails (one bad sentence fails the whole call), each line is retried alone
- * so only the culprit is lost. Returns the number of failed lines.
+ * Translates the non-empty, tokenized lines of one group of sentinel counts
+ * (lines with protected spans decode under their own constraint; a batch
+ * gives what each line alone gives, so grouping changes no result). When the
+ * batch call fails (one bad sentence fails the whole call), each line is
+ * retried alone so only the culprit is lost. Returns the number of failed
+ * lines, or -1 on allocation failure.
  */
-static int translate_batch(s2s_model *m, const cli_options *o, cli_line *lines, int n)
+static int translate_group(s2s_model *m, const cli_options *o, cli_line *lines, int n, int ph,
+			   int pairs)
 {
 	const int32_t **src = malloc((size_t)n * sizeof *src);
 	int *lens = malloc((size_t)n * sizeof *lens);
 	int *which = malloc((size_t)n * sizeof *which);
 	s2s_result **res = calloc((size_t)n, sizeof *res);
 	int count = 0, failed = 0;
+	s2s_decode_options dec = o->dec;
+	dec.sentinel_ph = ph;
+	dec.sentinel_pairs = pairs;
 	if (!src || !lens || !which || !res) {
 		free(src), free(lens), free(which), free(res);
 		return -1;
 	}
 	for (int i = 0; i < n; i++) {
-		if (lines[i].failed || lines[i].tok.n == 0)
+		if (lines[i].failed || line_tokens(&lines[i])->n == 0 || lines[i].res ||
+		    !in_group(&lines[i], ph, pairs))
 			continue;
-		src[count] = lines[i].tok.ids;
-		lens[count] = lines[i].tok.n;
+		src[count] = line_tokens(&lines[i])->ids;
+		lens[count] = line_tokens(&lines[i])->n;
 		which[count++] = i;
 	}
 	s2s_error err = {0};
-	if (count > 0 && s2s_translate_ids(m, src, lens, count, &o->dec, res, &err) >= 0) {
+	if (count > 0 && s2s_translate_ids(m, src, lens, count, &dec, res, &err) >= 0) {
 		for (int k = 0; k < count; k++)
 			lines[which[k]].res = res[k];
 	} else {
 		for (int k = 0; k < count; k++) {
 			cli_line *l = &lines[which[k]];
 			s2s_error_clear(&err);
-			if (s2s_translate_ids(m, &src[k], &lens[k], 1, &o->dec, &l->res, &err) < 0) {
+			if (s2s_translate_ids(m, &src[k], &lens[k], 1, &dec, &l->res, &err) < 0) {
 				fprintf(stderr, "seq2seq-translate: line %ld: %s\n", l->lineno,
 					err.message[0] ? err.message : s2s_strerror(err.code));
 				l->res = NULL;
@@ -409,18 +496,68 @@ static int translate_batch(s2s_model *m, const cli_options *o, cli_line *lines, 
 	return failed;
 }
 
+/* Translates a batch's lines, one group per distinct sentinel count pair. */
+static int translate_batch(s2s_model *m, const cli_options *o, cli_line *lines, int n)
+{
+	int failed = 0;
+	for (int i = 0; i < n; i++) {
+		const cli_line *l = &lines[i];
+		if (l->failed || l->res || line_tokens(l)->n == 0)
+			continue;
+		bool sent = l->protect && l->masked.sentinel_path;
+		int r = translate_group(m, o, lines, n, sent ? l->masked.n_ph : 0,
+					sent ? l->masked.n_pairs : 0);
+		if (r < 0)
+			return -1;
+		failed += r;
+		if (!l->res && !l->failed)
+			return -1; /* cannot happen: the group included line i */
+	}
+	return failed;
+}
+
+/* Masks line l's protected spans (docs/localisation.md); false after reporting. */
+static bool protect_line(const s2s_model *m, const cli_options *o, const char *text, size_t len,
+			 cli_line *l, s2s_error *err)
+{
+	l->protect = true;
+	if (s2s_spans_parse(text, len, o->formats, &o->glossary, &l->spans, err) < 0 ||
+	    s2s_spans_mask(&l->spans, s2s_model_src_tokenizer(m), s2s_model_src_vocab(m),
+			   s2s_model_sentinels(m), &l->masked, err) < 0)
+		return false;
+	/* nothing but spans: the model still runs on the plain text (the output is the source) */
+	return !l->masked.passthrough ||
+	       s2s_tokenize(s2s_model_src_tokenizer(m), s2s_model_src_vocab(m), text, len, &l->tok,
+			    err) == 0;
+}
+
 /* Tokenizes one input line into l; a failure marks it failed (reported). */
-static void tokenize_line(const s2s_model *m, char *text, size_t len, long lineno, cli_line *l)
+static void tokenize_line(const s2s_model *m, const cli_options *o, char *text, size_t len,
+			  long lineno, cli_line *l)
 {
 	while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
 		len--;
 	memset(l, 0, sizeof *l);
 	l->lineno = lineno;
 	s2s_error err = {0};
-	if (s2s_tokenize(s2s_model_src_tokenizer(m), s2s_model_src_vocab(m), text, len, &l->tok,
-			 &err) < 0) {
+	bool ok = protecting(o) && len > 0
+			  ? protect_line(m, o, text, len, l, &err)
+			  : s2s_tokenize(s2s_model_src_tokenizer(m), s2s_model_src_vocab(m), text,
+					 len, &l->tok, &err) == 0;
+	if (!ok) {
 		fprintf(stderr, "seq2seq-translate: line %ld: %s\n", lineno, err.message);
 		l->failed = true;
+	}
+}
+
+/* Frees what a line holds. */
+static void line_deinit(cli_line *l)
+{
+	s2s_result_free(l->res);
+	s2s_tokens_deinit(&l->tok);
+	if (l->protect) {
+		s2s_masked_deinit(&l->masked);
+		s2s_spans_deinit(&l->spans);
 	}
 }
 
@@ -435,8 +572,7 @@ static int flush_batch(s2s_model *m, const cli_options *o, cli_line *lines, int 
 	for (int i = 0; i < n; i++) {
 		if (ok)
 			ok = o->json ? emit_json(m, o, &lines[i]) : emit_text(m, o, &lines[i]);
-		s2s_result_free(lines[i].res);
-		s2s_tokens_deinit(&lines[i].tok);
+		line_deinit(&lines[i]);
 	}
 	fflush(stdout);
 	return ok ? failed + r : -1;
@@ -453,7 +589,7 @@ static int run(s2s_model *m, const cli_options *o)
 	if (!lines)
 		goto oom;
 	while ((len = getline(&buf, &cap, stdin)) >= 0) {
-		tokenize_line(m, buf, (size_t)len, ++lineno, &lines[n++]);
+		tokenize_line(m, o, buf, (size_t)len, ++lineno, &lines[n++]);
 		if (n == o->batch) {
 			if ((r = flush_batch(m, o, lines, n)) < 0)
 				goto oom;
@@ -476,6 +612,82 @@ oom:
 	return EXIT_FAILURE;
 }
 
+/* A JSON object {source: target | null} into g. 0, or -1 after a message. */
+static int glossary_json(const char *path, s2s_glossary *g)
+{
+	json_error_t je;
+	json_t *root = json_load_file(path, 0, &je), *v;
+	const char *k;
+	s2s_error err = {0};
+	if (!json_is_object(root)) {
+		fprintf(stderr, "seq2seq-translate: %s: %s\n", path,
+			root ? "a JSON glossary is an object {source: target or null}" : je.text);
+		json_decref(root);
+		return -1;
+	}
+	json_object_foreach(root, k, v) {
+		if ((!json_is_string(v) && !json_is_null(v)) ||
+		    s2s_glossary_add(g, k, json_string_value(v), &err) < 0) {
+			fprintf(stderr, "seq2seq-translate: %s: term \"%s\": %s\n", path, k,
+				err.message[0] ? err.message : "the target must be a string or null");
+			json_decref(root);
+			return -1;
+		}
+	}
+	json_decref(root);
+	return 0;
+}
+
+/* 'source<TAB>target' lines into g (empty target: keep the term). 0, or -1 after a message. */
+static int glossary_tsv(FILE *f, const char *path, s2s_glossary *g)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	long no = 0;
+	int rc = 0;
+	s2s_error err = {0};
+	while (rc == 0 && getline(&line, &cap, f) >= 0) {
+		no++;
+		line[strcspn(line, "\r\n")] = 0;
+		if (!line[0] || line[0] == '#')
+			continue;
+		char *tab = strchr(line, '\t');
+		if (tab)
+			*tab++ = 0;
+		if (s2s_glossary_add(g, line, tab && *tab ? tab : NULL, &err) < 0) {
+			fprintf(stderr, "seq2seq-translate: %s:%ld: %s\n", path, no, err.message);
+			rc = -1;
+		}
+	}
+	free(line);
+	return rc;
+}
+
+/* Loads --glossary: JSON when the file starts with '{', else TSV. 0 or EXIT_USAGE. */
+static int load_glossary(cli_options *o)
+{
+	if (!o->glossary_path)
+		return 0;
+	FILE *f = fopen(o->glossary_path, "r");
+	if (!f) {
+		fprintf(stderr, "seq2seq-translate: %s: %s\n", o->glossary_path, strerror(errno));
+		return EXIT_USAGE;
+	}
+	int c;
+	while ((c = getc(f)) == ' ' || c == '\n' || c == '\t' || c == '\r')
+		;
+	int rc;
+	if (c == '{') {
+		fclose(f);
+		rc = glossary_json(o->glossary_path, &o->glossary);
+	} else {
+		rewind(f);
+		rc = glossary_tsv(f, o->glossary_path, &o->glossary);
+		fclose(f);
+	}
+	return rc < 0 ? EXIT_USAGE : 0;
+}
+
 int main(int argc, char **argv)
 {
 	cli_options o;
@@ -491,7 +703,10 @@ int main(int argc, char **argv)
 	}
 	rc = finish_options(m, &o);
 	if (rc == 0)
+		rc = load_glossary(&o);
+	if (rc == 0)
 		rc = run(m, &o);
+	s2s_glossary_deinit(&o.glossary);
 	s2s_model_unref(m);
 	return rc;
 }
