@@ -156,8 +156,20 @@ function level() {
   return $('#level-word').checked ? 'word' : 'subword';
 }
 
+/* The glossary box as the API's object: "source = target" lines, "term =" keeps the term. */
+function glossary() {
+  const g = {};
+  for (const line of $('#glossary').value.split('\n')) {
+    const at = line.indexOf('=');
+    if (at < 0 || !line.slice(0, at).trim()) continue;
+    const target = line.slice(at + 1).trim();
+    g[line.slice(0, at).trim()] = target === '' ? null : target;
+  }
+  return g;
+}
+
 function requestBody() {
-  return {
+  const body = {
     model: $('#model').value,
     text: $('#source').value,
     options: {
@@ -168,6 +180,10 @@ function requestBody() {
       coverage: true,
     },
   };
+  if ($('#format').value !== 'text') body.options.format = $('#format').value;
+  const g = glossary();
+  if (Object.keys(g).length) body.options.glossary = g;
+  return body;
 }
 
 async function translate(body) {
@@ -199,6 +215,7 @@ function renderResult() {
   $('#result').hidden = false;
   const hyps = r.hypotheses || [];
   $('#translation').textContent = hyps.length ? hyps[0].text : '(no hypothesis: the deadline passed)';
+  renderSpans(r, hyps[state.hyp]);
   const body = $('#nbest tbody');
   body.replaceChildren();
   hyps.forEach((h, i) => {
@@ -224,6 +241,43 @@ function renderResult() {
   renderHeatmap();
 }
 
+/* ---------- protected spans (docs/localisation.md) ---------- */
+
+const SENTINEL = /^<\/?(ph|t)\d+>$/;
+const HOW = {sentinels: 'kept by the model (sentinels)', alignment: 'put back by attention',
+  passthrough: 'nothing to translate: the source is the output', none: 'none found'};
+
+/* One line under the translation: what was protected and how. */
+function renderSpans(r, h) {
+  const p = $('#spans');
+  p.hidden = !r.spans;
+  if (!r.spans) return;
+  const list = r.spans.map((s) => s.text).join(' ');
+  const acc = r.accelerator ? ` · accelerator ${r.accelerator.marker}${r.accelerator.char}` : '';
+  p.textContent = `Protected: ${list || '—'} (${HOW[r.protection] || r.protection})${acc}`;
+  p.dataset.protection = r.protection;
+}
+
+/* Heatmap rows and columns that stand for protected spans: index -> span text. */
+function spanLines(d) {
+  const rows = new Map(), cols = new Map();
+  if (!d.r.spans) return {rows, cols};
+  const tword = targetWordOf(d.h.tokens);
+  d.r.spans.forEach((s, k) => {
+    const t = (d.h.span_tokens || [])[k];
+    if (t !== null && t !== undefined) rows.set(d.lvl === 'word' ? tword[t] : t, s.text);
+    if (s.source_token === null) return;
+    if (d.lvl === 'word') {
+      // masked sources make each sentinel a word of its own, shown as its span
+      const j = d.cols.indexOf(s.text);
+      if (j >= 0) cols.set(j, s.text);
+    } else {
+      cols.set(s.source_token, s.text);
+    }
+  });
+  return {rows, cols};
+}
+
 /* ---------- attention heatmap ---------- */
 
 /* Sequential colour scale, light (0) to dark blue (1). */
@@ -243,7 +297,8 @@ function targetWordOf(tokens) {
   const out = [];
   let w = -1;
   tokens.forEach((t, k) => {
-    if (w < 0 || t === '</s>' || (k > 0 && tokens[k - 1] === '</s>') || t.startsWith('\u2581')) w++;
+    const sentinel = SENTINEL.test(t) || (k > 0 && SENTINEL.test(tokens[k - 1]));
+    if (w < 0 || t === '</s>' || (k > 0 && tokens[k - 1] === '</s>') || sentinel || t.startsWith('\u2581')) w++;
     out.push(w);
   });
   return out;
@@ -276,7 +331,12 @@ function heatmapData() {
   const threshold = Number($('#threshold').value);
   const cov = columnCoverage(r, h, lvl);
   const low = cov.map((c) => Number.isFinite(threshold) && c < threshold);
-  return {r, h, lvl, rows, cols, A: h.attention, cov, low};
+  const d = {r, h, lvl, rows, cols, A: h.attention, cov, low};
+  // Sentinel rows and columns are labelled with their spans and highlighted.
+  d.spans = spanLines(d);
+  d.rows = rows.map((t, i) => d.spans.rows.get(i) ?? t);
+  d.cols = cols.map((c, j) => d.spans.cols.get(j) ?? c);
+  return d;
 }
 
 const CELL = 26;
@@ -298,22 +358,35 @@ function buildSvg(d) {
     'font-family': 'DejaVu Sans, Verdana, sans-serif', 'font-size': 12, role: 'img',
     'aria-label': `Attention of ${d.rows.length} target by ${d.cols.length} source ${d.lvl === 'word' ? 'words' : 'tokens'}`});
   svg.append(svgEl('rect', {x: 0, y: 0, width, height, fill: '#ffffff'}));
+  const bands = svgEl('g', {class: 'span-bands'}); // drawn over the cells
   d.cols.forEach((c, j) => {
     const x = left + j * CELL + CELL / 2;
-    svg.append(svgEl('text', {class: 'src-label' + (d.low[j] ? ' low' : ''), 'data-col': j,
+    const span = d.spans.cols.has(j);
+    if (span) {
+      bands.append(svgEl('rect', {class: 'span-band', 'pointer-events': 'none', x: left + j * CELL, y: top, width: CELL - 1,
+        height: d.rows.length * CELL, fill: 'none', stroke: '#7b1fa2', 'stroke-width': 2}));
+    }
+    svg.append(svgEl('text', {class: 'src-label' + (d.low[j] ? ' low' : '') + (span ? ' span' : ''), 'data-col': j,
       x, y: top - 6, transform: `rotate(-50 ${x} ${top - 6})`,
-      fill: d.low[j] ? '#b30000' : '#222222', 'font-weight': d.low[j] ? 'bold' : 'normal'}, c));
+      fill: span ? '#7b1fa2' : d.low[j] ? '#b30000' : '#222222',
+      'font-weight': d.low[j] || span ? 'bold' : 'normal'}, c));
   });
   d.rows.forEach((t, i) => {
-    svg.append(svgEl('text', {class: 'tgt-label', 'data-row': i, x: left - 6, y: top + i * CELL + CELL / 2 + 4,
-      'text-anchor': 'end', fill: '#222222'}, t));
+    const span = d.spans.rows.has(i);
+    if (span) {
+      bands.append(svgEl('rect', {class: 'span-band', 'pointer-events': 'none', x: left, y: top + i * CELL, width: d.cols.length * CELL,
+        height: CELL - 1, fill: 'none', stroke: '#7b1fa2', 'stroke-width': 2}));
+    }
+    svg.append(svgEl('text', {class: 'tgt-label' + (span ? ' span' : ''), 'data-row': i, x: left - 6,
+      y: top + i * CELL + CELL / 2 + 4, 'text-anchor': 'end', fill: span ? '#7b1fa2' : '#222222',
+      'font-weight': span ? 'bold' : 'normal'}, t));
   });
   const cells = svgEl('g', {class: 'cells'});
   d.A.forEach((row, i) => row.forEach((w, j) => {
     cells.append(svgEl('rect', {class: 'cell', x: left + j * CELL, y: top + i * CELL, width: CELL - 1,
       height: CELL - 1, fill: colour(w), 'data-row': i, 'data-col': j, 'data-weight': String(w)}));
   }));
-  svg.append(cells);
+  svg.append(cells, bands);
   svg.append(legend(left, top + d.rows.length * CELL + 18, lw));
   return svg;
 }

@@ -342,16 +342,40 @@ char *s2s_api_best_text(const s2s_model *m, const s2s_api_sentence *s, bool repl
 	return text;
 }
 
+/* A sentinel's piece: <phN>, <tN> or </tN> (docs/localisation.md §3). */
+static bool sentinel_piece(const char *p)
+{
+	size_t n = strlen(p), i = 1;
+	if (n < 4 || p[0] != '<' || p[n - 1] != '>')
+		return false;
+	if (p[i] == '/')
+		i++;
+	if (!strncmp(p + i, "ph", 2) && p[1] != '/')
+		i += 2;
+	else if (p[i] == 't')
+		i++;
+	else
+		return false;
+	if (i >= n - 1)
+		return false;
+	for (; i < n - 1; i++)
+		if (p[i] < '0' || p[i] > '9')
+			return false;
+	return true;
+}
+
 /*
  * Target word of each token: a token starting with U+2581 starts a word,
- * and </s> is a word of its own. Returns the number of words.
+ * and </s> and sentinels are words of their own. Returns the number of words.
  */
 static int target_words(const s2s_hypothesis *h, const char **t, int32_t *word_of)
 {
 	int w = -1;
 	for (int k = 0; k < h->n; k++) {
 		bool eos = h->ids[k] == S2S_EOS, prev_eos = k > 0 && h->ids[k - 1] == S2S_EOS;
-		if (w < 0 || eos || prev_eos || !strncmp(t[k], WORD_START, 3))
+		/* a sentinel is a word of its own, like </s> */
+		bool sent = sentinel_piece(t[k]) || (k > 0 && sentinel_piece(t[k - 1]));
+		if (w < 0 || eos || prev_eos || sent || !strncmp(t[k], WORD_START, 3))
 			w++;
 		word_of[k] = w;
 	}
