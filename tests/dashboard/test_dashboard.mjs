@@ -558,6 +558,49 @@ async function main() {
     check(w > 0 && h > 0 && p.data.length > 1000, `PNG ${w}x${h}, ${p.data.length} bytes`);
   });
 
+  await test('protected spans: #format and #glossary reach the API; spans listed; sentinel rows/columns outlined', async () => {
+    const enfr = models.find((m) => m.name === 'en-fr');
+    check(enfr, 'the built-in en-fr model is not served');
+    await page.selectOption('#model', 'en-fr');
+    await page.selectOption('#format', 'auto');
+    await page.fill('#glossary', 'file manager = gestionnaire de fichiers\nFirefox =');
+    const src = 'Click <b>Save</b> to open %s in the file manager';
+    const res = await translateVia(page, {'#source': src, '#beam': '5', [NBEST_INPUT]: '1'});
+    eq(res.status, 200, 'status');
+    eq(res.body.options.format, 'auto', 'request options.format');
+    eq(res.body.options.glossary, {'file manager': 'gestionnaire de fichiers', 'Firefox': null}, 'request options.glossary');
+    const r = res.json.results[0], h = r.hypotheses[0];
+    eq((await page.textContent('#translation')).trim(), h.text, '#translation');
+    for (const piece of ['<b>', '</b>', '%s', 'gestionnaire de fichiers']) {
+      check(h.text.split(piece).length === 2, `the translation ${JSON.stringify(h.text)} lacks ${piece} or has it twice`);
+    }
+    check(await page.isVisible('#spans'), '#spans is hidden');
+    const line = await page.textContent('#spans');
+    for (const sp of r.spans) check(line.includes(sp.text), `#spans ${JSON.stringify(line)} lacks ${sp.text}`);
+    const marks = await page.evaluate(() => ({
+      src: [...document.querySelectorAll('#heatmap svg text.src-label')].map((t) => [t.classList.contains('span'), t.textContent]),
+      tgt: [...document.querySelectorAll('#heatmap svg text.tgt-label')].map((t) => [t.classList.contains('span'), t.textContent]),
+      bands: document.querySelectorAll('#heatmap svg rect.span-band').length,
+    }));
+    const wantCols = new Map(r.spans.filter((sp) => sp.source_token !== null).map((sp) => [sp.source_token, sp.text]));
+    const wantRows = new Map();
+    r.spans.forEach((sp, k) => { if (h.span_tokens[k] !== null) wantRows.set(h.span_tokens[k], sp.text); });
+    marks.src.forEach(([on, text], j) => {
+      eq(on, wantCols.has(j), `source column ${j} (${text}) highlighted`);
+      if (on) eq(text, wantCols.get(j), `source column ${j} label`);
+    });
+    marks.tgt.forEach(([on, text], i) => {
+      eq(on, wantRows.has(i), `target row ${i} (${text}) highlighted`);
+      if (on) eq(text, wantRows.get(i), `target row ${i} label`);
+    });
+    eq(marks.bands, wantCols.size + wantRows.size, 'rect.span-band count');
+    if (r.protection === 'sentinels') check(wantCols.size >= 3 && wantRows.size >= 3, 'sentinel spans not in the matrix');
+    await shot(page, 'dashboard-spans.png');
+    await page.selectOption('#format', 'text');
+    await page.fill('#glossary', '');
+    lastOk = null;
+  });
+
   await test('live view: #tab-live shows four charts with numeric [data-latest] and the recent translations', async () => {
     await page.click('#tab-live');
     await page.waitForFunction(() => location.hash === '#live');
