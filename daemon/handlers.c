@@ -190,6 +190,11 @@ static bool protect_one(s2sd_req *r, int i, const char *path)
 		span_error(r, path, &err);
 		return false;
 	}
+	const s2s_masked *ms = &r->masked[i];
+	s2sd_metrics_protected(ms->passthrough	       ? S2SD_PROTECT_PASSTHROUGH
+			       : r->spans[i].n == 0     ? S2SD_PROTECT_NONE
+			       : ms->sentinel_path      ? S2SD_PROTECT_SENTINELS
+							: S2SD_PROTECT_ALIGNMENT);
 	return true;
 }
 

@@ -35,6 +35,7 @@ static struct {
 	atomic_ullong row_buckets[N_ROWS + 1];
 	atomic_ullong rows_sum, steps, sentences, tokens;
 	atomic_ullong cancel[2];
+	atomic_ullong protected_[S2SD_PROTECT_COUNT];
 	atomic_llong conns_open;
 	atomic_ullong conns_accepted;
 	atomic_ullong dropped[6];
@@ -101,6 +102,11 @@ void s2sd_metrics_cancel(int deadline, int sentences)
 {
 	atomic_fetch_add_explicit(&M.cancel[deadline ? 1 : 0], (unsigned long long)sentences,
 				  memory_order_relaxed);
+}
+
+void s2sd_metrics_protected(s2sd_protection how)
+{
+	atomic_fetch_add_explicit(&M.protected_[how], 1, memory_order_relaxed);
 }
 
 uint64_t s2sd_metrics_cancellations(void)
@@ -259,6 +265,12 @@ char *s2sd_metrics_render(const s2sd_metrics_gauges *g)
 		"seq2seqd_cancellations_total{reason=\"disconnect\"} %llu\n"
 		"seq2seqd_cancellations_total{reason=\"deadline\"} %llu\n",
 	    atomic_load(&M.cancel[0]), atomic_load(&M.cancel[1]));
+	put(&b, "# HELP seq2seqd_protected_sentences_total Sentences with a format or glossary, by how their spans were protected.\n"
+		"# TYPE seq2seqd_protected_sentences_total counter\n");
+	static const char *const how[S2SD_PROTECT_COUNT] = {"sentinels", "alignment", "passthrough", "none"};
+	for (int i = 0; i < S2SD_PROTECT_COUNT; i++)
+		put(&b, "seq2seqd_protected_sentences_total{protection=\"%s\"} %llu\n", how[i],
+		    atomic_load(&M.protected_[i]));
 	render_reloads(&b);
 	render_conns(&b);
 	gauge(&b, "seq2seqd_models_loaded", "Models serving.", g->models_loaded);

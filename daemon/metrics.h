@@ -37,6 +37,10 @@ void s2sd_metrics_step(int rows);
 void s2sd_metrics_sentence_done(int generated_tokens);
 void s2sd_metrics_cancel(int deadline, int sentences); /* deadline: 1, disconnect: 0 */
 void s2sd_metrics_reload(const char *model, int ok);
+/* Sentences with protected spans by how they were protected (docs/localisation.md §3). */
+typedef enum { S2SD_PROTECT_SENTINELS, S2SD_PROTECT_ALIGNMENT, S2SD_PROTECT_PASSTHROUGH,
+	       S2SD_PROTECT_NONE, S2SD_PROTECT_COUNT } s2sd_protection;
+void s2sd_metrics_protected(s2sd_protection how);
 /* Called once a second by the loop: updates tokens/s. */
 void s2sd_metrics_tick(double seconds);
 uint64_t s2sd_metrics_cancellations(void);

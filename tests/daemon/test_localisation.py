@@ -250,12 +250,26 @@ def t_cli(d):
     check(got == want, "CLI %r vs daemon %r" % (got, want))
 
 
+@test("metrics: seq2seqd_protected_sentences_total counts sentences by protection")
+def t_metrics(d):
+    before = {k: d.metric('seq2seqd_protected_sentences_total{protection="%s"}' % k)
+              for k in ("sentinels", "alignment", "passthrough", "none")}
+    translate(d, ["%s", "Open the file", "Save %s"], format="printf")
+    translate(d, ["the %s cat"], model="b", format="printf", max_len_a=1.5, max_len_b=4)
+    after = {k: d.metric('seq2seqd_protected_sentences_total{protection="%s"}' % k) for k in before}
+    path = "sentinels" if has_sentinels(EN_FR) else "alignment"
+    want = {"passthrough": 1 if path == "alignment" else 0, "none": 1, "alignment": 1, "sentinels": 0}
+    want[path] += 1 if path == "alignment" else 2
+    got = {k: after[k] - before[k] for k in before}
+    check(got == want, "counted %s, expected %s" % (got, want))
+
+
 def main():
     d = Daemon(models={"en-fr": EN_FR, "b": fixture_path(MODEL_B, ".safetensors")})
     try:
         for t in (t_issue_examples, t_adversarial, t_order, t_unbalanced, t_only_and_many, t_errors,
                   t_glossary, t_accelerator, t_text_unchanged, t_batch_invariance, t_fields,
-                  t_alignment_model, t_cli):
+                  t_alignment_model, t_cli, t_metrics):
             t(d)
     finally:
         rc = d.stop()
