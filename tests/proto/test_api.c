@@ -341,7 +341,7 @@ static void unmake(fixture *f)
 
 static char *respond(fixture *f, bool opennmt, s2s_api_error *e)
 {
-	s2s_api_sentence s = {"a b", &f->tok, f->res, 0.5};
+	s2s_api_sentence s = {"a b", &f->tok, f->res, 0.5, NULL, NULL};
 	s2s_api_view v = {f->model, "a", "req1", &f->opt, 1.0};
 	memset(e, 0, sizeof *e);
 	return opennmt ? s2s_api_opennmt_response(&v, &s, 1, e) : s2s_api_translate_response(&v, &s, 1, e);
@@ -499,7 +499,7 @@ Test(response, bodies_are_byte_identical_to_jansson_dumps)
 			f.opt.attention = mode > 0;
 			f.opt.word_level = mode == 2;
 			f.opt.coverage = mode == 3;
-			s2s_api_sentence s = {sources[si], &f.tok, f.res, 0.125 * (double)si};
+			s2s_api_sentence s = {sources[si], &f.tok, f.res, 0.125 * (double)si, NULL, NULL};
 			s2s_api_view v = {f.model, "m\"odel", "req\\1", &f.opt, 1e6 + 0.5};
 			s2s_api_error e = {0};
 			for (int opennmt = 0; opennmt < 2; opennmt++) {
@@ -511,7 +511,7 @@ Test(response, bodies_are_byte_identical_to_jansson_dumps)
 			}
 		}
 	/* a truncated sentence (no result) beside a finished one */
-	s2s_api_sentence two[2] = {{"a b", &f.tok, NULL, 1.0}, {"a b", &f.tok, f.res, 2.0}};
+	s2s_api_sentence two[2] = {{"a b", &f.tok, NULL, 1.0, NULL, NULL}, {"a b", &f.tok, f.res, 2.0, NULL, NULL}};
 	s2s_api_view v = {f.model, "a", "r", &f.opt, 3.0};
 	s2s_api_error e = {0};
 	char *body = s2s_api_translate_response(&v, two, 2, &e);
@@ -528,7 +528,7 @@ Test(response, a_source_that_is_not_utf8_fails_the_response)
 	fixture f;
 	make(&f, 1, 3);
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-		s2s_api_sentence s = {bad[i], &f.tok, f.res, 0.0};
+		s2s_api_sentence s = {bad[i], &f.tok, f.res, 0.0, NULL, NULL};
 		s2s_api_view v = {f.model, "a", "r", &f.opt, 1.0};
 		s2s_api_error e = {0};
 		char *body = s2s_api_translate_response(&v, &s, 1, &e);
