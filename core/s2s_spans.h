@@ -176,7 +176,8 @@ typedef struct {
  * excluded) whose attention is `attention` (rows of n_src floats, at least n
  * rows; NULL: none) for the source `ms` of `sp`. `tgt_tok` detokenizes;
  * `sent` is the model's sentinel table (NULL when ms was masked without
- * one). A passthrough source renders as the source itself. S2S_ENOMEM.
+ * one). A passthrough source renders as the source itself, each glossary
+ * term written as its output. S2S_ENOMEM.
  */
 int s2s_spans_render(const s2s_spans *sp, const s2s_masked *ms, const s2s_tokenizer *tgt_tok,
                      const s2s_sentinels *sent, const char *const *pieces, const int32_t *ids,

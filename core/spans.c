@@ -21,6 +21,8 @@
  *  - empty names in a format list are skipped;
  *  - more than S2S_SPANS_MAX spans is checked on the raw scan and again
  *    after the glossary ("more than 1024 protected spans");
+ *  - an ordered conversion given another one's text (§7.2) also takes that
+ *    one's space flags;
  *  - render keeps a sentinel hypothesis as is only when it holds every
  *    sentinel of the sentence once, nothing else sentinel-like, properly
  *    nested; a run is stripped of ' ' only; no attention puts every span at
@@ -415,7 +417,11 @@ static size_t attrs_end(scanner *sc, size_t j)
 	return result;
 }
 
-/* §2.1c: an open tag's length (0: none); *kind says open or placeholder. */
+/*
+ * §2.1c `<name(\s(attribute chars | quoted)*)?/?>`: an open tag's length
+ * (0: none); *kind says open or placeholder. With attributes the walk
+ * already takes a '/' before '>', so "/?" only matters right after the name.
+ */
 static size_t match_open(scanner *sc, size_t i, size_t *name_len, s2s_span_kind *kind, int *rc)
 {
 	const char *s = sc->s;
@@ -426,6 +432,8 @@ static size_t match_open(scanner *sc, size_t i, size_t *name_len, s2s_span_kind 
 	*name_len = j - (i + 1);
 	if (j < n && s[j] == '>')
 		gt = j;
+	else if (j + 1 < n && s[j] == '/' && s[j + 1] == '>')
+		gt = j + 1;
 	else if (j < n && is_ws((unsigned char)s[j]))
 		gt = attrs_end(sc, j);
 	if (gt == NONE - 1)
@@ -763,6 +771,7 @@ static bool find_accel(const char *s, size_t n, const raw_list *l, unsigned fmt,
 	if (!(fmt & (S2S_FMT_ACCEL | S2S_FMT_AUTO)))
 		return false;
 	int count = 0, si = 0;
+	size_t first = NONE;
 	for (size_t i = 0; i < n;) {
 		while (si < l->n && l->v[si].end <= i)
 			si++;
@@ -779,12 +788,14 @@ static bool find_accel(const char *s, size_t n, const raw_list *l, unsigned fmt,
 		bool starts_span = si < l->n && l->v[si].start == i + 1;
 		if ((c == '_' || c == '&') && (next >= 0x80 || is_alnum(next)) && !starts_span &&
 		    count++ == 0)
-			*pos = i;
+			first = i;
 		i += char_len(s, n, i);
 	}
-	if (fmt & S2S_FMT_ACCEL)
-		return count > 0;
-	return count == 1 && count_words(s, n) <= 5;
+	/* *pos only when found: the glossary avoids the marker, not a mere candidate */
+	bool found = (fmt & S2S_FMT_ACCEL) ? count > 0 : count == 1 && count_words(s, n) <= 5;
+	if (found)
+		*pos = first;
+	return found;
 }
 
 /* --- glossary matching (§3) ------------------------------------------------------------- */
@@ -1636,7 +1647,11 @@ static bool space_between(const s2s_spans *sp, int prev, int next)
 	return sp->spans[prev].space_after && sp->spans[next].space_before;
 }
 
-/* prev: -2 nothing yet, -1 a run, else the span written last. */
+/*
+ * prev: -2 nothing yet, -1 a run, else the span whose text was written last.
+ * The space flags are those of the span whose text is written: a reassigned
+ * ordered conversion joins as it did in the source.
+ */
 static int join_items(const renderer *r, const int *text_of, outbuf *o)
 {
 	int prev = -2, rc = 0;
@@ -1646,8 +1661,8 @@ static int join_items(const renderer *r, const int *text_of, outbuf *o)
 		const char *t;
 		char *run = NULL;
 		if (r->items[i].span) {
-			cur = r->items[i].idx;
-			t = span_text(r->sp, text_of[cur], &len);
+			cur = text_of[r->items[i].idx];
+			t = span_text(r->sp, cur, &len);
 			j = i + 1;
 		} else {
 			while (j < r->n_items && !r->items[j].span)
@@ -1716,6 +1731,31 @@ static int place_accel(const s2s_spans *sp, outbuf *o)
 
 /* --- rendering: the entry point --------------------------------------------------------- */
 
+/* Nothing to translate: the source as it is, each glossary term written as its output. */
+static int render_passthrough(const s2s_spans *sp, s2s_rendered *out, s2s_error *err)
+{
+	outbuf o = {0};
+	size_t pos = 0;
+	int rc = 0;
+	for (int i = 0; rc == 0 && i <= sp->n; i++) {
+		size_t end = i < sp->n ? sp->spans[i].start : sp->len;
+		rc = out_put(&o, sp->text + pos, end - pos, false);
+		if (rc == 0 && i < sp->n) {
+			size_t len;
+			const char *t = span_text(sp, i, &len);
+			rc = out_put(&o, t, len, true);
+			pos = end + sp->spans[i].len;
+		}
+	}
+	if (rc == 0)
+		rc = out_put(&o, "", 0, false);
+	free(o.span);
+	out->text = o.buf;
+	if (rc < 0)
+		return s2s__error_set(err, rc, "out of memory while rendering");
+	return 0;
+}
+
 static int render_items(renderer *r, int32_t *span_token, bool *reinserted)
 {
 	int *seen = malloc(((size_t)r->sp->n + 1) * sizeof *seen);
@@ -1766,11 +1806,8 @@ int s2s_spans_render(const s2s_spans *sp, const s2s_masked *ms, const s2s_tokeni
 		return s2s__error_set(err, S2S_ENOMEM, "out of memory while rendering");
 	for (int k = 0; k < sp->n; k++)
 		out->span_token[k] = -1;
-	if (ms->passthrough) {
-		if (!(out->text = dup_bytes(sp->text, sp->len)))
-			return s2s__error_set(err, S2S_ENOMEM, "out of memory while rendering");
-		return 0;
-	}
+	if (ms->passthrough)
+		return render_passthrough(sp, out, err);
 	renderer r = {.sp = sp, .ms = ms, .tok = tgt_tok, .pieces = pieces, .n = n,
 	              .attn = attention, .n_src = n_src};
 	int rc = render_items(&r, out->span_token, &out->reinserted);

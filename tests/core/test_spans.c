@@ -202,7 +202,7 @@ Test(xml, tags_entities_comments)
 	expect("<a href=\"x>y\" title='a<b'>link</a >", FX,
 	       "o:<a href=\"x>y\" title='a<b'> c:</a >");
 	expect("a <br /> b <img src=\"x\"/>", FX, "p:<br /> p:<img src=\"x\"/>");
-	expect("a<br/>b", FX, ""); /* the regex needs whitespace before '/' */
+	expect("a<br/>b<img src=\"x\"/><br/ >", FX, "p:<br/> p:<img src=\"x\"/>");
 	expect("&amp; &#233; &#x1F600; &lt;", FX, "p:&amp; p:&#233; p:&#x1F600; p:&lt;");
 	expect("& amp; &#x; &#12a; &1a; &amp", FX, "");
 	expect("x <!-- note --> y", FX, "p:<!-- note -->");
@@ -356,6 +356,18 @@ Test(glossary, accelerator_marker)
 	cr_expect_str_eq(sp.spans[0].output, "Save As");
 	cr_expect_null(sp.spans[1].output);
 	s2s_spans_deinit(&sp);
+	s2s_glossary_deinit(&g);
+}
+
+/* A marker candidate that is not the accelerator does not keep a term from matching. */
+Test(glossary, candidates_that_are_not_the_accelerator)
+{
+	const char *t[] = {"activate_menu_item", NULL, "Fish_Chips", "FC"};
+	s2s_glossary g = glossary_of(t, 2);
+	expect_g("failed to find widget in function activate_menu_item now", FAUTO, &g,
+	         "g:activate_menu_item=activate_menu_item");
+	expect_g("Fish_Chips", FAUTO, &g, "");     /* one candidate, one word: the accelerator */
+	expect_g("Fish_Chips", FP, &g, "g:Fish_Chips=FC");
 	s2s_glossary_deinit(&g);
 }
 
@@ -782,7 +794,8 @@ Test(render, spacing_rules)
 	/* (%s): no space either side; " %d,": before only; "{0}{1}": none between */
 	expect_render(&f, h, 9, NULL, 0, "A(%s) B %d, {0}{1} C");
 	const char *h2[] = {"<ph3>", "<ph2>", "A", "<ph1>", "<ph0>"};
-	expect_render(&f, h2, 5, NULL, 0, "{1} {0}A %s%d"); /* %s, %d keep their order */
+	/* %s, %d keep their order, and each its spacing */
+	expect_render(&f, h2, 5, NULL, 0, "{1} {0}A%s%d");
 	fx_close(&f);
 	fx_open(&f, "a %s %d b", FP, true, NULL);
 	const char *h3[] = {"<ph0>", "<ph1>", "B"};
@@ -799,7 +812,7 @@ Test(render, ordered_group_reassigned)
 	const char *h[] = {"<ph1>", "x", "<ph0>", "y", "<ph3>", "<ph2>"};
 	s2s_rendered r;
 	char *got = render(&f.c, h, 6, NULL, 0, &r);
-	cr_expect_str_eq(got, "%s x%d y {}{}"); /* spacing follows the positions */
+	cr_expect_str_eq(got, "%s x %d y {} {}"); /* the spacing travels with the text */
 	cr_expect_eq(r.span_token[0], 2, "span_token follows the sentinel, not the text");
 	cr_expect_eq(r.span_token[1], 0);
 	s2s_rendered_deinit(&r);
@@ -956,6 +969,32 @@ Test(render, accelerator_placement)
 	fx_close(&f);
 }
 
+/* Only spans: nothing decoded, but glossary terms are still written as their targets. */
+Test(render, passthrough_writes_glossary_targets)
+{
+	const char *t[] = {"Cancel", "Annuler", "Qt", NULL};
+	s2s_glossary g = glossary_of(t, 2);
+	s2s_vocab *v = vocab_with(sent_words, 7);
+	s2s_tokenizer *tok = tokenizer("{\"type\":\"whitespace\",\"append_eos\":true}");
+	const char *src[] = {"Cancel", "&Cancel %s", " Qt\t{0}Cancel "};
+	const char *want[] = {"Annuler", "&Annuler %s", " Qt\t{0}Annuler "};
+	for (int i = 0; i < 3; i++) {
+		s2s_spans sp = parse_ok(src[i], FA | FP | FB, &g);
+		s2s_masked ms;
+		cr_assert_eq(s2s_spans_mask(&sp, tok, v, NULL, &ms, NULL), 0);
+		cr_expect(ms.passthrough, "\"%s\"", src[i]);
+		render_ctx c = {&sp, &ms, tok, NULL};
+		char *got = render(&c, NULL, 0, NULL, 0, NULL);
+		cr_expect_str_eq(got, want[i]);
+		free(got);
+		s2s_masked_deinit(&ms);
+		s2s_spans_deinit(&sp);
+	}
+	s2s_tokenizer_free(tok);
+	s2s_vocab_free(v);
+	s2s_glossary_deinit(&g);
+}
+
 Test(render, glossary_output)
 {
 	const char *t[] = {"File", "Fichier", "Qt", NULL};
@@ -1101,7 +1140,22 @@ static void check_one(unsigned *st, unsigned fmt, const s2s_glossary *g, s2s_voc
 	cr_assert_eq(s2s_spans_render(&sp, &ms, tgt, sent, h, NULL, n, a, n_src, &r, NULL), 0);
 	/* every span back, byte for byte, once: the output parses to the same spans */
 	if (ms.passthrough) {
-		cr_assert_str_eq(r.text, text, "passthrough");
+		char want[1024];
+		size_t w = 0, pos = 0;
+		for (int i = 0; i <= sp.n; i++) {
+			size_t end = i < sp.n ? sp.spans[i].start : sp.len;
+			memcpy(want + w, text + pos, end - pos);
+			w += end - pos;
+			if (i < sp.n) {
+				const s2s_span *x = &sp.spans[i];
+				size_t k = x->glossary ? strlen(x->output) : x->len;
+				memcpy(want + w, x->glossary ? x->output : text + x->start, k);
+				w += k;
+				pos = end + x->len;
+			}
+		}
+		want[w] = '\0';
+		cr_assert_str_eq(r.text, want, "passthrough");
 	} else {
 		s2s_spans out;
 		s2s_error err = {0};
