@@ -6,7 +6,7 @@
 # corpus). Exits non-zero when any harness crashed, leaked or tripped a
 # sanitizer; reproducers are written to FUZZ_CRASH_DIR/<harness>-crash-*.
 #
-# Usage: run.sh HARNESS...   (api tokenizer checkpoint settings)
+# Usage: run.sh HARNESS...   (api tokenizer checkpoint settings spans)
 # Environment: FUZZ_SECONDS (60), FUZZ_BIN_DIR (where fuzz_<h> are),
 # FUZZ_SRC_DIR (this folder: corpus/, dict/), FUZZ_WORK_DIR (scratch),
 # FUZZ_CRASH_DIR. The grown corpus stays in FUZZ_WORK_DIR/<harness> until

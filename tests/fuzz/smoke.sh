@@ -45,7 +45,7 @@ start=$(date +%s)
 FUZZ_SECONDS=${S2S_FUZZ_SMOKE_SECONDS:-20} FUZZ_BIN_DIR="$builddir/fuzz" \
 	FUZZ_SRC_DIR="$srcdir/fuzz" FUZZ_WORK_DIR="$builddir/fuzz/work" \
 	FUZZ_CRASH_DIR="$builddir/fuzz/crashes" \
-	sh "$srcdir/fuzz/run.sh" api tokenizer checkpoint settings
+	sh "$srcdir/fuzz/run.sh" api tokenizer checkpoint settings spans
 rc=$?
 echo "# fuzzing took $(($(date +%s) - start)) s"
 exit $rc
