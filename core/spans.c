@@ -22,7 +22,7 @@
  *  - more than S2S_SPANS_MAX spans is checked on the raw scan and again
  *    after the glossary ("more than 1024 protected spans");
  *  - an ordered conversion given another one's text (§7.2) also takes that
- *    one's space flags;
+ *    one's space flags and source neighbours (§7.3);
  *  - render keeps a sentinel hypothesis as is only when it holds every
  *    sentinel of the sentence once, nothing else sentinel-like, properly
  *    nested; a run is stripped of ' ' only; no attention puts every span at
@@ -1635,22 +1635,43 @@ static const char *span_text(const s2s_spans *sp, int s, size_t *len)
 	return sp->text + x->start;
 }
 
-/* A space between two items: only where the source had one on that side of the span. */
-static bool space_between(const s2s_spans *sp, int prev, int next)
+/*
+ * §7.3 (v2): the space between span s and the run on its side `after`,
+ * whose character next to s is oc. A source space stays a space; without
+ * one, s stays glued only to what it was glued to in the source: a word
+ * char to a word char (`file%s`), anything else to anything else (`%s:`).
+ * At the text's edge there was nothing to glue to.
+ */
+static bool span_run_space(const s2s_spans *sp, int s, bool after, uint32_t oc)
 {
-	if (prev == -2 || (prev == -1 && next == -1))
-		return false; /* start, or run after run (cannot happen) */
-	if (prev == -1)
-		return sp->spans[next].space_before;
-	if (next == -1)
-		return sp->spans[prev].space_after;
-	return sp->spans[prev].space_after && sp->spans[next].space_before;
+	const s2s_span *x = &sp->spans[s];
+	size_t end = x->start + x->len;
+	if (after ? x->space_after : x->space_before)
+		return true;
+	if (after ? end >= sp->len : x->start == 0)
+		return true;
+	size_t at = after ? end : char_before(sp->text, x->start);
+	return is_word_cp(code_point(sp->text, sp->len, at)) != is_word_cp(oc);
+}
+
+/* Between the output so far (its last item prev) and the item cur (text t). */
+static bool space_between(const s2s_spans *sp, int prev, int cur, const outbuf *o,
+                          const char *t, size_t len)
+{
+	if (prev == -2 || (prev == -1 && cur == -1))
+		return false; /* the start (run after run cannot happen: a span is between) */
+	if (prev >= 0 && cur >= 0)
+		return sp->spans[prev].space_after && sp->spans[cur].space_before;
+	if (cur >= 0) /* run -> span: the run's last character */
+		return span_run_space(sp, cur, false,
+		                      code_point(o->buf, o->n, char_before(o->buf, o->n)));
+	return span_run_space(sp, prev, true, code_point(t, len, 0));
 }
 
 /*
  * prev: -2 nothing yet, -1 a run, else the span whose text was written last.
- * The space flags are those of the span whose text is written: a reassigned
- * ordered conversion joins as it did in the source.
+ * The space flags (and source neighbours) are those of the span whose text
+ * is written: a reassigned ordered conversion joins as it did in the source.
  */
 static int join_items(const renderer *r, const int *text_of, outbuf *o)
 {
@@ -1671,7 +1692,7 @@ static int join_items(const renderer *r, const int *text_of, outbuf *o)
 				return S2S_ENOMEM;
 		}
 		if (len > 0 || cur >= 0) {
-			if (space_between(r->sp, prev, cur))
+			if (space_between(r->sp, prev, cur, o, t, len))
 				rc = out_put(o, " ", 1, false);
 			if (rc == 0)
 				rc = out_put(o, t, len, cur >= 0);

@@ -796,11 +796,40 @@ Test(render, spacing_rules)
 	expect_render(&f, h, 9, NULL, 0, "A(%s) B %d, {0}{1} C");
 	const char *h2[] = {"<ph3>", "<ph2>", "A", "<ph1>", "<ph0>"};
 	/* %s, %d keep their order, and each its spacing */
-	expect_render(&f, h2, 5, NULL, 0, "{1} {0}A%s%d");
+	expect_render(&f, h2, 5, NULL, 0, "{1} {0} A %s%d");
 	fx_close(&f);
 	fx_open(&f, "a %s %d b", FP, true, NULL);
 	const char *h3[] = {"<ph0>", "<ph1>", "B"};
 	expect_render(&f, h3, 3, NULL, 0, "%s %d B");
+	fx_close(&f);
+}
+
+/* §7.3 v2: glued only to what the span was glued to in the source. */
+Test(render, glue_follows_the_source_neighbour)
+{
+	fixture f;
+	fx_open(&f, "%d files", FP, false, NULL); /* at the start: nothing to glue to */
+	const char *h[] = {"des", "fichiers"};
+	float a[] = {0.2f, 0.9f};
+	expect_render(&f, h, 2, a, 1, "des %d fichiers");
+	fx_close(&f);
+	fx_open(&f, "since %s/day", FP, false, NULL); /* glued to '/', not to a word */
+	const char *h2[] = {"depuis", "jour"};
+	float a2[] = {1, 0, 0, 1};
+	expect_render(&f, h2, 2, a2, 2, "depuis %s jour");
+	fx_close(&f);
+	fx_open(&f, "Error %s: failed", FP, false, NULL); /* glued to ':' and stays so */
+	const char *h3[] = {"Erreur", ":", "échec"};
+	float a3[] = {1, 0, 0, 0, 1, 0, 0, 0, 1};
+	expect_render(&f, h3, 3, a3, 3, "Erreur %s: échec");
+	fx_close(&f);
+	fx_open(&f, "file%s é", FP, false, NULL); /* a word char to a word char, é included */
+	const char *h4[] = {"é", "fichier"};
+	float a4[] = {0, 1, 1, 0};
+	expect_render(&f, h4, 2, a4, 2, "é fichier%s");
+	const char *h5[] = {"fichier", "é", "!"};
+	float a5[] = {0, 1, 1, 0, 0, 1};
+	expect_render(&f, h5, 3, a5, 2, "fichier é%s !");
 	fx_close(&f);
 }
 
@@ -855,7 +884,8 @@ Test(render, alignment_placeholders)
 	/* Z attends z, Y y, X x */
 	float a[] = {0, 0, 1, 0, 1, 0, 1, 0, 0};
 	/* %s: spaces both sides -> after L=x -> after X; {0}: glued to z -> after Z */
-	expect_render(&f, h, 3, a, 3, "Z{0}Y X %s");
+	/* ...and {0}, at the source's end, is not glued to the Y after it */
+	expect_render(&f, h, 3, a, 3, "Z{0} Y X %s");
 	fx_close(&f);
 	/* glued on the right only: before the word of R */
 	fx_open(&f, "x %sy", FP, false, NULL);
@@ -869,7 +899,7 @@ Test(render, alignment_placeholders)
 	/* nothing before: anchored on the right neighbour */
 	fx_open(&f, "%s x y", FP, false, NULL);
 	float a4[] = {0, 1, 1, 0};
-	expect_render(&f, h2, 2, a4, 2, "Y%s X");
+	expect_render(&f, h2, 2, a4, 2, "Y %s X"); /* nothing before it in the source */
 	fx_close(&f);
 }
 
@@ -918,12 +948,13 @@ Test(render, alignment_nested_and_crossing_repaired)
 	const char *h[] = {"Z", "X", "Y", "W"};
 	/* nobody's argmax is z: <i> takes Z (most on z in sum), outside <b>'s Y: clamped, empty */
 	float a[4 * 4] = {0.6f, 0, 0.5f, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1};
-	expect_render(&f, h, 4, a, 4, "Z X <b><i></i>Y</b> W");
+	/* (Y was glued to '<' and '>' in the source, not to a word char: spaced) */
+	expect_render(&f, h, 4, a, 4, "Z X <b><i></i> Y </b> W");
 	/* Z Y inside <b>: <i> wraps Z */
 	const char *h2[] = {"X", "Z", "Y", "W"};
 	float a2[4 * 4] = {0};
 	a2[0 * 4 + 0] = 1, a2[1 * 4 + 2] = 1, a2[2 * 4 + 1] = 1, a2[3 * 4 + 3] = 1;
-	expect_render(&f, h2, 4, a2, 4, "X <b><i>Z</i>Y</b> W");
+	expect_render(&f, h2, 4, a2, 4, "X <b><i>Z</i> Y </b> W");
 	fx_close(&f);
 	/* siblings that overlap: the second starts after the first */
 	fx_open(&f, "<b>x y</b> <i>z</i>", FX, false, NULL);
@@ -961,7 +992,7 @@ Test(render, accelerator_placement)
 	fx_open(&f, "_s %s", FA | FP, false, NULL);
 	const char *h7[] = {"x", "sy"};
 	float a7[] = {0.9f, 0.1f};
-	expect_render(&f, h7, 2, a7, 1, "x %s_sy");
+	expect_render(&f, h7, 2, a7, 1, "x %s _sy");
 	fx_close(&f);
 	fx_open(&f, "&A %s", FA | FP, false, NULL);
 	const char *h8[] = {"Ax", "y"};
