@@ -1636,21 +1636,29 @@ static const char *span_text(const s2s_spans *sp, int s, size_t *len)
 }
 
 /*
- * §7.3 (v2): the space between span s and the run on its side `after`,
+ * §7.3 (v2.1): the space between span s and the run on its side `after`,
  * whose character next to s is oc. A source space stays a space; without
  * one, s stays glued only to what it was glued to in the source: a word
  * char to a word char (`file%s`), anything else to anything else (`%s:`).
- * At the text's edge there was nothing to glue to.
+ * Spans glued to s on that side are looked through (`z</i></b>`: `</b>`
+ * was glued to the word `z`, not to `>`). At the text's edge there was
+ * nothing to glue to.
  */
 static bool span_run_space(const s2s_spans *sp, int s, bool after, uint32_t oc)
 {
 	const s2s_span *x = &sp->spans[s];
-	size_t end = x->start + x->len;
 	if (after ? x->space_after : x->space_before)
 		return true;
-	if (after ? end >= sp->len : x->start == 0)
+	size_t start = x->start, end = x->start + x->len;
+	for (int k = s + 1; after && k < sp->n && sp->spans[k].start == end; k++)
+		end = sp->spans[k].start + sp->spans[k].len;
+	for (int k = s - 1; !after && k >= 0 && sp->spans[k].start + sp->spans[k].len == start; k--)
+		start = sp->spans[k].start;
+	if (after ? end >= sp->len : start == 0)
 		return true;
-	size_t at = after ? end : char_before(sp->text, x->start);
+	size_t at = after ? end : char_before(sp->text, start);
+	if (strchr(" \t\n\v\f\r", sp->text[at]))
+		return true;
 	return is_word_cp(code_point(sp->text, sp->len, at)) != is_word_cp(oc);
 }
 

@@ -833,6 +833,22 @@ Test(render, glue_follows_the_source_neighbour)
 	fx_close(&f);
 }
 
+/* §7.3 v2.1: spans glued to a span are looked through to the source character beyond. */
+Test(render, glue_looks_through_adjacent_spans)
+{
+	fixture f;
+	fx_open(&f, "x <b>y <i>z</i></b> w", FX, true, NULL);
+	cr_assert(f.ms.sentinel_path);
+	/* the model moved y after the inner pair: </b> now follows the word Y */
+	const char *h[] = {"X", "<t0>", "<t1>", "Z", "</t1>", "Y", "</t0>", "W"};
+	expect_render(&f, h, 8, NULL, 0, "X <b><i>Z</i> Y</b> W");
+	fx_close(&f);
+	fx_open(&f, "%s%d files", FP, true, NULL); /* %d glued to %s, which is at the edge */
+	const char *h2[] = {"des", "<ph0>", "<ph1>", "fichiers"};
+	expect_render(&f, h2, 4, NULL, 0, "des %s%d fichiers");
+	fx_close(&f);
+}
+
 Test(render, ordered_group_reassigned)
 {
 	fixture f;
@@ -948,13 +964,13 @@ Test(render, alignment_nested_and_crossing_repaired)
 	const char *h[] = {"Z", "X", "Y", "W"};
 	/* nobody's argmax is z: <i> takes Z (most on z in sum), outside <b>'s Y: clamped, empty */
 	float a[4 * 4] = {0.6f, 0, 0.5f, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1};
-	/* (Y was glued to '<' and '>' in the source, not to a word char: spaced) */
-	expect_render(&f, h, 4, a, 4, "Z X <b><i></i> Y </b> W");
+	/* (</b> was glued to z through </i>: a word, so it stays glued to the word Y) */
+	expect_render(&f, h, 4, a, 4, "Z X <b><i></i> Y</b> W");
 	/* Z Y inside <b>: <i> wraps Z */
 	const char *h2[] = {"X", "Z", "Y", "W"};
 	float a2[4 * 4] = {0};
 	a2[0 * 4 + 0] = 1, a2[1 * 4 + 2] = 1, a2[2 * 4 + 1] = 1, a2[3 * 4 + 3] = 1;
-	expect_render(&f, h2, 4, a2, 4, "X <b><i>Z</i> Y </b> W");
+	expect_render(&f, h2, 4, a2, 4, "X <b><i>Z</i> Y</b> W");
 	fx_close(&f);
 	/* siblings that overlap: the second starts after the first */
 	fx_open(&f, "<b>x y</b> <i>z</i>", FX, false, NULL);
