@@ -90,4 +90,11 @@ char *s2s_detokenize(const s2s_tokenizer *t, const char *const *tokens, int n);
  */
 size_t s2s_utf8_char_len(const char *s, size_t left);
 
+/*
+ * 0 when `len` bytes of `text` are valid UTF-8 without a NUL character,
+ * else S2S_EUTF8 naming the byte ("invalid UTF-8 at byte 7", "NUL character
+ * at byte 3"): what s2s_tokenize accepts. Pure; any thread.
+ */
+int s2s_utf8_validate(const char *text, size_t len, s2s_error *err);
+
 #endif

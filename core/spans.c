@@ -136,20 +136,6 @@ static size_t char_offset(const char *s, size_t i)
 	return c;
 }
 
-/* Refuses what s2s_tokenize would refuse, before any span is looked for. */
-static int check_utf8(const char *s, size_t n, s2s_error *err)
-{
-	for (size_t i = 0; i < n;) {
-		size_t k = s2s_utf8_char_len(s + i, n - i);
-		if (k == 0)
-			return s2s__error_set(err, S2S_EUTF8, "invalid UTF-8 at byte %zu", i);
-		if (s[i] == '\0')
-			return s2s__error_set(err, S2S_EUTF8, "NUL character at byte %zu", i);
-		i += k;
-	}
-	return 0;
-}
-
 /* --- format names (§1) ------------------------------------------------------------------ */
 
 static const struct {
@@ -953,7 +939,8 @@ int s2s_spans_parse(const char *text, size_t len, unsigned formats, const s2s_gl
                     s2s_spans *out, s2s_error *err)
 {
 	memset(out, 0, sizeof *out);
-	int rc = check_utf8(text, len, err);
+	/* refuse what s2s_tokenize would refuse, before any span is looked for */
+	int rc = s2s_utf8_validate(text, len, err);
 	if (rc < 0)
 		return rc;
 	if (!(out->text = dup_bytes(text, len)))

@@ -596,7 +596,7 @@ static int add_word(const s2s_tokenizer *t, bpe_work *w, sym_list *l, const char
  * never produced by a JSON API) is refused rather than silently truncating
  * a token; the Python twin refuses it too.
  */
-static int validate_utf8(const char *text, size_t len, s2s_error *err)
+int s2s_utf8_validate(const char *text, size_t len, s2s_error *err)
 {
 	for (size_t i = 0; i < len;) {
 		size_t n = utf8_len((const unsigned char *)text + i, len - i);
@@ -676,7 +676,7 @@ int s2s_tokenize(const s2s_tokenizer *t, const s2s_vocab *v, const char *text, s
                  s2s_tokens *out, s2s_error *err)
 {
 	memset(out, 0, sizeof *out);
-	int rc = validate_utf8(text, len, err);
+	int rc = s2s_utf8_validate(text, len, err);
 	if (rc < 0)
 		return rc;
 	sym_list l = {0};
