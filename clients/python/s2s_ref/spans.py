@@ -49,7 +49,7 @@ ASCII_WS = b" \t\n\v\f\r"
 _WS = rb"[ \t\n\r\f\v]"
 RE_CLOSE = re.compile(rb"</([A-Za-z][A-Za-z0-9_.:-]*)" + _WS + rb"*>")
 RE_OPEN = re.compile(rb"<([A-Za-z][A-Za-z0-9_.:-]*)((?:" + _WS +
-		     rb"""(?:[^<>"']|"[^"]*"|'[^']*')*)?)>""")
+		     rb"""(?:[^<>"']|"[^"]*"|'[^']*')*)?)/?>""")
 RE_ENTITY = re.compile(rb"&(?:[A-Za-z][A-Za-z0-9]*|#[0-9]+|#[xX][0-9A-Fa-f]+);")
 _PRINTF_TAIL = (rb"([0-9]+|\*(?:[0-9]+\$)?)?(?:\.([0-9]+|\*(?:[0-9]+\$)?))?"
 		rb"(hh|ll|I64|I32|[hlLqjztI])?([diouxXeEfFgGaAcspnCSmr])")
@@ -550,7 +550,9 @@ def mask(sp, src_tok, src_vocab, sentinels=None):
 	sentinels: a Sentinels or None (alignment path)."""
 	index = src_vocab if isinstance(src_vocab, dict) else {t: i for i, t in enumerate(src_vocab)}
 	m = Masked()
-	m.sentinel_path = bool(sp.spans) and sentinels is not None and sentinels.fits(sp)
+	# Decision (m): the path follows §5's counts also without spans, so a
+	# model with sentinels decodes every sentence under the §6 constraint.
+	m.sentinel_path = sentinels is not None and sentinels.fits(sp)
 	if m.sentinel_path:
 		m.n_ph, m.n_pairs = sp.n_ph, sp.n_pairs
 	n_words = 0
@@ -593,5 +595,480 @@ def mask(sp, src_tok, src_vocab, sentinels=None):
 		m.ids.append(index.get("</s>", 3))
 		m.words.append(n_words)
 		m.is_text.append(False)
-	m.passthrough = not any(m.is_text) and not m.sentinel_path
+	# Decision (q): nothing but </s> to decode (sentinels count as tokens).
+	m.passthrough = all(p == "</s>" for p in m.pieces) if src_tok.append_eos else not m.pieces
 	return m
+
+
+# ---------------------------------------------------------------------------
+# The search constraint (§6)
+
+
+class Constraint:
+	"""§6 for one sentence: which target ids a hypothesis may emit next.
+
+	A state is (generated, stack): the frozenset of sentinel ids emitted so
+	far and the tuple of open tag numbers (innermost last). States are
+	immutable, so beam hypotheses share them freely."""
+
+	def __init__(self, sentinels, n_ph, n_pairs, eos=3):
+		self.sent, self.eos = sentinels, eos
+		self.n_ph, self.n_pairs = n_ph, n_pairs
+		self.needed = frozenset(sentinels.tgt_ph[:n_ph] + sentinels.tgt_open[:n_pairs] +
+					sentinels.tgt_close[:n_pairs])
+		# Sentinel ids no sentence of this size may ever emit.
+		self.never = sorted(set(sentinels.tgt_kind) - self.needed)
+
+	@classmethod
+	def for_masked(cls, ms, sentinels, eos=3):
+		"""The constraint of a masked source: every sentence of a model with
+		sentinels gets one (n_ph = n_pairs = 0 on the alignment path, which
+		bans every sentinel); None for a model without sentinels."""
+		if sentinels is None or (sentinels.n_ph < 1 and sentinels.n_pairs < 1):
+			return None
+		return cls(sentinels, ms.n_ph, ms.n_pairs, eos)
+
+	@staticmethod
+	def start():
+		return (frozenset(), ())
+
+	def forbidden(self, state):
+		"""Sorted ids that may not be emitted in `state`."""
+		gen, stack = state
+		out = list(self.never)
+		s = self.sent
+		for k in range(self.n_ph):
+			if s.tgt_ph[k] in gen:
+				out.append(s.tgt_ph[k])
+		for k in range(self.n_pairs):
+			if s.tgt_open[k] in gen:
+				out.append(s.tgt_open[k])
+			close = s.tgt_close[k]
+			if close in gen or not stack or stack[-1] != k:
+				out.append(close)
+		if not self.needed <= gen:
+			out.append(self.eos)
+		return sorted(out)
+
+	def advance(self, state, token):
+		gen, stack = state
+		kind = self.sent.tgt_kind.get(token)
+		if kind is None:
+			return state
+		gen = gen | {token}
+		if kind[0] == OPEN:
+			stack = stack + (kind[1],)
+		elif kind[0] == CLOSE and stack and stack[-1] == kind[1]:
+			stack = stack[:-1]
+		return (gen, stack)
+
+	def apply(self, logp_row, state):
+		"""Sets the forbidden entries of a 1-D log-prob tensor to -inf in place."""
+		bad = self.forbidden(state)
+		if bad:
+			logp_row[bad] = float("-inf")
+		return logp_row
+
+
+# ---------------------------------------------------------------------------
+# Rendering (§7, §8, §9)
+
+
+class Rendered:
+	"""text (str), span_token (index in the hypothesis per span, or -1), reinserted."""
+
+	def __init__(self, text, span_token, reinserted):
+		self.text, self.span_token, self.reinserted = text, span_token, reinserted
+
+
+def _sentinel_span_of(sp, sentinels):
+	"""{target id: span index} for the sentence's sentinels."""
+	out = {}
+	for k, s in enumerate(sp.spans):
+		if s.kind == PLACEHOLDER:
+			out[sentinels.tgt_ph[s.sentinel]] = k
+		elif s.kind == OPEN:
+			out[sentinels.tgt_open[s.sentinel]] = k
+		else:
+			out[sentinels.tgt_close[s.sentinel]] = k
+	return out
+
+
+def render(sp, ms, tgt_tok, sentinels, pieces, ids, attention=None):
+	"""The text of one hypothesis (§7): `pieces`/`ids` without the final
+	</s>, `attention` one row of n_src weights per token (or None)."""
+	if ms.passthrough:
+		return Rendered(sp.text.decode("utf-8"), [-1] * len(sp.spans), False)
+	span_token = [-1] * len(sp.spans)
+	items = None
+	if ms.sentinel_path and sentinels is not None:
+		of = _sentinel_span_of(sp, sentinels)
+		if _clean_sentinels(sp, of, pieces, ids):
+			items = []
+			for t, (p, i) in enumerate(zip(pieces, ids)):
+				if i in of:
+					items.append(("span", of[i]))
+					span_token[of[i]] = t
+				else:
+					items.append(("tok", p))
+	reinserted = items is None
+	if items is None:
+		span_token = [-1] * len(sp.spans)
+		keep = [t for t, p in enumerate(pieces) if not SENTINEL_RE.match(p)]
+		toks = [pieces[t] for t in keep]
+		att = [attention[t] for t in keep] if attention is not None else None
+		items = _reinsert(sp, ms, tgt_tok, toks, att)
+	return Rendered(_join(sp, tgt_tok, _reassign(sp, items)), span_token, reinserted)
+
+
+def _clean_sentinels(sp, of, pieces, ids):
+	"""Decision (m): the hypothesis is used as is only when it holds each of
+	the sentence's sentinels exactly once, no other sentinel-like piece, and
+	every closing sentinel closes the innermost open pair."""
+	seen, stack = set(), []
+	for p, i in zip(pieces, ids):
+		if i in of:
+			if i in seen:
+				return False
+			seen.add(i)
+			s = sp.spans[of[i]]
+			if s.kind == OPEN:
+				stack.append(of[i])
+			elif s.kind == CLOSE:
+				if not stack or stack[-1] != s.partner:
+					return False
+				stack.pop()
+		elif SENTINEL_RE.match(p):
+			return False
+	return len(seen) == len(of)
+
+
+def _reassign(sp, items):
+	"""§7.2: per ordered group, item-order spans get source-order texts.
+	Items become ("tok", piece) or ("span", index whose text and flags are
+	written, text bytes)."""
+	text = {}
+	for g in (ORDERED_PRINTF, ORDERED_BRACE):
+		in_items = [k for kind, k in ((it[0], it[1]) for it in items)
+			    if kind == "span" and sp.spans[k].group == g]
+		in_source = [k for k, s in enumerate(sp.spans) if s.group == g]
+		for a, b in zip(in_items, in_source):
+			text[a] = b
+	out = []
+	for it in items:
+		if it[0] == "tok":
+			out.append(it)
+			continue
+		# Decision (r): the space flags travel with the text, as if the
+		# model had emitted the group in source order.
+		k = text.get(it[1], it[1])
+		s = sp.spans[k]
+		out.append(("span", k, s.output if s.output is not None else sp.text[s.start:s.end]))
+	return out
+
+
+def _join(sp, tgt_tok, items):
+	"""§7.3 and §9: runs detokenized, spans joined by their space flags, the
+	accelerator put back."""
+	parts = []  # (text, is_span, span index)
+	run = []
+
+	def flush():
+		if run:
+			t = tgt_tok.detokenize(run).strip(" ")
+			if t:
+				parts.append((t, False, -1))
+			del run[:]
+
+	for it in items:
+		if it[0] == "tok":
+			run.append(it[1])
+		else:
+			flush()
+			parts.append((it[2].decode("utf-8"), True, it[1]))
+	flush()
+	out, spans_at = [], []  # spans_at: (start, end) in characters of span texts
+	n = 0
+	prev = None
+	for text, is_span, k in parts:
+		if prev is not None:
+			pt, pspan, pk = prev
+			if pspan and is_span:
+				sep = sp.spans[pk].space_after and sp.spans[k].space_before
+			elif is_span:
+				sep = sp.spans[k].space_before
+			elif pspan:
+				sep = sp.spans[pk].space_after
+			else:
+				sep = True  # two runs are always separated by a span; unreachable
+			if sep:
+				out.append(" ")
+				n += 1
+		if is_span:
+			spans_at.append((n, n + len(text)))
+		out.append(text)
+		n += len(text)
+		prev = (text, is_span, k)
+	text = "".join(out)
+	if sp.accel_pos >= 0:
+		text = _place_accel(text, spans_at, sp.accel_marker, sp.accel_char)
+	return text
+
+
+def _place_accel(text, spans_at, marker, char):
+	"""§9: the marker goes before the accelerated char's first word-initial
+	occurrence outside span texts, else its first occurrence, else before the
+	first letter/digit (ASCII alnum or non-ASCII), else at the start."""
+	inside = [False] * len(text)
+	for a, b in spans_at:
+		for i in range(a, b):
+			inside[i] = True
+
+	def same(c):
+		if ord(char) < 0x80:
+			return c.isascii() and c.lower() == char.lower()
+		return c == char
+
+	free = [i for i in range(len(text)) if not inside[i]]
+	pos = None
+	for i in free:
+		if same(text[i]) and not (i > 0 and is_word_char(ord(text[i - 1]))):
+			pos = i
+			break
+	if pos is None:
+		pos = next((i for i in free if same(text[i])), None)
+	if pos is None:
+		pos = next((i for i in free if (text[i].isascii() and text[i].isalnum()) or ord(text[i]) >= 0x80), None)
+	if pos is None:
+		pos = 0
+	return text[:pos] + marker + text[pos:]
+
+
+def _word_bounds(tgt_tok, toks):
+	"""(start, end) of the word of each token (§8 word boundaries)."""
+	m = len(toks)
+	boundary = [True] * (m + 1)
+	for k in range(1, m):
+		a, b = toks[k - 1], toks[k]
+		boundary[k] = tgt_tok.detokenize([a, b]) != tgt_tok.detokenize([a]) + tgt_tok.detokenize([b])
+	start, end = [0] * m, [0] * m
+	s = 0
+	for k in range(m):
+		if boundary[k]:
+			s = k
+		start[k] = s
+	e = m
+	for k in range(m - 1, -1, -1):
+		if boundary[k + 1] or k + 1 == m:
+			e = k + 1
+		end[k] = e
+	return start, end
+
+
+def _argmax_first(values):
+	best, bi = None, -1
+	for i, v in enumerate(values):
+		if best is None or v > best:
+			best, bi = v, i
+	return bi
+
+
+class _Node:
+	def __init__(self, span, lo, hi):
+		self.span, self.lo, self.hi, self.children = span, lo, hi, []
+
+
+def _reinsert(sp, ms, tgt_tok, toks, att):
+	"""§8: items with every span put back among the text tokens `toks`."""
+	m = len(toks)
+	if att is not None and m > 0:
+		wstart, wend = _word_bounds(tgt_tok, toks)
+	use = att is not None and m > 0
+
+	def ph_slot(k, flags_of):
+		s = sp.spans[flags_of]
+		if not use:
+			return m
+		L, R = ms.span_left[k], ms.span_right[k]
+		if not s.space_before and L >= 0:
+			anchor, after = L, True
+		elif not s.space_after and R >= 0:
+			anchor, after = R, False
+		elif L >= 0:
+			anchor, after = L, True
+		elif R >= 0:
+			anchor, after = R, False
+		else:
+			return 0
+		t = _argmax_first([row[anchor] for row in att])
+		return wend[t] if after else wstart[t]
+
+	nodes = []
+	for k, s in enumerate(sp.spans):
+		if s.kind == PLACEHOLDER:
+			x = ph_slot(k, k)
+			nodes.append(_Node(k, x, x))
+		elif s.kind == OPEN:
+			c = s.partner
+			a, b = ms.span_right[k], ms.span_left[c]
+			if a < 0 or b < 0 or a > b:
+				x = ph_slot(k, k)
+				nodes.append(_Node(k, x, x))
+				continue
+			if not use:
+				nodes.append(_Node(k, m, m))
+				continue
+			S_ = [t for t, row in enumerate(att) if a <= _argmax_first(row) <= b]
+			if not S_:
+				S_ = [_argmax_first([sum(row[a:b + 1]) for row in att])]
+			nodes.append(_Node(k, wstart[min(S_)], wend[max(S_)]))
+	root = _Node(-1, 0, m)
+	for n in nodes:
+		lo, hi = _extent(sp, n.span)
+		parent = root
+		for o in nodes:
+			if o is n or sp.spans[o.span].kind != OPEN:
+				continue
+			os_ = sp.spans[o.span]
+			if os_.end <= lo and hi <= sp.spans[os_.partner].start:
+				if parent is root or os_.start > sp.spans[parent.span].start:
+					parent = o
+		parent.children.append(n)
+	_place(root)
+	items = []
+	_emit(root, toks, items, sp)
+	return items
+
+
+def _extent(sp, k):
+	"""Source bytes a placeholder or a whole tag pair covers."""
+	s = sp.spans[k]
+	return s.start, (sp.spans[s.partner].end if s.kind == OPEN else s.end)
+
+
+def _place(node):
+	node.children.sort(key=lambda c: (c.lo, c.span))
+	prev_end = None
+	for c in node.children:
+		if prev_end is not None:
+			c.lo = max(c.lo, prev_end)
+		c.hi = max(c.hi, c.lo)
+		c.lo = min(max(c.lo, node.lo), node.hi)
+		c.hi = min(max(c.hi, node.lo), node.hi)
+		prev_end = c.hi
+		_place(c)
+
+
+def _emit(node, toks, items, sp):
+	pos = node.lo
+	for c in node.children:
+		while pos < c.lo:
+			items.append(("tok", toks[pos]))
+			pos += 1
+		s = sp.spans[c.span]
+		items.append(("span", c.span))
+		if s.kind == OPEN:
+			_emit(c, toks, items, sp)
+			items.append(("span", s.partner))
+		pos = max(pos, c.hi)
+	while pos < node.hi:
+		items.append(("tok", toks[pos]))
+		pos += 1
+
+
+# ---------------------------------------------------------------------------
+# The whole pipeline
+
+
+def translate(model, src_tok, tgt_tok, src_vocab, tgt_vocab, text, formats, glossary=None,
+	      beam=1, length_penalty=0.0, max_len_a=2.0, max_len_b=10, max_len=256, sentinels=None):
+	"""text -> Rendered through the reference model (s2s_ref.model.Seq2Seq):
+	parse, mask, greedy or beam search under the §6 constraint, render.
+	Raises SpanError for refused input (unbalanced markup under xml/html,
+	too many spans)."""
+	if isinstance(formats, (str, list, tuple)):
+		formats = parse_formats(formats)
+	sp = parse(text, formats, glossary)
+	sent = sentinels if sentinels is not None else Sentinels(src_vocab, tgt_vocab)
+	ms = mask(sp, src_tok, src_vocab, sent)
+	if ms.passthrough:
+		return render(sp, ms, tgt_tok, sent, [], [], None)
+	ids = ms.ids or [1]
+	con = Constraint.for_masked(ms, sent)
+	kw = dict(max_len_a=max_len_a, max_len_b=max_len_b, max_len=max_len)
+	if beam > 1:
+		hyp = model.beam_search(ids, beam_size=beam, n_best=1, length_penalty=length_penalty,
+					constraint=con, **kw)[0]
+	else:
+		hyp = model.greedy([ids], constraints=[con], **kw)[0]
+	out, att = list(hyp["ids"]), hyp["attention"] or None
+	if hyp["finished"] and out and out[-1] == 3:
+		out = out[:-1]
+	if att is not None:
+		att = att[:len(out)]
+	return render(sp, ms, tgt_tok, sent, [tgt_vocab[i] for i in out], out, att)
+
+
+def spans_kept(source, output, formats, glossary=None):
+	"""(kept, total): how many of the source's spans the output holds with the
+	same text (multiset of texts, the output parsed under the same formats;
+	glossary terms looked up as their output text)."""
+	import collections
+
+	if isinstance(formats, (str, list, tuple)):
+		formats = parse_formats(formats)
+	src = parse(source, formats, glossary)
+	want = collections.Counter(s.output if s.output is not None else src.text[s.start:s.end]
+				   for s in src.spans)
+	try:
+		out = parse(output, formats)
+		have = collections.Counter(out.text[s.start:s.end] for s in out.spans)
+	except SpanError:
+		have = collections.Counter()
+	ob = output.encode("utf-8")
+	for s in src.spans:
+		if s.glossary:
+			have[s.output] = ob.count(s.output)
+	kept = sum(min(n, have[t]) for t, n in want.items())
+	return kept, sum(want.values())
+
+
+# ---------------------------------------------------------------------------
+# The parity dump (§12)
+
+
+def dump_line(line, formats, glossary):
+	try:
+		b = line
+		b.decode("utf-8")
+	except UnicodeDecodeError:
+		return {"accel": None, "error": "invalid UTF-8", "spans": []}
+	try:
+		return parse(b, formats, glossary).to_json()
+	except SpanError as e:
+		return {"accel": None, "error": str(e), "spans": []}
+
+
+def main(argv=None):
+	import argparse
+
+	ap = argparse.ArgumentParser(description="Protected spans of source lines, as JSON (spec §12).")
+	ap.add_argument("--dump", metavar="FORMATS", required=True, help="comma list of format names")
+	ap.add_argument("glossary", nargs="?", help="glossary JSON file (the API's object form)")
+	a = ap.parse_args(argv)
+	fmt = parse_formats(a.dump)
+	gl = []
+	if a.glossary:
+		with open(a.glossary, encoding="utf-8") as f:
+			gl = make_glossary(json.load(f))
+	out = sys.stdout.buffer
+	for raw in sys.stdin.buffer:
+		if raw.endswith(b"\n"):
+			raw = raw[:-1]
+		obj = dump_line(raw, fmt, gl)
+		out.write(json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n")
+	return 0
+
+
+if __name__ == "__main__":
+	sys.exit(main())
