@@ -459,3 +459,18 @@ class TestCorpusAndTraining(unittest.TestCase):
 
 if __name__ == "__main__":
 	unittest.main()
+
+
+DUMP = os.path.join(os.path.abspath(os.environ.get("S2S_BUILDDIR", os.path.join(ROOT, "build"))),
+		    "tests", "core", "spans_dump")
+
+
+@unittest.skipUnless(os.path.exists(DUMP), "no tests/core/spans_dump in the build tree (issue 12 C side)")
+class TestDumpParity(unittest.TestCase):
+	def test_c_and_python_agree(self):
+		"""tests/train/spans_parity.py on the hand-written cases and 300
+		generated lines per format list, with and without a glossary."""
+		r = subprocess.run([sys.executable, os.path.join(ROOT, "tests", "train", "spans_parity.py"),
+				    "--dump", DUMP, "--n", "300"], capture_output=True, text=True, check=False)
+		self.assertEqual(r.returncode, 0, r.stdout[-3000:] + r.stderr[-2000:])
+		self.assertIn(" 0 differ", r.stdout)
