@@ -403,7 +403,26 @@ class TestRender(unittest.TestCase):
 		att[1][0] = 1.0  # x <- x (outer pair only)
 		att[2][2] = 1.0
 		r = S.render(sp, ms, self.tok, None, pieces, [1, 1, 1], att)
-		self.assertEqual(r.text, "<a><b>y</b>x</a> z")  # no space after </b> in the source
+		# §7.3 v2: x had tags (not word chars) on both sides in the source
+		self.assertEqual(r.text, "<a><b>y</b> x </a> z")
+
+	def test_join_rule_v2(self):
+		cases = [("file%s", ["\u2581fichier"], [[1.0]], "fichier%s"),  # glued word to word
+			 ("%d files", ["\u2581le", "\u2581fichier"], [[0.0], [1.0]], "le %d fichier"),  # edge: never glued
+			 ("now: %s", ["\u2581maintenant", "\u2581:"], [[1.0, 0.0], [0.0, 1.0]], "maintenant : %s")]
+		for src, pieces, att, want in cases:
+			sp = S.parse(src, "printf")
+			ms = S.mask(sp, self.tok, self.vocab, None)
+			att = [row + [0.0] * (len(ms.ids) - 1) for row in att]
+			self.assertEqual(S.render(sp, ms, self.tok, None, pieces, [1] * len(pieces), att).text, want, src)
+
+	def test_passthrough_glossary(self):
+		g = S.make_glossary({"Cancel": "Annuler"})
+		for src, want in (("Cancel", "Annuler"), ("Cancel %s", "Annuler %s"), ("&Cancel", "&Annuler")):
+			sp = S.parse(src, "auto", g)
+			ms = S.mask(sp, self.tok, self.vocab, None)
+			self.assertTrue(ms.passthrough)
+			self.assertEqual(S.render(sp, ms, self.tok, None, [], [], None).text, want)
 
 	def test_accelerator_and_glossary(self):
 		g = S.make_glossary({"file": "fichier"})

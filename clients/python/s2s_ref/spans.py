@@ -698,7 +698,7 @@ def render(sp, ms, tgt_tok, sentinels, pieces, ids, attention=None):
 	"""The text of one hypothesis (§7): `pieces`/`ids` without the final
 	</s>, `attention` one row of n_src weights per token (or None)."""
 	if ms.passthrough:
-		return Rendered(sp.text.decode("utf-8"), [-1] * len(sp.spans), False)
+		return Rendered(_passthrough_text(sp), [-1] * len(sp.spans), False)
 	span_token = [-1] * len(sp.spans)
 	items = None
 	if ms.sentinel_path and sentinels is not None:
@@ -719,6 +719,18 @@ def render(sp, ms, tgt_tok, sentinels, pieces, ids, attention=None):
 		att = [attention[t] for t in keep] if attention is not None else None
 		items = _reinsert(sp, ms, tgt_tok, toks, att)
 	return Rendered(_join(sp, tgt_tok, _reassign(sp, items)), span_token, reinserted)
+
+
+def _passthrough_text(sp):
+	"""§5: a source with nothing to translate is its own output, every
+	glossary span replaced by its output (the accelerator mark kept)."""
+	b, out, pos = sp.text, [], 0
+	for s in sp.spans:
+		if s.glossary:
+			out += [b[pos:s.start], s.output]
+			pos = s.end
+	out.append(b[pos:])
+	return b"".join(out).decode("utf-8")
 
 
 def _clean_sentinels(sp, of, pieces, ids):
@@ -768,8 +780,8 @@ def _reassign(sp, items):
 
 
 def _join(sp, tgt_tok, items):
-	"""§7.3 and §9: runs detokenized, spans joined by their space flags, the
-	accelerator put back."""
+	"""§7.3 and §9: runs detokenized, spans joined to them by the v2 rule
+	(_join_space), the accelerator put back."""
 	parts = []  # (text, is_span, span index)
 	run = []
 
@@ -796,9 +808,9 @@ def _join(sp, tgt_tok, items):
 			if pspan and is_span:
 				sep = sp.spans[pk].space_after and sp.spans[k].space_before
 			elif is_span:
-				sep = sp.spans[k].space_before
+				sep = _join_space(sp, k, True, pt[-1])
 			elif pspan:
-				sep = sp.spans[pk].space_after
+				sep = _join_space(sp, pk, False, text[0])
 			else:
 				sep = True  # two runs are always separated by a span; unreachable
 			if sep:
@@ -813,6 +825,22 @@ def _join(sp, tgt_tok, items):
 	if sp.accel_pos >= 0:
 		text = _place_accel(text, spans_at, sp.accel_marker, sp.accel_char)
 	return text
+
+
+def _join_space(sp, k, before, o):
+	"""§7.3 (v2): is there a space between span k and the run character `o`
+	on its `before` (run->span) or after (span->run) side? A space where the
+	source had whitespace on that side; else glued only where the source
+	glued the span to a character of o's class (word char or not); never
+	glued at the text's edge."""
+	s = sp.spans[k]
+	if s.space_before if before else s.space_after:
+		return True
+	c = _char_before(sp.text, s.start) if before else (
+		_char_at(sp.text, s.end) if s.end < len(sp.text) else None)
+	if c is None:
+		return True
+	return is_word_char(c) != is_word_char(ord(o))
 
 
 def _place_accel(text, spans_at, marker, char):
