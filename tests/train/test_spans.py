@@ -403,13 +403,15 @@ class TestRender(unittest.TestCase):
 		att[1][0] = 1.0  # x <- x (outer pair only)
 		att[2][2] = 1.0
 		r = S.render(sp, ms, self.tok, None, pieces, [1, 1, 1], att)
-		# §7.3 v2: x had tags (not word chars) on both sides in the source
-		self.assertEqual(r.text, "<a><b>y</b> x </a> z")
+		# §7.3 v2.1, looking through glued spans: after </b> comes </a> then
+		# a space (so " x"); before </a> comes </b> then the word y (so "x</a>")
+		self.assertEqual(r.text, "<a><b>y</b> x</a> z")
 
 	def test_join_rule_v2(self):
 		cases = [("file%s", ["\u2581fichier"], [[1.0]], "fichier%s"),  # glued word to word
 			 ("%d files", ["\u2581le", "\u2581fichier"], [[0.0], [1.0]], "le %d fichier"),  # edge: never glued
-			 ("now: %s", ["\u2581maintenant", "\u2581:"], [[1.0, 0.0], [0.0, 1.0]], "maintenant : %s")]
+			 ("now: %s", ["\u2581maintenant", "\u2581:"], [[1.0, 0.0], [0.0, 1.0]], "maintenant : %s"),
+			 ("file%s%d", ["\u2581fichier"], [[1.0]], "fichier%s%d")]  # %d glued to "file" through %s
 		for src, pieces, att, want in cases:
 			sp = S.parse(src, "printf")
 			ms = S.mask(sp, self.tok, self.vocab, None)

@@ -828,17 +828,26 @@ def _join(sp, tgt_tok, items):
 
 
 def _join_space(sp, k, before, o):
-	"""§7.3 (v2): is there a space between span k and the run character `o`
-	on its `before` (run->span) or after (span->run) side? A space where the
-	source had whitespace on that side; else glued only where the source
-	glued the span to a character of o's class (word char or not); never
-	glued at the text's edge."""
+	"""§7.3 (v2.1): is there a space between span k and the run character
+	`o` on its `before` (run->span) or after (span->run) side? A space where
+	the source had whitespace on that side; else glued only where the source
+	glued the span (through the spans glued to it) to a character of o's
+	class (word char or not); never glued at the text's edge."""
 	s = sp.spans[k]
 	if s.space_before if before else s.space_after:
 		return True
-	c = _char_before(sp.text, s.start) if before else (
-		_char_at(sp.text, s.end) if s.end < len(sp.text) else None)
-	if c is None:
+	# v2.1: look through the spans glued to s on that side (`z</i></b>`:
+	# the c of `</b>` is `z`).
+	start, end = s.start, s.end
+	j = k - 1
+	while before and j >= 0 and sp.spans[j].end == start:
+		start, j = sp.spans[j].start, j - 1
+	j = k + 1
+	while not before and j < len(sp.spans) and sp.spans[j].start == end:
+		end, j = sp.spans[j].end, j + 1
+	c = _char_before(sp.text, start) if before else (
+		_char_at(sp.text, end) if end < len(sp.text) else None)
+	if c is None or (c < 0x80 and chr(c).encode() in ASCII_WS):
 		return True
 	return is_word_char(c) != is_word_char(ord(o))
 
