@@ -10,6 +10,12 @@ train/dev/test so that no test source (after normalisation) appears in train.
 Output (DATA_DIR): train.tsv dev.tsv test.tsv (source TAB target per line) and
 stats.json (counts per package and per drop reason). No corpus data is committed.
 
+Pairs dropped for "format" or "markup" get a second chance (issue 12):
+clean_span_pair keeps those whose protected spans (s2s_ref.spans under
+`auto`, else `auto,printf`) match between source and target, and writes them
+to train_spans.tsv dev_spans.tsv test_spans.tsv, split by the same hash, so
+the three files above stay exactly what they were.
+
 Usage:
   /usr/bin/python3 scripts/corpus/build_corpus.py --cache /var/tmp/s2s-corpus \
       --out data/en-fr
@@ -28,6 +34,10 @@ import sys
 import unicodedata
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "clients", "python"))
+
+from s2s_ref import spans as S  # noqa: E402
+from s2s_train import spandata  # noqa: E402
 
 # ---------------------------------------------------------------------------
 # .mo parsing
@@ -170,6 +180,105 @@ def clean_pair(en, fr):
 	return (en2, fr2), None
 
 
+# A span stands in the text as one private-use character while the pair is
+# cleaned, so accelerator stripping, whitespace collapsing and the code checks
+# never look inside a span.
+SPAN_BASE = 0xE000
+RE_SPAN_CHAR = re.compile("[\ue000-\ue3ff]")
+
+
+def _mask_spans(sp):
+	text = sp.text.decode("utf-8")
+	b, out, pos = sp.text, [], 0
+	for k, s in enumerate(sp.spans):
+		out.append(b[pos:s.start].decode("utf-8"))
+		out.append(chr(SPAN_BASE + k))
+		pos = s.end
+	out.append(b[pos:].decode("utf-8"))
+	del text
+	return "".join(out)
+
+
+def _unmask_spans(masked, sp):
+	texts = spandata.span_texts(sp)
+	return RE_SPAN_CHAR.sub(lambda m: texts[ord(m.group(0)) - SPAN_BASE].decode("utf-8"), masked)
+
+
+def span_kinds(sp):
+	"""Counter of the kinds of spans in a parsed source (for the statistics)."""
+	c = collections.Counter()
+	for s in sp.spans:
+		t = sp.text[s.start:s.end]
+		if s.kind == S.OPEN:
+			c["tag pair"] += 1
+		elif s.kind == S.CLOSE:
+			continue
+		elif t.startswith(b"<!--"):
+			c["comment"] += 1
+		elif t.startswith(b"<"):
+			c["empty tag"] += 1
+		elif t.startswith(b"&"):
+			c["entity"] += 1
+		elif t.startswith(b"%"):
+			c["printf"] += 1
+		else:
+			c["brace"] += 1
+	return c
+
+
+def clean_span_pair(en, fr):
+	"""A pair clean_pair dropped for "format" or "markup", kept when its spans
+	match. Returns ((en, fr), kinds Counter) or (None, sub-reason).
+
+	The spans are parsed from the raw strings, replaced by one private-use
+	character each, and the text around them goes through the cleaning of
+	clean_pair (accelerators, whitespace, NFC, French spaces, apostrophes,
+	code, length, ratio); format or markup left outside the spans (Qt `%1`,
+	`$(ARG)`, unbalanced tags, ...) drops the pair. Finally the cleaned strings
+	are parsed again and must still match with the same span texts.
+	"""
+	m = spandata.match_pair(en, fr)
+	if m is None:
+		return None, "unmatched"
+	_, src, tgt, _ = m
+	men, mfr = _mask_spans(src), _mask_spans(tgt)
+	for s in (men, mfr):
+		if RE_MARKUP.search(s) or RE_FORMAT.search(s):
+			return None, "residue"
+	en2, fr2 = strip_accel(men), strip_accel(mfr)
+	if en2 is None or fr2 is None:
+		return None, "code"
+	en2 = unicodedata.normalize("NFC", RE_WS.sub(" ", en2).strip())
+	fr2 = unicodedata.normalize("NFC", RE_WS.sub(" ", fr2).strip())
+	fr2 = fr2.replace("\u202f", " ").replace("\u00a0", " ")
+	en2 = en2.replace("\u2019", "'")
+	fr2 = fr2.replace("\u2019", "'")
+	plain = [RE_SPAN_CHAR.sub(" ", x) for x in (en2, fr2)]
+	for s in plain:
+		if RE_CODE.search(s):
+			return None, "code"
+		if any(unicodedata.category(c) in ("Cc", "Co", "Cs") for c in s):
+			return None, "control"
+	if not re.search(r"[A-Za-z]", plain[0]):
+		return None, "no text"
+	en3, fr3 = _unmask_spans(en2, src), _unmask_spans(fr2, tgt)
+	if en3 == fr3 or en3.lower() == fr3.lower():
+		return None, "untranslated"
+	if "\t" in en3 + fr3 or "\n" in en3 + fr3:
+		return None, "control"
+	if len(en3) < 2 or len(en3) > MAX_CHARS or len(fr3) > MAX_CHARS * 1.5:
+		return None, "length"
+	if len(en3.split()) > MAX_WORDS:
+		return None, "length"
+	ratio = (len(plain[1]) + 6.0) / (len(plain[0]) + 6.0)
+	if ratio > 2.5 or ratio < 0.5:
+		return None, "ratio"
+	again = spandata.match_pair(en3, fr3)
+	if again is None or spandata.span_texts(again[1]) != spandata.span_texts(src):
+		return None, "reparse"
+	return (en3, fr3), span_kinds(again[1])
+
+
 def split_key(en):
 	"""Normalised source used for deduplication across splits: variants that
 	differ only in case, trailing punctuation or ellipsis land in one split."""
@@ -251,6 +360,8 @@ def build(pkgs, cache, dev_pct, test_pct, log=sys.stderr):
 	stats = {"packages": {}, "dropped": collections.Counter(), "raw": 0}
 	# source -> Counter of targets (majority vote for conflicting translations)
 	targets = collections.defaultdict(collections.Counter)
+	span_targets = collections.defaultdict(collections.Counter)
+	span_drop = collections.Counter()
 	for pkg in pkgs:
 		root = fetch(pkg, cache)
 		if root is None:
@@ -274,13 +385,19 @@ def build(pkgs, cache, dev_pct, test_pct, log=sys.stderr):
 				pair, why = clean_pair(en, fr)
 				if pair is None:
 					stats["dropped"][why] += 1
+					if why in ("format", "markup"):
+						spair, swhy = clean_span_pair(en, fr)
+						if spair is None:
+							span_drop[swhy] += 1
+						else:
+							span_targets[spair[0]][spair[1]] += 1
 					continue
 				targets[pair[0]][pair[1]] += 1
 				kept += 1
 		stats["raw"] += raw
 		stats["packages"][pkg] = {"catalogs": len(cats), "entries": raw, "clean": kept}
 		print("  %-32s %3d catalogs %7d entries %7d clean" % (pkg, len(cats), raw, kept), file=log)
-	splits = {"train": [], "dev": [], "test": []}
+	splits = {"train": [], "dev": [], "test": [], "train_spans": [], "dev_spans": [], "test_spans": []}
 	for en in sorted(targets):
 		# Most frequent translation; ties go to the lexicographically first.
 		fr = sorted(targets[en].items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
@@ -288,6 +405,23 @@ def build(pkgs, cache, dev_pct, test_pct, log=sys.stderr):
 	stats["dropped"] = dict(stats["dropped"])
 	stats["unique_sources"] = len(targets)
 	stats["counts"] = {k: len(v) for k, v in splits.items()}
+	for en in sorted(span_targets):
+		if en in targets:
+			span_drop["duplicate"] += 1
+			continue
+		fr = sorted(span_targets[en].items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
+		split = split_of(split_key(en), dev_pct, test_pct)
+		splits[split + "_spans"].append((en, fr))
+	kinds = {}
+	for name in ("train", "dev", "test"):
+		c = collections.Counter()
+		for en, fr in splits[name + "_spans"]:
+			c["pairs"] += 1
+			c.update(span_kinds(S.parse(en, spandata.match_pair(en, fr)[0])))
+		kinds[name] = dict(c)
+	stats["spans"] = {"dropped": dict(span_drop), "unique_sources": len(span_targets),
+			  "counts": {k: len(splits[k + "_spans"]) for k in ("train", "dev", "test")},
+			  "kinds": kinds}
 	return splits, stats
 
 
@@ -313,6 +447,11 @@ def main(argv=None):
 	print("raw entries %d, unique clean sources %d" % (stats["raw"], stats["unique_sources"]))
 	print("dropped: " + ", ".join("%s %d" % kv for kv in sorted(stats["dropped"].items())))
 	print("train %(train)d  dev %(dev)d  test %(test)d" % stats["counts"])
+	sp = stats["spans"]
+	print("span pairs: train %(train)d  dev %(dev)d  test %(test)d" % sp["counts"])
+	print("span pairs dropped: " + ", ".join("%s %d" % kv for kv in sorted(sp["dropped"].items())))
+	for name, c in sp["kinds"].items():
+		print("  %s spans: %s" % (name, ", ".join("%s %d" % kv for kv in sorted(c.items()))))
 	return 0
 
 

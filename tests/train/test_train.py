@@ -116,6 +116,42 @@ class TestTrainLoop(unittest.TestCase):
 			model, meta = load_model(out)
 			self.assertEqual(meta["seq2seqd.name"], "t")
 			self.assertEqual(model.cfg.enc_hidden, 8)
+			self.fine_tune_with_sentinels(tmp, out, model, meta)
+
+	def fine_tune_with_sentinels(self, tmp, init, old, old_meta):
+		"""--init/--sentinels/--train-spans (issue 12): the vocabularies grow by
+		the sentinel pieces, the old rows are kept, span pairs are trained
+		sentinel-masked, and the export holds P = 2, T = 1."""
+		import json
+
+		from s2s_ref import spans as S
+		from s2s_ref.export import load_model
+		from s2s_train import train
+
+		spans = ["%d/%d %s\t%s %04d-%02d" % (m, d, "<b>x</b>" if d % 2 else "%s", "%s" if d % 2 == 0 else "<b>x</b>", 2000, m)
+			 for m in range(1, 13) for d in (1, 2, 3)]
+		with open(os.path.join(tmp, "spans.tsv"), "w") as f:
+			f.write("\n".join(spans) + "\n")
+		work = os.path.join(tmp, "ft")
+		out = os.path.join(tmp, "ft.safetensors")
+		err = io.StringIO()
+		with contextlib.redirect_stderr(err):
+			train.main(["--train", os.path.join(tmp, "train.tsv"), "--dev", os.path.join(tmp, "dev.tsv"),
+				    "--work", work, "--init", init, "--sentinels", "2,1",
+				    "--train-spans", os.path.join(tmp, "spans.tsv"), "--dev-spans", os.path.join(tmp, "spans.tsv"),
+				    "--spans-repeat", "2", "--batch-size", "16", "--eval-every", "4", "--dev-limit", "10",
+				    "--threads", "1", "--max-steps", "4", "--lr", "1e-3", "--export", out, "--name", "ft"])
+		self.assertIn("+4 source, +4 target sentinel tokens", err.getvalue())
+		self.assertIn("span pairs masked with P=2 T=1", err.getvalue())
+		self.assertIn("sentinels exactly kept", err.getvalue())
+		model, meta = load_model(out)
+		src_v = json.loads(meta["seq2seqd.src_vocab"])
+		old_v = json.loads(old_meta["seq2seqd.src_vocab"])
+		self.assertEqual(src_v, old_v + ["<ph0>", "<ph1>", "<t0>", "</t0>"])
+		sent = S.Sentinels(src_v, json.loads(meta["seq2seqd.tgt_vocab"]))
+		self.assertEqual((sent.n_ph, sent.n_pairs), (2, 1))
+		self.assertEqual(model.cfg.src_vocab_size, len(src_v))
+		self.assertEqual(tuple(model.encoder.embedding.weight.shape[1:]), tuple(old.encoder.embedding.weight.shape[1:]))
 
 
 if __name__ == "__main__":

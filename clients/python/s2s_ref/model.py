@@ -399,8 +399,14 @@ class Seq2Seq(nn.Module):
         return max(1, min(max_len, int(math.floor(max_len_a * n)) + max_len_b))
 
     @torch.no_grad()
-    def greedy(self, src_list, max_len_a=2.0, max_len_b=10, max_len=256, record_logits=False):
-        """Greedy decoding of a batch of id lists; returns one hypothesis dict per sentence."""
+    def greedy(self, src_list, max_len_a=2.0, max_len_b=10, max_len=256, record_logits=False,
+               constraints=None):
+        """Greedy decoding of a batch of id lists; returns one hypothesis dict per sentence.
+
+        `constraints`: None or one s2s_ref.spans.Constraint (or None) per
+        sentence; a constrained sentence picks the best allowed token after
+        log-softmax (forbidden ones at -inf, no renormalisation; the lowest
+        id on ties), as the spec of issue 12 §6 says."""
         src, lens = pad_batch(src_list)
         enc = self.encode(src, lens)
         B = len(src_list)
@@ -409,14 +415,21 @@ class Seq2Seq(nn.Module):
         done = [False] * B
         y = torch.full((B,), BOS, dtype=torch.long)
         state, feed = enc["state"], enc["feed"]
+        cstate = [c.start() if c is not None else None for c in (constraints or [None] * B)]
         for t in range(max(limits)):
             z, alpha, state, feed = self.decoder.step(y, state, feed, enc["memory"], enc["keys"], enc["mask"])
             logp = torch.log_softmax(z, 1)
+            if constraints is not None:
+                for b, c in enumerate(constraints):
+                    if c is not None and not done[b]:
+                        c.apply(logp[b], cstate[b])
             y = torch.argmax(logp, 1)
             for b in range(B):
                 if done[b]:
                     continue
                 w = int(y[b])
+                if constraints is not None and constraints[b] is not None:
+                    cstate[b] = constraints[b].advance(cstate[b], w)
                 _extend(hyps[b], w, logp[b, w], alpha[b, :lens[b]] if alpha is not None else None)
                 if record_logits:
                     hyps[b].setdefault("logits", []).append(z[b].tolist())
@@ -431,8 +444,12 @@ class Seq2Seq(nn.Module):
 
     @torch.no_grad()
     def beam_search(self, src_ids, beam_size=5, n_best=1, length_penalty=0.0, max_len_a=2.0,
-                    max_len_b=10, max_len=256, margins=None):
+                    max_len_b=10, max_len=256, margins=None, constraint=None):
         """Section 7 beam search for one sentence; returns n_best hypothesis dicts.
+
+        `constraint` (an s2s_ref.spans.Constraint or None): forbidden tokens
+        of each hypothesis get -inf after log-softmax and are never selected
+        (issue 12 §6); allowed ones keep their log-probabilities.
 
         `margins`, when a list, receives the score gap at every top-B cut, so a
         fixture generator can reject cases whose order float noise could flip.
@@ -441,6 +458,8 @@ class Seq2Seq(nn.Module):
         enc = self.encode(src, lens)
         T = self.max_steps(len(src_ids), max_len_a, max_len_b, max_len)
         live, finished = [_new_hyp()], []
+        if constraint is not None:
+            live[0]["cstate"] = constraint.start()
         state, feed = enc["state"], enc["feed"]
         for t in range(1, T + 1):
             nl = len(live)
@@ -449,6 +468,9 @@ class Seq2Seq(nn.Module):
             z, alpha, state, feed = self.decoder.step(
                 y, state, feed, enc["memory"][expand], _sel(enc["keys"], expand), enc["mask"][expand])
             logp = torch.log_softmax(z, 1)
+            if constraint is not None:
+                for i, h in enumerate(live):
+                    constraint.apply(logp[i], h["cstate"])
             scores = torch.tensor([h["score"] for h in live], dtype=torch.float32)
             cand = (scores.unsqueeze(1) + logp).reshape(-1).numpy()
             order = np.argsort(-cand, kind="stable")
@@ -457,8 +479,12 @@ class Seq2Seq(nn.Module):
             V = logp.shape[1]
             new_live, rows = [], []
             for flat in order[:beam_size]:
+                if not np.isfinite(cand[flat]):
+                    break  # fewer allowed candidates than the beam
                 i, w = divmod(int(flat), V)
                 h = _copy_hyp(live[i])
+                if constraint is not None:
+                    h["cstate"] = constraint.advance(live[i]["cstate"], w)
                 _extend(h, w, logp[i, w], alpha[i] if alpha is not None else None)
                 h["score"] = np.float32(cand[flat])
                 if w == EOS:

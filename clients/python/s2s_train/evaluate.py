@@ -12,6 +12,14 @@ Backends (--backend):
       --test data/dates/test.tsv
 
 Prints one summary line and, with --out, writes the hypotheses (one per line).
+
+Protected spans (issue 12): --format LIST and --glossary FILE (JSON object
+{"source": "target" or null}) translate every source through the whole
+pipeline (parse, mask, constrained search, render): the ref backend with
+s2s_ref.spans.translate, the cli backend by passing both options on to
+seq2seq-translate. The summary then adds how many of the sources' spans the
+outputs hold unchanged. The ref backend decodes a model with sentinels under
+the §6 constraint also with the default format text, as the C core does.
 """
 
 import os
@@ -78,11 +86,29 @@ def translate_batch(path, srcs, a):
 
 
 def translate_ref(path, srcs, a):
-	"""One sentence at a time through the reference greedy / beam search."""
+	"""One sentence at a time through the reference greedy / beam search;
+	through the protected-spans pipeline when --format/--glossary is given
+	or the model has sentinels."""
 	import torch
+	from s2s_ref import spans as S
 
 	model, stok, ttok, svoc, tvoc = load_pt(path)
 	sidx = {t: i for i, t in enumerate(svoc)}
+	sent = S.Sentinels(svoc, tvoc)
+	if a.format or a.glossary or sent.n_ph or sent.n_pairs:
+		out = []
+		with torch.no_grad():
+			for s in srcs:
+				try:
+					r = S.translate(model, stok, ttok, sidx, tvoc, s, a.format or "text",
+							a.glossary_terms, beam=a.beam, length_penalty=a.length_penalty,
+							max_len_a=a.max_len_a, max_len_b=a.max_len_b, max_len=a.max_len,
+							sentinels=sent)
+					out.append(r.text)
+				except S.SpanError as e:
+					print("refused: %s: %s" % (s, e), file=sys.stderr)
+					out.append("")
+		return out
 	out = []
 	with torch.no_grad():
 		for s in srcs:
@@ -105,6 +131,10 @@ def translate_cli(path, srcs, a):
 		cmd += ["--alpha", str(a.length_penalty)]
 	if a.quantize != "none":
 		cmd += ["--quantize", a.quantize]
+	if a.format:
+		cmd += ["--format", a.format]
+	if a.glossary:
+		cmd += ["--glossary", a.glossary]
 	r = subprocess.run(cmd, input="".join(s + "\n" for s in srcs), capture_output=True,
 			   text=True, check=False)
 	if r.returncode != 0:
@@ -132,7 +162,18 @@ def main(argv=None):
 	ap.add_argument("--quantize", choices=["none", "int8"], default="none",
 			help="weights as loaded by the C core (cli backend only)")
 	ap.add_argument("--out", help="write hypotheses here")
+	ap.add_argument("--format", help="protect spans: comma list of text, printf, brace, xml, html, "
+			"accelerator, auto (backends ref and cli)")
+	ap.add_argument("--glossary", help="glossary JSON file: {\"source term\": \"target\" or null}")
 	a = ap.parse_args(argv)
+	a.glossary_terms = []
+	if a.glossary:
+		import json
+		from s2s_ref import spans as S
+		with open(a.glossary, encoding="utf-8") as f:
+			a.glossary_terms = S.make_glossary(json.load(f))
+	if (a.format or a.glossary) and a.backend == "batch":
+		ap.error("--format/--glossary need the ref or cli backend")
 	if a.quantize != "none" and a.backend != "cli":
 		ap.error("--quantize applies to the cli backend only")
 	if a.backend != "cli":
@@ -151,7 +192,30 @@ def main(argv=None):
 	print("%s: %d sentences, backend %s%s, beam %d: exact %.2f%%  BLEU %.2f  chrF %.2f  (%.1f s)" % (
 		a.test, len(hyps), a.backend, "" if a.quantize == "none" else " " + a.quantize, a.beam, metrics.exact_match(hyps, refs),
 		metrics.corpus_bleu(hyps, refs), metrics.corpus_chrf(hyps, refs), secs))
+	if a.format or a.glossary:
+		print(spans_summary(srcs, hyps, a))
 	return 0
+
+
+def spans_summary(srcs, hyps, a):
+	"""How many source spans the outputs hold unchanged (s2s_ref.spans.spans_kept)."""
+	from s2s_ref import spans as S
+
+	kept = total = whole = with_spans = refused = 0
+	for s, h in zip(srcs, hyps):
+		try:
+			k, n = S.spans_kept(s, h, a.format or "text", a.glossary_terms)
+		except S.SpanError:
+			refused += 1
+			continue
+		kept += k
+		total += n
+		if n:
+			with_spans += 1
+			whole += k == n
+	return "spans kept %d of %d (%.2f%%); sentences with every span kept %d of %d (%.2f%%)%s" % (
+		kept, total, 100.0 * kept / max(total, 1), whole, with_spans, 100.0 * whole / max(with_spans, 1),
+		"; %d sources refused" % refused if refused else "")
 
 
 if __name__ == "__main__":

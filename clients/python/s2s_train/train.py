@@ -59,6 +59,15 @@ def parse_args(argv):
 	g.add_argument("--work", required=True, help="work directory (checkpoints, log)")
 	g.add_argument("--max-len", type=int, default=100, help="drop training pairs longer (tokens)")
 	g.add_argument("--dev-limit", type=int, default=1000, help="dev sentences decoded per evaluation")
+	g.add_argument("--train-spans", help="TSV of span-bearing pairs, trained sentinel-masked (needs --sentinels)")
+	g.add_argument("--dev-spans", help="TSV of span-bearing dev pairs (their first --dev-limit are decoded too)")
+	g.add_argument("--spans-repeat", type=int, default=1, help="times each span pair is seen per epoch")
+	g = ap.add_argument_group("fine-tuning")
+	g.add_argument("--init", help="start from this exported .safetensors: its tokenizers, "
+		       "vocabularies, config and weights (the model options are ignored)")
+	g.add_argument("--sentinels", help="P,T: add <ph0>..<ph{P-1}> and <t0>,</t0>..<t{T-1}>,</t{T-1}> "
+		       "to both vocabularies (new rows small random)")
+	g.add_argument("--new-row-std", type=float, default=0.01, help="std of the new embedding rows")
 	g = ap.add_argument_group("tokenizers and vocabularies")
 	g.add_argument("--src-tok", choices=["char", "bpe"], default="bpe")
 	g.add_argument("--tgt-tok", choices=["char", "bpe"], default="bpe")
@@ -185,7 +194,13 @@ def evaluate(model, st, dev_pairs, dev_ex, device, a):
 		loss_sum += float(crit(logits.reshape(-1, logits.size(-1)), tout.reshape(-1)))
 		tok_sum += int((tout != D.PAD).sum())
 	hyps, refs = [], []
-	sub = [(p, e) for p, e in zip(dev_pairs, dev_ex)][:a.dev_limit]
+	both = list(zip(dev_pairs, dev_ex))
+	cut = st.get("dev_spans_from")
+	if cut is None:
+		sub = both[:a.dev_limit]
+	else:  # the first dev_limit plain pairs, then the span pairs
+		sub = both[:min(cut, a.dev_limit)] + both[cut:]
+		cut = min(cut, a.dev_limit)
 	for c in range(0, len(sub), 64):
 		chunk = sub[c:c + 64]
 		ex = [e for _, e in chunk]
@@ -195,10 +210,22 @@ def evaluate(model, st, dev_pairs, dev_ex, device, a):
 			hyps.append(st["tgt_tok_obj"].detokenize([st["tgt_vocab"][i] for i in ids]))
 			refs.append(p[1])
 	model.train()
-	return {"loss": loss_sum / max(tok_sum, 1),
-		"bleu": metrics.corpus_bleu(hyps, refs),
-		"chrf": metrics.corpus_chrf(hyps, refs),
-		"exact": metrics.exact_match(hyps, refs)}, hyps[:3], refs[:3]
+	sc = {"loss": loss_sum / max(tok_sum, 1),
+	      "bleu": metrics.corpus_bleu(hyps, refs),
+	      "chrf": metrics.corpus_chrf(hyps, refs),
+	      "exact": metrics.exact_match(hyps, refs)}
+	if cut is not None and cut < len(hyps):
+		sc["bleu_plain"] = metrics.corpus_bleu(hyps[:cut], refs[:cut])
+		sc["bleu_spans"] = metrics.corpus_bleu(hyps[cut:], refs[cut:])
+		sc["chrf_spans"] = metrics.corpus_chrf(hyps[cut:], refs[cut:])
+		sc["sentinels_ok"] = 100.0 * sum(1 for h, r in zip(hyps[cut:], refs[cut:])
+						 if sorted(sentinels_in(h)) == sorted(sentinels_in(r))) / (len(hyps) - cut)
+	return sc, hyps[:3] + hyps[cut:cut + 3] if cut else hyps[:3], refs[:3] + refs[cut:cut + 3] if cut else refs[:3]
+
+
+def sentinels_in(text):
+	import re
+	return re.findall(r"</?t[0-9]+>|<ph[0-9]+>", text)
 
 
 def score_key(metric, sc):
@@ -295,6 +322,12 @@ def setup(a, log):
 		st.update(blob["progress"])
 		cfg = Seq2SeqConfig.from_json(blob["config"])
 		log("resuming from %s at step %d (epoch %d, batch %d)" % (last, st["step"], st["epoch"], st["batch"]))
+	elif a.init:
+		blob = init_from(a, log)
+		st = {"src_tok": blob["src_tokenizer"], "tgt_tok": blob["tgt_tokenizer"],
+		      "src_vocab": blob["src_vocab"], "tgt_vocab": blob["tgt_vocab"], "step": 0, "epoch": 0,
+		      "batch": 0, "best": None, "bad_evals": 0, "lr": a.lr, "train_seconds": 0.0}
+		cfg = Seq2SeqConfig.from_json(blob["config"])
 	else:
 		blob = None
 		s_tok, t_tok, s_voc, t_voc = prepare_vocab(a, pairs, log)
@@ -305,6 +338,74 @@ def setup(a, log):
 	st["src_tok_obj"] = Tokenizer.from_json(st["src_tok"])
 	st["tgt_tok_obj"] = Tokenizer.from_json(st["tgt_tok"])
 	return pairs, dev_pairs, st, cfg, blob
+
+
+def sentinel_pieces(spec):
+	"""The pieces --sentinels P,T adds, in vocabulary order."""
+	p, t = (int(x) for x in spec.split(","))
+	out = ["<ph%d>" % k for k in range(p)]
+	for k in range(t):
+		out += ["<t%d>" % k, "</t%d>" % k]
+	return out
+
+
+def init_from(a, log):
+	"""A fine-tuning start (state_dict, vocabularies, tokenizers, config) from
+	an exported model, its vocabularies extended with the --sentinels pieces.
+	New embedding rows ~ N(0, new_row_std); with tied embeddings the output
+	projection shares the target rows, and the new output biases start at the
+	lowest existing bias so the sentinels are not emitted before they are
+	learned."""
+	from s2s_ref.export import load_model
+
+	model, meta = load_model(a.init)
+	cfg = json.loads(meta["seq2seqd.config"])
+	sd = {k: v.detach().clone().float() for k, v in model.state_dict().items()}
+	src_vocab = json.loads(meta["seq2seqd.src_vocab"])
+	tgt_vocab = json.loads(meta["seq2seqd.tgt_vocab"])
+	new = sentinel_pieces(a.sentinels) if a.sentinels else []
+	add_s = [p for p in new if p not in src_vocab]
+	add_t = [p for p in new if p not in tgt_vocab]
+	gen = torch.Generator().manual_seed(a.seed)
+
+	def grow(key, n):
+		w = sd[key]
+		rows = torch.randn((n,) + tuple(w.shape[1:]), generator=gen) * a.new_row_std
+		sd[key] = torch.cat([w, rows], 0)
+
+	grow("encoder.embedding.weight", len(add_s))
+	grow("decoder.embedding.weight", len(add_t))
+	if "decoder.out.weight" in sd:
+		grow("decoder.out.weight", len(add_t))
+	b = sd["decoder.out.bias"]
+	sd["decoder.out.bias"] = torch.cat([b, torch.full((len(add_t),), float(b.min()))])
+	cfg["src_vocab_size"] = len(src_vocab) + len(add_s)
+	cfg["tgt_vocab_size"] = len(tgt_vocab) + len(add_t)
+	log("init from %s: +%d source, +%d target sentinel tokens" % (a.init, len(add_s), len(add_t)))
+	return {"config": cfg, "state_dict": sd, "src_vocab": src_vocab + add_s,
+		"tgt_vocab": tgt_vocab + add_t,
+		"src_tokenizer": json.loads(meta["seq2seqd.src_tokenizer"]),
+		"tgt_tokenizer": json.loads(meta["seq2seqd.tgt_tokenizer"]), "fresh": True}
+
+
+def encode_span_pairs(pairs, st, src_index, tgt_index, max_len, log, what):
+	"""Sentinel-masked (src ids, tgt ids) of span-bearing pairs, with the
+	reference text each masked target detokenizes to (sentinels shown)."""
+	from s2s_ref import spans as S
+	from s2s_train import spandata
+
+	sent = S.Sentinels(st["src_vocab"], st["tgt_vocab"])
+	out, refs, dropped = [], [], 0
+	for en, fr in pairs:
+		r = spandata.mask_pair(en, fr, st["src_tok_obj"], src_index, st["tgt_tok_obj"], tgt_index, sent)
+		if r is None or not r[1] or (max_len and (len(r[0]) > max_len or len(r[1]) + 1 > max_len)):
+			dropped += 1
+			continue
+		out.append(r)
+		refs.append((en, st["tgt_tok_obj"].detokenize([st["tgt_vocab"][i] for i in r[1]])))
+	log("%s: %d span pairs masked with P=%d T=%d, %d dropped (unmatched, too many spans or too long)" % (
+		what, len(out), sent.n_ph, sent.n_pairs, dropped))
+	return out, refs
 
 
 def main(argv=None):
@@ -334,6 +435,14 @@ def main(argv=None):
 		    for e in D.encode_pairs([p], st["src_tok_obj"], src_index, st["tgt_tok_obj"], tgt_index)]
 	dev_pairs = [p for p, _ in dev_keep]
 	dev_ex = [e for _, e in dev_keep]
+	if a.train_spans:
+		ex, _ = encode_span_pairs(D.read_tsv(a.train_spans), st, src_index, tgt_index, a.max_len, log, "train")
+		train_ex += ex * a.spans_repeat
+	if a.dev_spans:
+		ex, refs = encode_span_pairs(D.read_tsv(a.dev_spans), st, src_index, tgt_index, 0, log, "dev")
+		st["dev_spans_from"] = len(dev_ex)
+		dev_ex += ex[:a.dev_limit]
+		dev_pairs += refs[:a.dev_limit]
 	log("encoded %d train / %d dev examples in %.0f s; config %s" % (
 		len(train_ex), len(dev_ex), time.time() - t0, json.dumps(cfg.to_json())))
 
@@ -341,6 +450,9 @@ def main(argv=None):
 	if blob is None and a.param_init > 0:
 		for p in model.parameters():
 			torch.nn.init.uniform_(p, -a.param_init, a.param_init)
+	if blob is not None and blob.get("fresh"):
+		model.load_state_dict(blob["state_dict"])
+		blob = None
 	model.to(device)
 	opt = torch.optim.Adam(model.parameters(), lr=st["lr"])
 	if blob is not None:
@@ -408,6 +520,9 @@ def eval_and_save(a, model, opt, st, cfg, dev_pairs, dev_ex, device, log):
 	log("step %d epoch %d: dev loss %.4f bleu %.2f chrf %.2f exact %.2f%% (%.0f s eval, %.1f min train)" % (
 		st["step"], st["epoch"] + 1, sc["loss"], sc["bleu"], sc["chrf"], sc["exact"],
 		time.time() - t0, st["train_seconds"] / 60))
+	if "bleu_spans" in sc:
+		log("   dev plain bleu %.2f; dev spans bleu %.2f chrf %.2f, sentinels exactly kept %.1f%% (unconstrained greedy)" % (
+			sc["bleu_plain"], sc["bleu_spans"], sc["chrf_spans"], sc["sentinels_ok"]))
 	for h, r in zip(hyps, refs):
 		log("   hyp: %s | ref: %s" % (h, r))
 	stop = False
