@@ -1713,8 +1713,9 @@ static bool accel_char_at(const outbuf *o, size_t q, const char *c, size_t cl)
 
 /*
  * Where the marker goes: before the accelerated character starting a word,
- * else before it anywhere, else before the first letter-like character,
- * else at the start. Span texts are never touched.
+ * else before the first letter-like character (`_Save` -> `_Enregistrer`,
+ * as catalogs do, not `Enregi_strer`), else at the start. Span texts are
+ * never touched.
  */
 static size_t accel_slot(const s2s_spans *sp, const outbuf *o)
 {
@@ -1722,9 +1723,6 @@ static size_t accel_slot(const s2s_spans *sp, const outbuf *o)
 	size_t cl = char_len(sp->text, sp->len, sp->accel_pos + 1);
 	for (size_t q = 0; q < o->n; q++)
 		if (accel_char_at(o, q, c, cl) && !word_before(o->buf, o->n, q))
-			return q;
-	for (size_t q = 0; q < o->n; q++)
-		if (accel_char_at(o, q, c, cl))
 			return q;
 	for (size_t q = 0; q < o->n; q++) {
 		unsigned char b = (unsigned char)o->buf[q];

@@ -993,7 +993,7 @@ Test(render, accelerator_placement)
 	float a2[] = {1, 1, 1};
 	expect_render(&f, h2, 3, a2, 1, "Ouvrir le _fichier");
 	const char *h3[] = {"Profil"};
-	expect_render(&f, h3, 1, a, 1, "Pro_fil"); /* not word-initial: first anywhere */
+	expect_render(&f, h3, 1, a, 1, "_Profil"); /* not word-initial: the first letter */
 	const char *h4[] = {"Dossier"};
 	expect_render(&f, h4, 1, a, 1, "_Dossier"); /* absent: first letter */
 	const char *h5[] = {"?", "!"};

@@ -177,7 +177,7 @@ class TestAccelerator(unittest.TestCase):
 			self.assertEqual(S._place_accel(out, [], marker, char), want)
 		# not inside a span's text, not after a word char when a word-initial one exists
 		self.assertEqual(S._place_accel("%f fichier", [(0, 2)], "_", "f"), "%f _fichier")
-		self.assertEqual(S._place_accel("off", [], "_", "f"), "o_ff")
+		self.assertEqual(S._place_accel("off", [], "_", "f"), "_off")  # no word-initial f: the first letter
 
 
 class TestGlossary(unittest.TestCase):

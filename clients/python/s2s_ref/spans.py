@@ -854,8 +854,8 @@ def _join_space(sp, k, before, o):
 
 def _place_accel(text, spans_at, marker, char):
 	"""§9: the marker goes before the accelerated char's first word-initial
-	occurrence outside span texts, else its first occurrence, else before the
-	first letter/digit (ASCII alnum or non-ASCII), else at the start."""
+	occurrence outside span texts, else before the first letter/digit (ASCII
+	alnum or non-ASCII), else at the start."""
 	inside = [False] * len(text)
 	for a, b in spans_at:
 		for i in range(a, b):
@@ -872,8 +872,6 @@ def _place_accel(text, spans_at, marker, char):
 		if same(text[i]) and not (i > 0 and is_word_char(ord(text[i - 1]))):
 			pos = i
 			break
-	if pos is None:
-		pos = next((i for i in free if same(text[i])), None)
 	if pos is None:
 		pos = next((i for i in free if (text[i].isascii() and text[i].isalnum()) or ord(text[i]) >= 0x80), None)
 	if pos is None:
