@@ -265,7 +265,8 @@ function spanLines(d) {
   const tword = targetWordOf(d.h.tokens);
   d.r.spans.forEach((s, k) => {
     const t = (d.h.span_tokens || [])[k];
-    if (t !== null && t !== undefined) rows.set(d.lvl === 'word' ? tword[t] : t, s.text);
+    // a glossary row shows what was written, its column the source term
+    if (t !== null && t !== undefined) rows.set(d.lvl === 'word' ? tword[t] : t, s.output ?? s.text);
     if (s.source_token === null) return;
     if (d.lvl === 'word') {
       // masked sources make each sentinel a word of its own, shown as its span

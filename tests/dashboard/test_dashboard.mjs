@@ -584,7 +584,7 @@ async function main() {
     }));
     const wantCols = new Map(r.spans.filter((sp) => sp.source_token !== null).map((sp) => [sp.source_token, sp.text]));
     const wantRows = new Map();
-    r.spans.forEach((sp, k) => { if (h.span_tokens[k] !== null) wantRows.set(h.span_tokens[k], sp.text); });
+    r.spans.forEach((sp, k) => { if (h.span_tokens[k] !== null) wantRows.set(h.span_tokens[k], sp.output ?? sp.text); });
     marks.src.forEach(([on, text], j) => {
       eq(on, wantCols.has(j), `source column ${j} (${text}) highlighted`);
       if (on) eq(text, wantCols.get(j), `source column ${j} label`);
