@@ -443,6 +443,7 @@ class Catalog:
 		self.header_block = None
 		self.entry_block = {}
 		self.splice = self._map()
+		self.out_encoding = self.encoding
 
 	def _map(self):
 		"""Maps entries to blocks, checking each block alone parses to the
@@ -647,6 +648,9 @@ class Translator:
 		self.batch = batch
 		self.log = log
 		self.requests = 0
+		# results per the daemon's "protection" (sentinels, alignment, none;
+		# "unknown" from a daemon that does not say)
+		self.protection = collections.Counter()
 
 	def _post(self, sentences, fmt, terms):
 		opts = dict(self.options)
@@ -694,6 +698,7 @@ class Translator:
 				continue
 			for i, r in zip(chunk, ans["results"]):
 				h = r.get("hypotheses") or []
+				self.protection[r.get("protection", "unknown")] += 1
 				out[i] = (h[0]["text"], None) if h else (None, "no hypothesis")
 			todo = todo[len(chunk):]
 		return out
@@ -840,21 +845,15 @@ def render(cat, results, updates, comment):
 	return "".join(out)
 
 
-def translate_catalog(cat, translator, model, language, fuzzy=False,
-		      overwrite=False, log=sys.stderr, check=True):
-	"""Translates the catalog; returns (text, stats, jobs). ``model``: the
-	daemon's description of the model (name, sha256); ``check``: False
-	writes every output even when it fails the placeholder check (for
-	measuring the daemon, never for the command)."""
-	updates = header_updates(cat.po, language)
-	pf = updates.get("Plural-Forms") or cat.po.metadata.get("Plural-Forms")
-	nplurals = nplurals_of(pf) or 2
-	jobs, marker = make_jobs(cat, fuzzy, overwrite)
-	run_jobs(jobs, translator)
-	comment = "seq2seqd model %s (sha256 %s)" % (model["name"], model.get("sha256", "?"))
+def collect(cat, jobs, nplurals, marker, check=True):
+	"""({entry index: msgstr(s)}, stats) of finished jobs. ``check``: False
+	keeps outputs that fail the placeholder check (for measuring the
+	daemon, never for the command)."""
 	results = {}
 	stats = collections.Counter(selected=len(jobs))
 	for j in jobs:
+		if (j.failed or "").startswith("check: "):
+			j.failed = None  # from an earlier collect(): checked again below
 		ms = finish_job(j, nplurals, marker)
 		if ms is None and not check and j.failed.startswith("check: "):
 			ms = plural_msgstrs(j, nplurals)
@@ -863,24 +862,35 @@ def translate_catalog(cat, translator, model, language, fuzzy=False,
 			stats["failed_check" if j.failed.startswith("check: ") else "failed_daemon"] += 1
 			continue
 		try:
-			encode_ok = True
-			if isinstance(ms, dict):
-				for v in ms.values():
-					v.encode(cat.encoding)
-			else:
-				ms.encode(cat.encoding)
+			for v in (ms.values() if isinstance(ms, dict) else [ms]):
+				v.encode(cat.out_encoding)
 		except (UnicodeEncodeError, LookupError):
-			encode_ok = False
-		if not encode_ok:
-			j.failed = "translation not encodable in %s" % cat.encoding
+			j.failed = "translation not encodable in %s" % cat.out_encoding
 			stats["failed_encoding"] += 1
 			continue
 		results[j.index] = ms
 		stats["translated"] += 1
-	if updates and "Content-Type" in updates:
-		cat.encoding = "utf-8"
-	text = render(cat, results, updates if (results or updates) else {}, comment)
+	return results, stats
+
+
+def translate_catalog(cat, translator, model, language, fuzzy=False,
+		      overwrite=False, log=sys.stderr, check=True):
+	"""Translates the catalog; returns (text, stats, jobs). ``model``: the
+	daemon's description of the model (name, sha256); ``check``: see
+	:func:`collect`. The text is to be encoded with ``cat.out_encoding``."""
+	updates = header_updates(cat.po, language)
+	pf = updates.get("Plural-Forms") or cat.po.metadata.get("Plural-Forms")
+	nplurals = nplurals_of(pf) or 2
+	cat.out_encoding = "utf-8" if "Content-Type" in updates else cat.encoding
+	jobs, marker = make_jobs(cat, fuzzy, overwrite)
+	run_jobs(jobs, translator)
+	results, stats = collect(cat, jobs, nplurals, marker, check)
+	text = render(cat, results, updates, model_comment(model))
 	return text, stats, jobs
+
+
+def model_comment(model):
+	return "seq2seqd model %s (sha256 %s)" % (model["name"], model.get("sha256", "?"))
 
 
 # -- the command ------------------------------------------------------------
@@ -987,7 +997,7 @@ def main(argv, prog="seq2seq po"):
 	except ConnectionError as e:
 		print("%s: %s" % (prog, e), file=log)
 		return EXIT_CONNECT
-	data = text.encode(cat.encoding)
+	data = text.encode(cat.out_encoding)
 	try:
 		if a.output == "-":
 			sys.stdout.buffer.write(data)
