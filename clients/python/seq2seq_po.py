@@ -127,6 +127,20 @@ def entry_format(flags, accelerator=False):
 	return sorted(fmts)
 
 
+# Program identifiers in a message (snake_case words: "key_type",
+# "on_main_window_check_resize"): never translated, so sent as
+# do-not-translate glossary terms, unless the message has an accelerator.
+IDENTIFIER = re.compile(r"(?<![\w%])[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)+(?!\w)")
+
+
+def identifier_terms(text):
+	out = []
+	for m in IDENTIFIER.finditer(text):
+		if m.group(0) not in out:
+			out.append(m.group(0))
+	return out
+
+
 def flag_terms(flags, text):
 	"""The placeholders of ``text`` that the flags name but the daemon does
 	not parse (Qt %1, shell $VAR, ...), in order of appearance."""
@@ -196,7 +210,7 @@ _PRINTF_AUTO = re.compile(
 	r"(?:\.(?:[0-9]+|\*(?:[0-9]+\$)?))?(?:hh|ll|I64|I32|[hlLqjztI])?[diouxXeEfFgGaAcspnCSmr]")
 _TAG = re.compile(
 	r"<!--.*?-->|</[A-Za-z][A-Za-z0-9_.:-]*\s*>"
-	r"|<[A-Za-z][A-Za-z0-9_.:-]*(?:\s(?:[^<>\"']|\"[^\"]*\"|'[^']*')*)?>"
+	r"|<[A-Za-z][A-Za-z0-9_.:-]*(?:\s(?:[^<>\"']|\"[^\"]*\"|'[^']*')*)?/?>"
 	r"|&(?:[A-Za-z][A-Za-z0-9]*|#[0-9]+|#[xX][0-9A-Fa-f]+);", re.S)
 _POSITIONAL = re.compile(r"^%(?:[0-9]+\$|\()")
 
@@ -722,7 +736,7 @@ def make_jobs(cat, fuzzy=False, overwrite=False):
 		accel = entry_accelerator(e.msgid, marker)
 		terms = []
 		for s in [e.msgid] + ([e.msgid_plural] if e.msgid_plural else []):
-			for t in flag_terms(e.flags, s):
+			for t in flag_terms(e.flags, s) + ([] if accel else identifier_terms(s)):
 				if t not in terms:
 					terms.append(t)
 		jobs.append(Job(i, e, entry_format(e.flags, accel is not None), accel, terms))
