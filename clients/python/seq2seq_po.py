@@ -39,7 +39,10 @@ import json
 import re
 import sys
 
-import polib
+try:
+	import polib
+except ImportError:  # the glossary reader serves the translate mode without it
+	polib = None
 
 __all__ = ["PLURAL_FORMS", "entry_format", "entry_accelerator",
 	   "protected_items", "check_translation", "load_glossary",
@@ -442,6 +445,8 @@ class Catalog:
 	does not map one entry per block: then ``splice`` is False)."""
 
 	def __init__(self, path):
+		if polib is None:
+			raise PoError("reading catalogs needs python3-polib")
 		try:
 			self.po = polib.pofile(path, wrapwidth=79)
 			with open(path, "rb") as f:
