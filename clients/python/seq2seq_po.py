@@ -670,6 +670,8 @@ class Translator:
 		# results per the daemon's "protection" (sentinels, alignment, none;
 		# "unknown" from a daemon that does not say)
 		self.protection = collections.Counter()
+		# (sentence, format, glossary, text) of every answer when a list
+		self.record = None
 
 	def _post(self, sentences, fmt, terms):
 		opts = dict(self.options)
@@ -684,7 +686,12 @@ class Translator:
 			body["model"] = self.model
 		self.requests += 1
 		_, _, raw = self.client.request("POST", "/v1/translate", body)
-		return json.loads(raw.decode("utf-8"))
+		ans = json.loads(raw.decode("utf-8"))
+		if self.record is not None:
+			for s, r in zip(sentences, ans.get("results", [])):
+				h = r.get("hypotheses") or []
+				self.record.append((s, list(fmt), gl, h[0]["text"] if h else None))
+		return ans
 
 	def send(self, sentences, fmt, terms):
 		from seq2seqd_client import SeqdError

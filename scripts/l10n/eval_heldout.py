@@ -150,6 +150,40 @@ def element_counts(src, out, flags, marker):
 	return want, got
 
 
+def ref_agreement(model_path, records, beam, out, log):
+	"""Replays every sentence the daemon translated through the PyTorch
+	reference pipeline (s2s_ref.spans.translate, same format and glossary)
+	and counts the identical output texts. None when torch or s2s_ref.spans
+	is missing."""
+	try:
+		import torch
+		from s2s_ref import spans as S
+		from s2s_train.evaluate import load_pt
+	except ImportError as e:
+		print("reference: skipped (%s)" % e, file=log)
+		return None
+	torch.set_num_threads(1)
+	model, stok, ttok, svoc, tvoc = load_pt(model_path)
+	sidx = {t: i for i, t in enumerate(svoc)}
+	sent = S.Sentinels(svoc, tvoc)
+	same, diffs = 0, []
+	with torch.no_grad():
+		for s, fmt, gl, text in records:
+			try:
+				r = S.translate(model, stok, ttok, sidx, tvoc, s, fmt, S.make_glossary(gl or None),
+						beam=beam, sentinels=sent).text
+			except S.SpanError as e:
+				r = "<refused: %s>" % e
+			if r == text:
+				same += 1
+			else:
+				diffs.append((s, ",".join(fmt), text or "", r))
+	with open(os.path.join(out, "ref_diffs.tsv"), "w", encoding="utf-8") as f:
+		for row in diffs:
+			f.write("\t".join(c.replace("\t", " ") for c in row) + "\n")
+	return same, len(records)
+
+
 def main(argv=None):
 	ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 	ap.add_argument("--heldout", default="/var/tmp/s2s-l10n/heldout/heldout.jsonl")
@@ -158,6 +192,9 @@ def main(argv=None):
 	ap.add_argument("--url", help="use this running daemon (its en-fr) instead of starting one")
 	ap.add_argument("--beam", type=int, default=5)
 	ap.add_argument("--out", default=None, help="default /var/tmp/s2s-l10n/eval-SHA8")
+	ap.add_argument("--ref", choices=("auto", "no"), default="auto",
+			help="also replay through the PyTorch reference and report the "
+			"agreement (auto: when torch and s2s_ref.spans are importable)")
 	a = ap.parse_args(argv)
 	with open(a.heldout, encoding="utf-8") as f:
 		rows = [json.loads(ln) for ln in f]
@@ -176,6 +213,7 @@ def main(argv=None):
 		for r in rows:
 			by_pkg.setdefault(r["package"], []).append(r)
 		tr = sp.Translator(client, "en-fr", {"beam_size": a.beam}, {}, 64, sys.stderr)
+		tr.record = []
 		t0 = time.monotonic()
 		res = {"model": model["name"], "sha256": model["sha256"], "beam": a.beam,
 		       "entries": len(rows), "packages": {}}
@@ -246,6 +284,13 @@ def main(argv=None):
 			"chrf": round(metrics.corpus_chrf(hyps, refs), 2),
 			"refused_by_daemon": tot["failed_daemon"],
 			"protection": dict(tr.protection), "seconds": round(secs, 1)})
+		ref = None
+		if a.ref == "auto":
+			t1 = time.monotonic()
+			ref = ref_agreement(a.model, tr.record, a.beam, out, sys.stderr)
+			if ref:
+				res["reference_agreement"] = {"same": ref[0], "sentences": ref[1],
+							      "seconds": round(time.monotonic() - t1, 1)}
 		with open(os.path.join(out, "eval.json"), "w", encoding="utf-8") as f:
 			json.dump(res, f, indent=1, ensure_ascii=False)
 		with open(os.path.join(out, "outputs.tsv"), "w", encoding="utf-8") as f:
@@ -272,6 +317,9 @@ def main(argv=None):
 		", ".join("%s %d" % (t, pf_raw[t]) for t in TESTS),
 		", ".join("%s %d" % (t, pf_ref[t]) for t in TESTS)))
 	print("(d) chrF vs the human translations: %.2f" % res["chrf"])
+	if ref:
+		print("(e) C (seq2seqd) vs the PyTorch reference: %d/%d sentences identical "
+		      "(%.2f %%); differences in ref_diffs.tsv" % (ref[0], ref[1], 100.0 * ref[0] / max(1, ref[1])))
 	print("protection: %s; refused by the daemon: %d; details in %s" % (
 		dict(tr.protection), res["refused_by_daemon"], out))
 	return 0
