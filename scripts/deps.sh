@@ -8,7 +8,10 @@ BUILD_PKGS="build-essential autoconf automake libtool pkg-config
   libopenblas-dev libjansson-dev libmicrohttpd-dev libuv1-dev libsystemd-dev
   libcriterion-dev"
 # clang + libclang-rt-14-dev: the libFuzzer harnesses (fuzz/, tests/fuzz/smoke.sh).
-TEST_PKGS="python3 curl systemd valgrind clang libclang-rt-14-dev"
+# python3-polib, gettext, translate-toolkit: `seq2seq po` and its tests
+# (msgfmt -c), the held-out localisation evaluation (pofilter; docs/po.md).
+TEST_PKGS="python3 curl systemd valgrind clang libclang-rt-14-dev
+  python3-polib gettext translate-toolkit"
 # The dashboard's browser tests (tests/dashboard): node runs playwright-core
 # (from npm) against Debian's chromium.
 BROWSER_PKGS="nodejs npm chromium"

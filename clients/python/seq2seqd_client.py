@@ -35,7 +35,8 @@ __all__ = ["Client", "SeqdError"]
 # them (docs/api.md, POST /v1/translate).
 _OPTIONS = ("beam_size", "n_best", "max_length", "max_len_a", "max_len_b",
             "length_penalty", "attention", "attention_level", "coverage",
-            "coverage_threshold", "replace_unk", "deadline_ms", "partial")
+            "coverage_threshold", "replace_unk", "deadline_ms", "partial",
+            "format", "glossary")
 
 
 class SeqdError(Exception):

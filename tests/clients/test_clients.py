@@ -349,7 +349,73 @@ def tests(url, c):
         eq(cli(url, "--no-such-option")[0], 2, "unknown option")
         eq(cli("ftp://127.0.0.1", "3/7/98")[0], 2, "bad URL scheme")
 
+    # Protected spans and glossaries (issue 12, docs/localisation.md): the
+    # outputs are checked for what the API guarantees (each span exactly
+    # once, glossary targets present), not for the model's French.
+    @t("Client.translate(format=auto): every placeholder and tag once, spans")
+    def _():
+        src = ["Could not open file %s", "Welcome, {name}!",
+               "Click <b>Save</b> to continue", "%1$s of %2$s"]
+        res = c.translate(src, model="en-fr", format="auto", beam_size=5)
+        for s, r in zip(src, res):
+            out = r["hypotheses"][0]["text"]
+            for sp in r["spans"]:
+                eq(out.count(sp["text"]), src[src.index(s)].count(sp["text"]),
+                   "%r in %r" % (sp["text"], out))
+            if not r["spans"]:
+                raise AssertionError("no spans for %r" % s)
+        eq([sp["text"] for sp in res[2]["spans"]], ["<b>", "</b>"], "tags")
+
+    @t("CLI --format auto / printf: placeholders kept; bad name -> exit 1")
+    def _():
+        rc, out, err = cli(url, "-m", "en-fr", "--format", "auto",
+                           "Could not open file %s", "Welcome, {name}!")
+        eq(rc, 0, "rc (%s)" % err)
+        lines = out.splitlines()
+        eq(len(lines), 2, "lines")
+        eq(lines[0].count("%s"), 1, "%s in " + lines[0])
+        eq(lines[1].count("{name}"), 1, "{name} in " + lines[1])
+        rc, out, err = cli(url, "-m", "en-fr", "--format", "bogus", "x")
+        eq(rc, 1, "rc")
+        if "invalid_field" not in err:
+            raise AssertionError("stderr %r" % err)
+
+    @t("CLI --glossary TSV and JSON: targets forced, empty target kept as is")
+    def _():
+        with tempfile.TemporaryDirectory() as d:
+            for name, text in (("g.tsv", "Firefox\t\nfile manager\t"
+                                "gestionnaire de fichiers\n"),
+                               ("g.json", '{"Firefox": null, "file manager":'
+                                ' "gestionnaire de fichiers"}')):
+                g = os.path.join(d, name)
+                with open(g, "w") as f:
+                    f.write(text)
+                rc, out, err = cli(url, "-m", "en-fr", "--glossary", g,
+                                   "Open the file manager in Firefox")
+                eq(rc, 0, "rc (%s)" % err)
+                for want in ("Firefox", "gestionnaire de fichiers"):
+                    if want not in out:
+                        raise AssertionError("%s: %r lacks %r" % (name, out, want))
+            g = os.path.join(d, "bad.tsv")
+            with open(g, "w") as f:
+                f.write("a\tb\tc\n")
+            eq(cli(url, "-m", "en-fr", "--glossary", g, "x")[0], 2, "bad file")
+
+    @t("CLI --heatmap with --format: the protected spans are listed")
+    def _():
+        rc, out, err = cli(url, "-m", "en-fr", "--format", "printf",
+                           "--heatmap", "--color", "never",
+                           "Could not open file %s")
+        eq(rc, 0, "rc (%s)" % err)
+        if not re_search(r"protected \((alignment|sentinels)\): placeholder %s", out):
+            raise AssertionError("no span line in %r" % out[-300:])
+
     return T
+
+
+def re_search(pat, text):
+    import re
+    return re.search(pat, text)
 
 
 def main():
