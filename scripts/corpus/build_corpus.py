@@ -136,6 +136,18 @@ def strip_accel(s):
 	return RE_ACCEL.sub("", s)
 
 
+def normalise_pair(en, fr):
+	"""NFC and single spaces on both sides, French typographic spaces as plain
+	spaces (the tokenizer only splits on ASCII whitespace, and a model should
+	not have to learn U+202F), and one apostrophe (catalogs disagree on ' vs
+	U+2019; one form halves the vocabulary of elided words such as l', d', n'
+	and makes references consistent)."""
+	en = unicodedata.normalize("NFC", RE_WS.sub(" ", en).strip())
+	fr = unicodedata.normalize("NFC", RE_WS.sub(" ", fr).strip())
+	fr = fr.replace("\u202f", " ").replace("\u00a0", " ")
+	return en.replace("\u2019", "'"), fr.replace("\u2019", "'")
+
+
 def clean_pair(en, fr):
 	"""Return (en, fr) cleaned, or (None, reason) when the pair is dropped."""
 	if not fr.strip():
@@ -150,15 +162,7 @@ def clean_pair(en, fr):
 	en2, fr2 = strip_accel(en), strip_accel(fr)
 	if en2 is None or fr2 is None:
 		return None, "code"
-	en2 = unicodedata.normalize("NFC", RE_WS.sub(" ", en2).strip())
-	fr2 = unicodedata.normalize("NFC", RE_WS.sub(" ", fr2).strip())
-	# French typographic spaces become plain spaces: the tokenizer only splits
-	# on ASCII whitespace, and a model should not have to learn U+202F.
-	fr2 = fr2.replace("\u202f", " ").replace("\u00a0", " ")
-	# Catalogs disagree on the apostrophe (' vs U+2019); one form halves the
-	# vocabulary of elided words (l', d', n') and makes references consistent.
-	en2 = en2.replace("\u2019", "'")
-	fr2 = fr2.replace("\u2019", "'")
+	en2, fr2 = normalise_pair(en2, fr2)
 	if not en2 or not fr2:
 		return None, "untranslated"
 	for s in (en2, fr2):
@@ -248,11 +252,7 @@ def clean_span_pair(en, fr):
 	en2, fr2 = strip_accel(men), strip_accel(mfr)
 	if en2 is None or fr2 is None:
 		return None, "code"
-	en2 = unicodedata.normalize("NFC", RE_WS.sub(" ", en2).strip())
-	fr2 = unicodedata.normalize("NFC", RE_WS.sub(" ", fr2).strip())
-	fr2 = fr2.replace("\u202f", " ").replace("\u00a0", " ")
-	en2 = en2.replace("\u2019", "'")
-	fr2 = fr2.replace("\u2019", "'")
+	en2, fr2 = normalise_pair(en2, fr2)
 	plain = [RE_SPAN_CHAR.sub(" ", x) for x in (en2, fr2)]
 	for s in plain:
 		if RE_CODE.search(s):

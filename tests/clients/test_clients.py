@@ -16,12 +16,9 @@ import hashlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 
 SRC = os.path.abspath(os.environ.get("S2S_SRCDIR", "."))
 BUILD = os.path.abspath(os.environ.get("S2S_BUILDDIR", "."))
@@ -30,6 +27,7 @@ from seq2seqd_client import Client, SeqdError  # noqa: E402
 
 sys.path.insert(0, os.path.join(SRC, "tests"))
 from tap import Tap  # noqa: E402
+import seq2seqd_proc  # noqa: E402
 
 CLI = os.path.join(SRC, "clients", "seq2seq", "seq2seq")
 ADMIN_KEY = "test-admin-key"
@@ -60,38 +58,6 @@ TAP = Tap()
 def check(name, fn):
     """Runs one test as TAP (tests/tap.py)."""
     TAP.run(name, fn)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def start_daemon(log):
-    port = free_port()
-    exe = os.path.join(BUILD, "seq2seqd")
-    proc = subprocess.Popen(
-        [exe, "--data_dir=" + SRC, "--port=%d" % port, "--bind=127.0.0.1",
-         "--admin_key=" + ADMIN_KEY, "--drain_timeout_s=5",
-         "--config=/dev/null"],
-        stdout=log, stderr=subprocess.STDOUT)
-    url = "http://127.0.0.1:%d" % port
-    end = time.monotonic() + 15
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            raise RuntimeError("seq2seqd exited with %s" % proc.returncode)
-        try:
-            with urllib.request.urlopen(url + "/readyz", timeout=1) as r:
-                if r.status == 200:
-                    return proc, url
-        except OSError:
-            pass
-        time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("seq2seqd not ready after 15 s")
 
 
 def cli(url, *args, stdin=None, env=None):
@@ -248,7 +214,7 @@ def tests(url, c):
     @t("no daemon -> ConnectionError")
     def _():
         try:
-            Client("http://127.0.0.1:%d" % free_port(), timeout=2).health()
+            Client("http://127.0.0.1:%d" % seq2seqd_proc.free_port(), timeout=2).health()
         except ConnectionError:
             pass
         else:
@@ -340,7 +306,7 @@ def tests(url, c):
 
     @t("CLI: nothing listening -> exit 3")
     def _():
-        rc, out, err = cli("http://127.0.0.1:%d" % free_port(), "3/7/98")
+        rc, out, err = cli("http://127.0.0.1:%d" % seq2seqd_proc.free_port(), "3/7/98")
         eq(rc, 3, "rc (%s)" % err)
 
     @t("CLI: usage errors -> exit 2")
@@ -421,7 +387,7 @@ def re_search(pat, text):
 def main():
     with tempfile.TemporaryFile(mode="w+") as log:
         try:
-            proc, url = start_daemon(log)
+            proc, url = seq2seqd_proc.start(BUILD, SRC, log, "--admin_key=" + ADMIN_KEY, timeout=15)
         except Exception as e:  # noqa: BLE001
             print("1..1\nnot ok 1 - start seq2seqd\n# %s" % e)
             log.seek(0)

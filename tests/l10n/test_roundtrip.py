@@ -25,9 +25,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
-import socket
 
 SRC = os.path.abspath(os.environ.get("S2S_SRCDIR", "."))
 BUILD = os.path.abspath(os.environ.get("S2S_BUILDDIR", "."))
@@ -36,6 +33,7 @@ sys.path.insert(0, os.path.join(SRC, "clients", "python"))
 sys.path.insert(0, os.path.join(SRC, "scripts", "l10n"))
 sys.path.insert(0, os.path.join(SRC, "tests"))
 from tap import Tap  # noqa: E402
+import seq2seqd_proc  # noqa: E402
 
 CLI = os.path.join(SRC, "clients", "seq2seq", "seq2seq")
 TAP = Tap()
@@ -49,30 +47,6 @@ def eq(got, want, what=""):
 def read(path):
 	with open(path, encoding="utf-8") as f:
 		return f.read()
-
-
-def start_daemon(log):
-	s = socket.socket()
-	s.bind(("127.0.0.1", 0))
-	port = s.getsockname()[1]
-	s.close()
-	proc = subprocess.Popen(
-		[os.path.join(BUILD, "seq2seqd"), "--data_dir=" + SRC, "--port=%d" % port,
-		 "--bind=127.0.0.1", "--config=/dev/null", "--drain_timeout_s=5",
-		 "--access_log=false"], stdout=log, stderr=subprocess.STDOUT)
-	url = "http://127.0.0.1:%d" % port
-	end = time.monotonic() + 30
-	while time.monotonic() < end:
-		if proc.poll() is not None:
-			raise RuntimeError("seq2seqd exited with %s" % proc.returncode)
-		try:
-			with urllib.request.urlopen(url + "/readyz", timeout=1) as r:
-				if r.status == 200:
-					return proc, url
-		except OSError:
-			time.sleep(0.05)
-	proc.kill()
-	raise RuntimeError("seq2seqd not ready after 30 s")
 
 
 def po_cli(url, *args):
@@ -233,7 +207,7 @@ def main():
 	with tempfile.TemporaryFile(mode="w+") as log, \
 			tempfile.TemporaryDirectory(prefix="s2s-l10n-") as tmp:
 		try:
-			proc, url = start_daemon(log)
+			proc, url = seq2seqd_proc.start(BUILD, SRC, log, "--access_log=false")
 		except Exception as e:  # noqa: BLE001
 			print("1..1\nnot ok 1 - start seq2seqd\n# %s" % e)
 			return 1
