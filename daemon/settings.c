@@ -80,12 +80,83 @@ static const opt_row opt_table[] = {
 #undef O
 #define N_OPTS (sizeof opt_table / sizeof opt_table[0])
 
+/* The table's spelling of c: '-' and '_' are one (`--max-rows` is `max_rows`), case is not. */
+static char fold(char c)
+{
+	return c == '-' ? '_' : (char)tolower((unsigned char)c);
+}
+
+static bool same_name(const char *a, const char *name, size_t len)
+{
+	if (strlen(a) != len)
+		return false;
+	for (size_t k = 0; k < len; k++)
+		if (fold(a[k]) != fold(name[k]))
+			return false;
+	return true;
+}
+
 static const opt_row *opt_find(const char *name, size_t len)
 {
 	for (size_t i = 0; i < N_OPTS; i++)
-		if (strlen(opt_table[i].name) == len && strncmp(opt_table[i].name, name, len) == 0)
+		if (same_name(opt_table[i].name, name, len))
 			return &opt_table[i];
 	return NULL;
+}
+
+/* Edit distance of a and b[0..bl) with fold(), capped at 9 (enough to rank suggestions). */
+static int distance(const char *a, const char *b, size_t bl)
+{
+	size_t al = strlen(a);
+	int row[64];
+	if (al >= 63 || bl >= 63)
+		return 9;
+	for (size_t j = 0; j <= bl; j++)
+		row[j] = (int)j;
+	for (size_t i = 1; i <= al; i++) {
+		int diag = row[0];
+		row[0] = (int)i;
+		for (size_t j = 1; j <= bl; j++) {
+			int up = row[j], best = diag + (fold(a[i - 1]) != fold(b[j - 1]));
+			if (up + 1 < best)
+				best = up + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			diag = up;
+			row[j] = best;
+		}
+	}
+	return row[bl] > 9 ? 9 : row[bl];
+}
+
+/*
+ * " (did you mean NAME?)" for the option closest to an unknown one, within
+ * a third of its length (at least 1, at most 3 edits), else "". `fmt`
+ * spells the suggestion as the caller's source does ("--%s", "SEQ2SEQD_%s").
+ */
+static const char *did_you_mean(const char *name, size_t len, const char *fmt, bool upper)
+{
+	static _Thread_local char buf[112];
+	int best = 4, limit = (int)(len / 3 < 1 ? 1 : len / 3 > 3 ? 3 : len / 3);
+	const char *pick = NULL;
+	for (size_t i = 0; i < N_OPTS; i++) {
+		int d = distance(opt_table[i].name, name, len);
+		if (d < best && d <= limit) {
+			best = d;
+			pick = opt_table[i].name;
+		}
+	}
+	if (!pick)
+		return "";
+	char spelled[64];
+	size_t k = 0;
+	for (; pick[k] && k + 1 < sizeof spelled; k++)
+		spelled[k] = upper ? (char)toupper((unsigned char)pick[k]) : pick[k];
+	spelled[k] = '\0';
+	char what[80];
+	snprintf(what, sizeof what, fmt, spelled);
+	snprintf(buf, sizeof buf, " (did you mean %s?)", what);
+	return buf;
 }
 
 static void allowed(const opt_row *o, char *buf, size_t n)
@@ -227,7 +298,8 @@ static int file_line(s2sd_config *c, char *line, const char *where)
 		return model_set(c, key + 6, strlen(key + 6), value, where);
 	const opt_row *o = opt_find(key, strlen(key));
 	if (!o) {
-		fprintf(stderr, "seq2seqd: %s: unknown option \"%s\" (see seq2seqd --help)\n", where, key);
+		fprintf(stderr, "seq2seqd: %s: unknown option \"%s\"%s (see seq2seqd --help)\n", where,
+			key, did_you_mean(key, strlen(key), "\"%s\"", false));
 		return -1;
 	}
 	return opt_set(c, o, value, where);
@@ -265,7 +337,8 @@ static void usage(FILE *out)
 		     "  --check-config     validate the configuration and models, print it, exit\n"
 		     "  --model NAME=PATH  serve the checkpoint PATH as NAME (repeatable)\n"
 		     "  --help, --version\n\n"
-		     "Every option below is also --NAME=VALUE, and SEQ2SEQD_NAME in the environment:\n");
+		     "Every option below is also --NAME=VALUE (dashes or underscores), and\n"
+		     "SEQ2SEQD_NAME in the environment:\n");
 	for (size_t i = 0; i < N_OPTS; i++) {
 		char want[160];
 		allowed(&opt_table[i], want, sizeof want);
@@ -327,11 +400,34 @@ static int load_flags(s2sd_config *c, int argc, char **argv)
 		}
 		const opt_row *o = opt_find(key, klen);
 		if (!o) {
-			fprintf(stderr, "seq2seqd: unknown option --%.*s (see --help)\n", (int)klen, key);
+			fprintf(stderr, "seq2seqd: unknown option --%.*s%s (see --help)\n", (int)klen, key,
+				did_you_mean(key, klen, "--%s", false));
 			return -1;
 		}
 		if (opt_set(c, o, value, "command line") < 0)
 			return -1;
+	}
+	return 0;
+}
+
+extern char **environ;
+
+/* An SEQ2SEQD_ variable that names no option is a mistake to report, not to ignore. */
+static int unknown_env(void)
+{
+	for (char **e = environ; e && *e; e++) {
+		if (strncmp(*e, "SEQ2SEQD_", 9) != 0)
+			continue;
+		const char *name = *e + 9;
+		size_t len = strcspn(name, "=");
+		if ((len == 6 && !strncmp(name, "MODELS", 6)) || (len == 6 && !strncmp(name, "CONFIG", 6)))
+			continue;
+		const opt_row *o = opt_find(name, len);
+		if (o && strchr(name, '-') == NULL)
+			continue;
+		fprintf(stderr, "seq2seqd: unknown environment variable SEQ2SEQD_%.*s%s (see seq2seqd --help)\n",
+			(int)len, name, did_you_mean(name, len, "SEQ2SEQD_%s", true));
+		return -1;
 	}
 	return 0;
 }
@@ -348,6 +444,8 @@ static int load_env(s2sd_config *c)
 		if (v && opt_set(c, &opt_table[i], v, var) < 0)
 			return -1;
 	}
+	if (unknown_env() < 0)
+		return -1;
 	const char *models = getenv("SEQ2SEQD_MODELS");
 	while (models && *models) {
 		size_t len = strcspn(models, ",");

@@ -282,6 +282,23 @@ def t_bad_config():
         f.write("# " + "x" * 4092 + " workers = 0\n")
     out = subprocess.run([BINARY, "--config", conf, "--check-config"], capture_output=True, text=True)
     check("workers" not in out.stderr and "bad.conf:2" not in out.stderr, out.stderr)
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SEQ2SEQD_")}
+    # Dashes as the project's other commands spell them; an unknown name gets "did you mean".
+    model = "x=" + os.path.join(SRCDIR, "models", "dates.safetensors")
+    out = subprocess.run([BINARY, "--config", "/dev/null", "--max-rows=16", "--model", model, "--check-config"],
+                         capture_output=True, text=True, env=clean)
+    check(out.returncode == 0 and "max_rows = 16" in out.stdout, (out.returncode, out.stderr[-300:]))
+    out = subprocess.run([BINARY, "--config", "/dev/null", "--max-rowz=16"], capture_output=True, text=True, env=clean)
+    check(out.returncode == 2 and "did you mean --max_rows?" in out.stderr, (out.returncode, out.stderr))
+    with open(conf, "w") as f:
+        f.write("wokers = 2\n")
+    out = subprocess.run([BINARY, "--config", conf, "--check-config"], capture_output=True, text=True, env=clean)
+    check(out.returncode == 2 and 'did you mean "workers"?' in out.stderr, (out.returncode, out.stderr))
+    # An SEQ2SEQD_ variable that names nothing was ignored without a word.
+    for var, hint in (("SEQ2SEQD_WORKRES", "did you mean SEQ2SEQD_WORKERS?"), ("SEQ2SEQD_NONSENSE", "")):
+        out = subprocess.run([BINARY, "--config", "/dev/null", "--model", model, "--check-config"],
+                             capture_output=True, text=True, env=dict(clean, **{var: "2"}))
+        check(out.returncode == 2 and var in out.stderr and hint in out.stderr, (var, out.returncode, out.stderr))
 
 
 @test("--check-config validates the models and prints file < flag < environment")
