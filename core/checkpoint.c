@@ -243,6 +243,37 @@ static int parse_header(s2s_checkpoint *ck, json_t *root, size_t data_off, s2s_e
 	return check_layout(ck, ck->bytes + data_off, ck->len - data_off, err);
 }
 
+/* What a file that is not a checkpoint probably is, for the message (or ""). */
+static const char *s2s__file_kind(const unsigned char *b, size_t n)
+{
+	if (n >= 4 && !memcmp(b, "PK\3\4", 4))
+		return " (a ZIP archive: a PyTorch .pt/.pth checkpoint? seq2seq-import converts those)";
+	if (n >= 2 && b[0] == 0x80 && b[1] >= 2 && b[1] <= 5)
+		return " (a Python pickle: an old PyTorch checkpoint? seq2seq-import converts those)";
+	if (n >= 2 && b[0] == 0x1f && b[1] == 0x8b)
+		return " (gzip data)";
+	return "";
+}
+
+/*
+ * A safetensors file is an 8-byte header length, then the JSON header. When
+ * the length does not fit and byte 8 on (spaces skipped) is not '{', the
+ * file is something else: say so, rather than report its first 8 bytes as
+ * a header length in the exabytes.
+ */
+static int s2s__not_safetensors(const s2s_checkpoint *ck, s2s_error *err)
+{
+	size_t i = 8;
+	while (i < ck->len && i < 4096 && ck->bytes[i] && strchr(" \t\r\n", ck->bytes[i]))
+		i++;
+	if (i >= ck->len || i >= 4096 || ck->bytes[i] == '{')
+		return 0;
+	return s2s__error_set(err, S2S_EFORMAT,
+	                      "not a safetensors file%s: one starts with an 8-byte header "
+	                      "length and a JSON header",
+	                      s2s__file_kind(ck->bytes, ck->len));
+}
+
 static int validate(s2s_checkpoint *ck, s2s_error *err)
 {
 	if (ck->len < 8)
@@ -251,6 +282,9 @@ static int validate(s2s_checkpoint *ck, s2s_error *err)
 	uint64_t hlen = 0;
 	for (int i = 7; i >= 0; i--)
 		hlen = (hlen << 8) | ck->bytes[i];
+	int rc = hlen > ck->len - 8 || hlen > MAX_HEADER ? s2s__not_safetensors(ck, err) : 0;
+	if (rc < 0)
+		return rc;
 	if (hlen > ck->len - 8)
 		return s2s__error_set(err, S2S_EFORMAT, "header length %llu exceeds file size %zu",
 		                      (unsigned long long)hlen, ck->len);
@@ -268,7 +302,7 @@ static int validate(s2s_checkpoint *ck, s2s_error *err)
 	    json_loadb((const char *)ck->bytes + 8, (size_t)hlen, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root)
 		return s2s__error_set(err, S2S_EFORMAT, "header is not valid JSON: %s", jerr.text);
-	int rc = json_is_object(root)
+	rc = json_is_object(root)
 	             ? parse_header(ck, root, 8 + (size_t)hlen, err)
 	             : s2s__error_set(err, S2S_EFORMAT, "header is not a JSON object");
 	json_decref(root);

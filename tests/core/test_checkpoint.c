@@ -76,6 +76,29 @@ static unsigned char *with_length(uint64_t n, size_t total)
 	return b;
 }
 
+/* A file that is not a checkpoint is named as such, not read as an exabyte header length. */
+Test(checkpoint, not_a_safetensors_file)
+{
+	static const char zip[] = "PK\3\4\24\0\0\0\b\0\0\0!\0archive/data.pkl";
+	static const char pickle[] = "\x80\2}q\0(X\6\0\0\0weightsq\1";
+	static const char text[] = "# seq2seqd\n\nseq2seqd serves Seq2Seq models";
+	static const struct {
+		const char *bytes;
+		size_t len;
+		const char *sub;
+	} cases[] = {
+	    {zip, sizeof zip - 1, "not a safetensors file (a ZIP archive"},
+	    {pickle, sizeof pickle - 1, "not a safetensors file (a Python pickle"},
+	    {text, sizeof text - 1, "not a safetensors file: one starts with"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		s2s_error e;
+		int rc = open_bytes((const unsigned char *)cases[i].bytes, cases[i].len, &e);
+		assert_err(rc, e, S2S_EFORMAT, cases[i].sub);
+		cr_assert(strstr(e.message, "exceeds") == NULL, "%s", e.message);
+	}
+}
+
 Test(checkpoint, header_length_past_end)
 {
 	unsigned char *b = with_length(64, 24);
