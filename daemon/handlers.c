@@ -93,7 +93,8 @@ static bool body_ok(s2sd_req *r)
 {
 	const char *why;
 	if (r->too_large) {
-		s2sd_req_error(r, S2S_API_PAYLOAD_TOO_LARGE, "request body exceeds %d bytes",
+		s2sd_req_error(r, S2S_API_PAYLOAD_TOO_LARGE,
+			       "request body exceeds %d bytes (max_body_bytes raises the limit)",
 			       r->srv->cfg->max_body_bytes);
 		return false;
 	}

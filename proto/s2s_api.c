@@ -401,7 +401,9 @@ static int take_sentences(json_t *arr, json_t *text, bool opennmt, const s2s_api
 				    lim->max_sentences);
 	if (n > (size_t)lim->max_sentences)
 		return s2s_api_fail(e, S2S_API_TOO_MANY_SENTENCES,
-				    "%zu sentences given; a request takes 1..%d", n, lim->max_sentences);
+				    "%zu sentences given; a request takes 1..%d (max_sentences raises the "
+				    "limit)",
+				    n, lim->max_sentences);
 	r->sentences = calloc(n, sizeof *r->sentences);
 	if (!r->sentences)
 		return s2s_api_fail(e, S2S_API_INTERNAL, "out of memory");

@@ -506,12 +506,13 @@ def t_errors(d):
     h, _ = expect_error(d, "DELETE", "/v1/models", None, 405, "method_not_allowed")
     check("GET" in h.get("allow", ""), h)
     expect_error(d, "POST", "/v1/translate", json.dumps({"text": "a" * 5000}), 413, "payload_too_large",
-                 headers={"Content-Type": "application/json"})
+                 headers={"Content-Type": "application/json"}, field="max_body_bytes")
     expect_error(d, "POST", "/v1/translate", json.dumps({"text": "a"}), 415, "unsupported_media_type",
                  headers={"Content-Type": "text/plain"})
     expect_error(d, "POST", "/v1/translate", {"sentences": ["fine", "   "]}, 422, "empty_input", field="sentences[1]")
     expect_error(d, "POST", "/v1/translate", {"sentences": ["fine", "ab " * 40]}, 422, "input_too_long", field="sentences[1]")
-    expect_error(d, "POST", "/v1/translate", {"sentences": ["a"] * 9}, 422, "too_many_sentences")
+    expect_error(d, "POST", "/v1/translate", {"sentences": ["a"] * 9}, 422, "too_many_sentences",
+                 field="max_sentences")
     expect_error(d, "POST", "/v1/translate", {"sentences": []}, 400, "invalid_field", field="sentences")
     st, h, _ = d.json("POST", "/v1/translate", {"text": "a"}, headers={"Content-Type": "application/json; charset=utf-8"})
     check(st == 200, "charset parameter refused")
