@@ -362,6 +362,9 @@ static void handle_translate(s2sd_req *r, bool opennmt)
 	}
 	if (!opennmt)
 		r->api.opennmt_id = -1;
+	/* the access log names the model asked for, also when there is none of that name */
+	if (r->api.model)
+		snprintf(r->model_name, sizeof r->model_name, "%s", r->api.model);
 	if (!(r->entry = pick_model(r)))
 		return;
 	snprintf(r->model_name, sizeof r->model_name, "%s", r->entry->name);

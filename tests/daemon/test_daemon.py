@@ -329,6 +329,11 @@ def t_health(d):
     st, h, _ = d.json("GET", "/healthz", headers={"X-Request-Id": "bad id with spaces"})
     check(h["x-request-id"] != "bad id with spaces", "an invalid id was echoed")
     check(("id=client-id.42 ") in d.logtext(), "access log lacks the request id")
+    # an unknown model's name is in the access line too (it was "-")
+    expect_error(d, "POST", "/v1/translate", {"model": "en-de-typo", "text": "a"}, 404, "model_not_found",
+                 headers={"X-Request-Id": "unknown-model.1"})
+    line = [x for x in d.logtext().splitlines() if "id=unknown-model.1 " in x]
+    check(line and "model=en-de-typo " in line[0], line)
 
 
 @test("GET /v1/models and /v1/models/{name}: architecture, sizes, parameters, checksum")
