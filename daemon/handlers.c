@@ -613,6 +613,11 @@ static const route_row routes[] = {
 	{"/v1/models/", true, "", S2SD_ROUTE_MODEL, false},
 	{"/healthz", false, NULL, S2SD_ROUTE_HEALTHZ, false},
 	{"/readyz", false, NULL, S2SD_ROUTE_READYZ, false},
+	/* the same probes where other servers' users look for them (docs/api.md) */
+	{"/health", false, NULL, S2SD_ROUTE_READYZ, false},            /* llama.cpp: 503 until ready */
+	{"/v2/health/live", false, NULL, S2SD_ROUTE_HEALTHZ, false},   /* KServe v2 */
+	{"/v2/health/ready", false, NULL, S2SD_ROUTE_READYZ, false},   /* KServe v2 */
+	{"/translator/health", false, NULL, S2SD_ROUTE_HEALTHZ, false}, /* OpenNMT-py */
 	{"/metrics", false, NULL, S2SD_ROUTE_METRICS, false},
 	{"/v1/recent", false, NULL, S2SD_ROUTE_RECENT, false},
 	{"/", false, NULL, S2SD_ROUTE_DASHBOARD, false},

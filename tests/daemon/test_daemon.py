@@ -329,6 +329,11 @@ def t_health(d):
     st, h, _ = d.json("GET", "/healthz", headers={"X-Request-Id": "bad id with spaces"})
     check(h["x-request-id"] != "bad id with spaces", "an invalid id was echoed")
     check(("id=client-id.42 ") in d.logtext(), "access log lacks the request id")
+    # the probes where llama.cpp, KServe v2 and OpenNMT-py users look for them
+    for path, want in (("/health", "ready"), ("/v2/health/ready", "ready"), ("/v2/health/live", "ok"),
+                       ("/translator/health", "ok")):
+        st, _, j = d.json("GET", path)
+        check(st == 200 and j["status"] == want, (path, st, j))
     # an unknown model's name is in the access line too (it was "-")
     expect_error(d, "POST", "/v1/translate", {"model": "en-de-typo", "text": "a"}, 404, "model_not_found",
                  headers={"X-Request-Id": "unknown-model.1"})
