@@ -10,7 +10,8 @@ BUILD_PKGS="build-essential autoconf automake libtool pkg-config
 # clang + libclang-rt-14-dev: the libFuzzer harnesses (fuzz/, tests/fuzz/smoke.sh).
 # python3-polib, gettext, translate-toolkit: `seq2seq po` and its tests
 # (msgfmt -c), the held-out localisation evaluation (pofilter; docs/po.md).
-TEST_PKGS="python3 curl systemd valgrind clang libclang-rt-14-dev
+# jq: the README's curl examples pipe into it.
+TEST_PKGS="python3 curl jq systemd valgrind clang libclang-rt-14-dev
   python3-polib gettext translate-toolkit"
 # The dashboard's browser tests (tests/dashboard): node runs playwright-core
 # (from npm) against Debian's chromium.
