@@ -293,6 +293,36 @@ static int parse_glossary(json_t *opts, s2s_api_options *o, s2s_api_error *e)
 	return 0;
 }
 
+/*
+ * The keys of options. A misspelt one ({"beam": 5}) used to decode greedily
+ * without a word; now it is refused, naming the key and the known ones.
+ */
+static const char *const option_keys[] = {
+	"beam_size", "n_best", "max_length", "max_len_a", "max_len_b", "length_penalty",
+	"attention", "attention_level", "coverage", "coverage_threshold", "replace_unk",
+	"deadline_ms", "partial", "format", "glossary", NULL};
+
+static int unknown_options(json_t *opts, s2s_api_error *e)
+{
+	const char *k;
+	json_t *v;
+	json_object_foreach(opts, k, v) {
+		size_t i = 0;
+		while (option_keys[i] && strcmp(option_keys[i], k))
+			i++;
+		if (option_keys[i])
+			continue;
+		char known[400];
+		size_t n = 0;
+		for (i = 0; option_keys[i] && n < sizeof known; i++)
+			n += (size_t)snprintf(known + n, sizeof known - n, "%s%s", i ? ", " : "",
+					      option_keys[i]);
+		return s2s_api_fail(e, S2S_API_UNKNOWN_OPTION,
+				    "unknown option \"options.%.100s\"; the options are %s", k, known);
+	}
+	return 0;
+}
+
 static int parse_options(json_t *opts, const s2s_api_limits *lim, s2s_api_options *o,
 			 s2s_api_error *e)
 {
@@ -303,6 +333,8 @@ static int parse_options(json_t *opts, const s2s_api_limits *lim, s2s_api_option
 		return 0;
 	if (!json_is_object(opts))
 		return s2s_api_fail(e, S2S_API_INVALID_FIELD, "field \"options\" must be an object");
+	if (unknown_options(opts, e) < 0)
+		return -1;
 	if (get_int(opts, "beam_size", 1, lim->max_beam, &d->beam_size, e) < 0 ||
 	    get_int(opts, "n_best", 1, lim->max_beam, &d->n_best, e) < 0 ||
 	    get_int(opts, "max_length", 1, 4096, &d->max_len, e) < 0 ||

@@ -47,6 +47,7 @@
 	X(COST_LIMIT_EXCEEDED, "cost_limit_exceeded", 422)                    \
 	X(UNBALANCED_MARKUP, "unbalanced_markup", 422)                        \
 	X(TOO_MANY_SPANS, "too_many_spans", 422)                              \
+	X(UNKNOWN_OPTION, "unknown_option", 422)                              \
 	X(HEADERS_TOO_LARGE, "headers_too_large", 431)                        \
 	X(INTERNAL, "internal", 500)                                          \
 	X(RELOAD_FAILED, "reload_failed", 500)                                \
