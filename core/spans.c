@@ -670,17 +670,19 @@ static bool same_name(const char *s, const raw_span *o, const raw_span *c, bool 
 	return true;
 }
 
-/* `tag "</b>" at character 12 ...`: the tag's source bytes, then its character offset. */
-static int tag_error(s2s_error *err, const char *s, const raw_span *t, const char *what,
-                     const raw_span *other)
+/* `tag "</b>" at character 12 has no opening tag`: the tag's source bytes, its character offset. */
+static int tag_error(s2s_error *err, const char *s, const raw_span *t, const char *what)
 {
-	int tl = (int)(t->end - t->start);
-	if (!other)
-		return s2s__error_set(err, S2S_EINVAL, "tag \"%.*s\" at character %zu %s", tl,
-		                      s + t->start, char_offset(s, t->start), what);
-	return s2s__error_set(err, S2S_EINVAL, "tag \"%.*s\" at character %zu closes \"%.*s\"", tl,
-	                      s + t->start, char_offset(s, t->start),
-	                      (int)(other->end - other->start), s + other->start);
+	return s2s__error_set(err, S2S_EINVAL, "tag \"%.*s\" at character %zu %s",
+	                      (int)(t->end - t->start), s + t->start, char_offset(s, t->start), what);
+}
+
+/* `tag "</i>" at character 9 closes "<b>"`. */
+static int tag_mismatch(s2s_error *err, const char *s, const raw_span *t, const raw_span *open)
+{
+	return s2s__error_set(err, S2S_EINVAL, "tag \"%.*s\" at character %zu closes \"%.*s\"",
+	                      (int)(t->end - t->start), s + t->start, char_offset(s, t->start),
+	                      (int)(open->end - open->start), s + open->start);
 }
 
 /*
@@ -699,14 +701,14 @@ static int pair_tags(const char *s, const raw_list *l, unsigned fmt, s2s_error *
 		if (r->kind == S2S_SPAN_OPEN)
 			stack[top++] = i;
 		else if (r->kind == S2S_SPAN_CLOSE && top == 0)
-			rc = tag_error(err, s, r, "has no opening tag", NULL);
+			rc = tag_error(err, s, r, "has no opening tag");
 		else if (r->kind == S2S_SPAN_CLOSE && !same_name(s, &l->v[stack[top - 1]], r, fold))
-			rc = tag_error(err, s, r, NULL, &l->v[stack[top - 1]]);
+			rc = tag_mismatch(err, s, r, &l->v[stack[top - 1]]);
 		else if (r->kind == S2S_SPAN_CLOSE)
 			top--;
 	}
 	if (rc == 0 && top > 0)
-		rc = tag_error(err, s, &l->v[stack[top - 1]], "is never closed", NULL);
+		rc = tag_error(err, s, &l->v[stack[top - 1]], "is never closed");
 	free(stack);
 	return rc;
 }
