@@ -29,3 +29,16 @@ class Tap:
             return False
         finally:
             sys.stdout.flush()
+
+
+def collector():
+    """(tests, t): `@t("name")` appends (name, function) to the list `tests`,
+    so a file's tests run in the order they are written."""
+    tests = []
+
+    def t(name):
+        def deco(fn):
+            tests.append((name, fn))
+            return fn
+        return deco
+    return tests, t

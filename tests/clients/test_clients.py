@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.join(SRC, "clients", "python"))
 from seq2seqd_client import Client, SeqdError  # noqa: E402
 
 sys.path.insert(0, os.path.join(SRC, "tests"))
-from tap import Tap  # noqa: E402
+from tap import Tap, collector  # noqa: E402
 import seq2seqd_proc  # noqa: E402
 
 CLI = os.path.join(SRC, "clients", "seq2seq", "seq2seq")
@@ -77,13 +77,7 @@ def eq(got, want, what=""):
 
 
 def tests(url, c):
-    T = []
-
-    def t(name):
-        def deco(fn):
-            T.append((name, fn))
-            return fn
-        return deco
+    T, t = collector()
 
     @t("every models/dates.examples line has a hand-written answer")
     def _():

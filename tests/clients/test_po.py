@@ -30,7 +30,7 @@ import threading
 SRC = os.path.abspath(os.environ.get("S2S_SRCDIR", "."))
 sys.path.insert(0, os.path.join(SRC, "clients", "python"))
 sys.path.insert(0, os.path.join(SRC, "tests"))
-from tap import Tap  # noqa: E402
+from tap import Tap, collector  # noqa: E402
 
 CLI = os.path.join(SRC, "clients", "seq2seq", "seq2seq")
 MAX_SENTENCES = 4
@@ -211,13 +211,7 @@ def read(path):
 def tests(url, tmp):
 	import polib
 	import seq2seq_po as sp
-	T = []
-
-	def t(name):
-		def deco(fn):
-			T.append((name, fn))
-			return fn
-		return deco
+	T, t = collector()
 
 	pot = os.path.join(tmp, "demo.pot")
 	write(pot, POT)

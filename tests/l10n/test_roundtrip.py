@@ -32,7 +32,7 @@ CACHE = os.environ.get("S2S_L10N_CACHE", "/var/tmp/s2s-l10n")
 sys.path.insert(0, os.path.join(SRC, "clients", "python"))
 sys.path.insert(0, os.path.join(SRC, "scripts", "l10n"))
 sys.path.insert(0, os.path.join(SRC, "tests"))
-from tap import Tap  # noqa: E402
+from tap import Tap, collector  # noqa: E402
 import seq2seqd_proc  # noqa: E402
 
 CLI = os.path.join(SRC, "clients", "seq2seq", "seq2seq")
@@ -68,13 +68,7 @@ def msgfmt(path, fuzzy):
 def tests(url, pot, frpo, tmp):
 	import polib
 	import seq2seq_po as sp
-	T = []
-
-	def t(name):
-		def deco(fn):
-			T.append((name, fn))
-			return fn
-		return deco
+	T, t = collector()
 
 	out = os.path.join(tmp, "dpkg.fr.po")
 	st = {}
