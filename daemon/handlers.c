@@ -88,6 +88,21 @@ static bool json_content_type(const char *ct, const char **why)
 	}
 }
 
+/*
+ * OpenNMT-py's server parses the body as JSON whatever the Content-Type
+ * says (Flask's get_json(force=True)), so its clients often send none, or
+ * curl -d's form type, or text/plain. Its route accepts those too; anything
+ * else still gets the 415 that tells a client it sent the wrong thing.
+ */
+static bool opennmt_lenient_type(const char *ct)
+{
+	if (!ct || !*ct)
+		return true;
+	size_t n = strcspn(ct, "; \t");
+	return (n == 33 && !strncasecmp(ct, "application/x-www-form-urlencoded", 33)) ||
+	       (n == 10 && !strncasecmp(ct, "text/plain", 10));
+}
+
 /* 413 and 415 checks of the POST routes that read a JSON body. */
 static bool body_ok(s2sd_req *r)
 {
@@ -99,6 +114,8 @@ static bool body_ok(s2sd_req *r)
 		return false;
 	}
 	const char *ct = s2sd_req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
+	if (r->route == S2SD_ROUTE_OPENNMT && opennmt_lenient_type(ct))
+		return true;
 	if (!json_content_type(ct, &why)) {
 		s2sd_req_error(r, S2S_API_UNSUPPORTED_MEDIA_TYPE, "%s, got \"%.200s\"", why, ct ? ct : "");
 		return false;
@@ -333,10 +350,15 @@ static s2sd_model_entry *pick_model(s2sd_req *r)
 	s2sd_models *ms = &r->srv->models;
 	s2sd_model_entry *e = NULL;
 	if (r->api.opennmt_id >= 0) {
-		e = r->api.opennmt_id < ms->n ? &ms->v[r->api.opennmt_id] : NULL;
-		if (!e)
-			s2sd_req_error(r, S2S_API_MODEL_NOT_FOUND, "no model with id %d (0..%d)",
-				       r->api.opennmt_id, ms->n - 1);
+		e = r->api.opennmt_id == S2S_API_DEFAULT_MODEL_ID
+			    ? s2sd_models_find(ms, NULL)
+			    : s2sd_models_find_id(ms, r->api.opennmt_id);
+		if (!e) {
+			char ids[256];
+			s2sd_model_ids(ms, ids, sizeof ids);
+			s2sd_req_error(r, S2S_API_MODEL_NOT_FOUND, "no model with id %d (served ids: %s)",
+				       r->api.opennmt_id, ids);
+		}
 		return e;
 	}
 	e = s2sd_models_find(ms, r->api.model);
@@ -434,8 +456,53 @@ void s2sd_handle_job_done(s2sd_job *job, void *ud)
 
 static json_t *model_json(s2sd_server *srv, s2sd_model_entry *e)
 {
-	return s2s_api_model_info(e->model, e->name, e == &srv->models.v[0], e->loaded_at,
-				  e->reloads);
+	json_t *j = s2s_api_model_info(e->model, e->name, e == &srv->models.v[0], e->loaded_at,
+				       e->reloads);
+	if (j)
+		json_object_set_new(j, "id", json_integer(e->id));
+	return j;
+}
+
+static s2sd_model_entry *named_model(s2sd_req *r, const char *prefix);
+
+/* GET /translator/models: OpenNMT-py's list, one object per model with its "model_id". */
+static void handle_opennmt_models(s2sd_req *r)
+{
+	json_t *list = json_array();
+	for (int i = 0; i < r->srv->models.n; i++) {
+		s2sd_model_entry *e = &r->srv->models.v[i];
+		json_array_append_new(list, json_pack("{s:i,s:s,s:b,s:b}", "model_id", e->id, "name",
+						      e->name, "loaded", e->model != NULL, "default",
+						      i == 0));
+	}
+	answer_json(r, 200, list);
+}
+
+/* GET /v2/models/{name}/ready (KServe v2): 200 while the model serves, 503 while draining. */
+static void handle_model_ready(s2sd_req *r)
+{
+	s2sd_model_entry *e = named_model(r, "/v2/models/");
+	if (!e)
+		return;
+	if (r->srv->draining)
+		s2sd_req_error(r, S2S_API_NOT_READY, "draining: the daemon is shutting down");
+	else
+		answer_json(r, 200, json_pack("{s:s,s:b}", "name", e->name, "ready", 1));
+}
+
+/* GET /openapi.json: the API description installed beside the models. */
+static void handle_openapi(s2sd_req *r)
+{
+	const s2sd_static_file *f = s2sd_static_find(&r->srv->api_spec, "openapi.json");
+	if (!f) {
+		s2sd_req_error(r, S2S_API_NOT_FOUND, "openapi.json is not installed in %s",
+			       r->srv->cfg->data_dir);
+		return;
+	}
+	const char *inm = s2sd_req_header(r, MHD_HTTP_HEADER_IF_NONE_MATCH);
+	r->not_modified = inm && !strcmp(inm, f->etag);
+	r->status = r->not_modified ? 304 : 200;
+	r->file = f;
 }
 
 static void handle_models(s2sd_req *r)
@@ -446,10 +513,10 @@ static void handle_models(s2sd_req *r)
 	answer_json(r, 200, json_pack("{s:o}", "models", list));
 }
 
-/* The {name} of /v1/models/{name}[/reload], copied into r->model_name. */
-static s2sd_model_entry *named_model(s2sd_req *r)
+/* The {name} of PREFIX{name}[/suffix] (/v1/models/, /v2/models/), copied into r->model_name. */
+static s2sd_model_entry *named_model(s2sd_req *r, const char *prefix)
 {
-	const char *name = r->url + strlen("/v1/models/");
+	const char *name = r->url + strlen(prefix);
 	size_t len = strcspn(name, "/");
 	snprintf(r->model_name, sizeof r->model_name, "%.*s", (int)(len < 64 ? len : 64), name);
 	s2sd_model_entry *e = len < 65 ? s2sd_models_find(&r->srv->models, r->model_name) : NULL;
@@ -509,7 +576,7 @@ static void on_reloaded(s2sd_model_entry *e, bool ok, const char *message, const
 static void handle_reload(s2sd_req *r)
 {
 	s2sd_model_entry *e;
-	if (!admin_ok(r) || !(e = named_model(r)))
+	if (!admin_ok(r) || !(e = named_model(r, "/v1/models/")))
 		return;
 	if (s2sd_models_reload(&r->srv->models, e, on_reloaded, r) < 0) {
 		s2sd_req_error(r, S2S_API_RELOAD_IN_PROGRESS, "a reload of %s is already running", e->name);
@@ -618,6 +685,9 @@ static const route_row routes[] = {
 	{"/v2/health/live", false, NULL, S2SD_ROUTE_HEALTHZ, false},   /* KServe v2 */
 	{"/v2/health/ready", false, NULL, S2SD_ROUTE_READYZ, false},   /* KServe v2 */
 	{"/translator/health", false, NULL, S2SD_ROUTE_HEALTHZ, false}, /* OpenNMT-py */
+	{"/translator/models", false, NULL, S2SD_ROUTE_OPENNMT_MODELS, false}, /* OpenNMT-py */
+	{"/v2/models/", true, "/ready", S2SD_ROUTE_MODEL_READY, false},  /* KServe v2 */
+	{"/openapi.json", false, NULL, S2SD_ROUTE_OPENAPI, false},
 	{"/metrics", false, NULL, S2SD_ROUTE_METRICS, false},
 	{"/v1/recent", false, NULL, S2SD_ROUTE_RECENT, false},
 	{"/", false, NULL, S2SD_ROUTE_DASHBOARD, false},
@@ -650,7 +720,7 @@ static void dispatch(s2sd_req *r, const route_row *rt)
 		handle_models(r);
 		break;
 	case S2SD_ROUTE_MODEL: {
-		s2sd_model_entry *e = named_model(r);
+		s2sd_model_entry *e = named_model(r, "/v1/models/");
 		if (e)
 			answer_json(r, 200, model_json(r->srv, e));
 		break;
@@ -666,6 +736,15 @@ static void dispatch(s2sd_req *r, const route_row *rt)
 		break;
 	case S2SD_ROUTE_RECENT:
 		handle_recent(r);
+		break;
+	case S2SD_ROUTE_OPENNMT_MODELS:
+		handle_opennmt_models(r);
+		break;
+	case S2SD_ROUTE_MODEL_READY:
+		handle_model_ready(r);
+		break;
+	case S2SD_ROUTE_OPENAPI:
+		handle_openapi(r);
 		break;
 	case S2SD_ROUTE_DASHBOARD:
 		handle_dashboard(r);

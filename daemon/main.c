@@ -136,6 +136,31 @@ static int check_combined(const s2sd_config *c)
 	return 0;
 }
 
+/*
+ * Reads openapi.json for GET /openapi.json: DATA_DIR/openapi.json where
+ * `make install` puts it, else DATA_DIR/proto/openapi.json (a source tree
+ * used as data_dir). Absent, the route answers 404; that is not fatal.
+ */
+static int open_api_spec(s2sd_server *srv, const s2sd_config *cfg)
+{
+	char err[512] = "", dir[4096];
+	if (s2sd_static_load_one(&srv->api_spec, cfg->data_dir, "openapi.json", err, sizeof err) < 0)
+		goto fail;
+	if (srv->api_spec.n > 0)
+		return 0;
+	s2sd_static_free(&srv->api_spec);
+	snprintf(dir, sizeof dir, "%s/proto", cfg->data_dir);
+	if (s2sd_static_load_one(&srv->api_spec, dir, "openapi.json", err, sizeof err) < 0)
+		goto fail;
+	if (srv->api_spec.n == 0)
+		s2sd_log(S2SD_LOG_WARNING, "no openapi.json in %s: GET /openapi.json answers 404",
+			 cfg->data_dir);
+	return 0;
+fail:
+	s2sd_log(S2SD_LOG_ERR, "openapi.json: %s", err);
+	return -1;
+}
+
 /* Reads the dashboard's files and sizes the recent-translations buffer. */
 static int open_dashboard(s2sd_server *srv, const s2sd_config *cfg)
 {
@@ -176,7 +201,7 @@ static int serve(daemon_state *d, s2sd_config *cfg)
 		s2sd_config_print(cfg, stdout);
 		return 0;
 	}
-	if (open_dashboard(srv, cfg) < 0)
+	if (open_dashboard(srv, cfg) < 0 || open_api_spec(srv, cfg) < 0)
 		return -1;
 	if (s2sd_sched_new(srv->loop, &so, s2sd_handle_job_done, srv, &srv->sched) < 0 ||
 	    s2sd_http_start(srv) < 0)
@@ -201,7 +226,10 @@ int main(int argc, char **argv)
 	memset(&d, 0, sizeof d);
 	int rc = s2sd_config_load(&cfg, argc, argv, stdout);
 	if (rc == S2SD_CONFIG_RUN)
-		rc = check_combined(&cfg) < 0 || s2sd_config_default_models(&cfg) < 0 ? -1 : rc;
+		rc = check_combined(&cfg) < 0 || s2sd_config_default_models(&cfg) < 0 ||
+				     s2sd_config_resolve_ids(&cfg) < 0
+			     ? -1
+			     : rc;
 	if (rc != S2SD_CONFIG_RUN) {
 		s2sd_config_deinit(&cfg);
 		return rc == S2SD_CONFIG_EXIT_OK ? 0 : 2;
@@ -220,6 +248,7 @@ int main(int argc, char **argv)
 		s2sd_notify("STATUS=startup failed");
 	s2sd_models_close(&d.srv.models);
 	s2sd_static_free(&d.srv.dashboard);
+	s2sd_static_free(&d.srv.api_spec);
 	s2sd_recent_deinit(&d.srv.recent);
 	uv_loop_close(uv_default_loop());
 	s2sd_config_deinit(&cfg);

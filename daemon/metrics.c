@@ -10,7 +10,8 @@
 static const char *const route_names[S2SD_ROUTE_COUNT] = {
 	"/v1/translate", "/translator/translate", "/v1/models", "/v1/models/{name}",
 	"/v1/models/{name}/reload", "/healthz", "/readyz", "/metrics", "/v1/recent",
-	"/dashboard", "other", "none"};
+	"/dashboard", "/v2/models/{name}/ready", "/translator/models", "/openapi.json", "other",
+	"none"};
 
 /*
  * Statuses the API can answer (docs/api.md error table plus 200, and 304

@@ -21,6 +21,9 @@ typedef enum {
 	S2SD_ROUTE_METRICS,
 	S2SD_ROUTE_RECENT,
 	S2SD_ROUTE_DASHBOARD,
+	S2SD_ROUTE_MODEL_READY,
+	S2SD_ROUTE_OPENNMT_MODELS,
+	S2SD_ROUTE_OPENAPI,
 	S2SD_ROUTE_OTHER,
 	S2SD_ROUTE_NONE, /* answered by libmicrohttpd itself, or closed before reaching a route */
 	S2SD_ROUTE_COUNT

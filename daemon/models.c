@@ -108,6 +108,7 @@ int s2sd_models_open(s2sd_models *r, const s2sd_config *c, uv_loop_t *loop)
 		s2s_error err = {0};
 		e->name = strdup(c->models[i].name);
 		e->path = strdup(c->models[i].path);
+		e->id = c->models[i].id >= 0 ? c->models[i].id : i;
 		r->n++;
 		if (open_validated(e->path, &r->load, &e->model, &err) < 0) {
 			s2sd_log(S2SD_LOG_ERR, "model %s: cannot load %s: %s", e->name, e->path,
@@ -139,6 +140,27 @@ s2sd_model_entry *s2sd_models_find(s2sd_models *r, const char *name)
 		return r->n > 0 ? &r->v[0] : NULL;
 	for (int i = 0; i < r->n; i++)
 		if (!strcmp(r->v[i].name, name))
+			return &r->v[i];
+	return NULL;
+}
+
+void s2sd_model_ids(const s2sd_models *r, char *buf, size_t n)
+{
+	size_t used = 0;
+	buf[0] = '\0';
+	for (int i = 0; i < r->n && used < n; i++) {
+		int w = snprintf(buf + used, n - used, "%s%d (%s)", i ? ", " : "", r->v[i].id,
+				 r->v[i].name);
+		if (w < 0)
+			break;
+		used += (size_t)w;
+	}
+}
+
+s2sd_model_entry *s2sd_models_find_id(s2sd_models *r, int id)
+{
+	for (int i = 0; i < r->n; i++)
+		if (r->v[i].id == id)
 			return &r->v[i];
 	return NULL;
 }

@@ -19,6 +19,7 @@
 typedef struct {
 	char *name;       /* owned */
 	char *path;       /* owned */
+	int id;           /* OpenNMT-py id (model_id.NAME, else the index) */
 	s2s_model *model; /* one reference owned by the registry */
 	long long loaded_at; /* Unix seconds */
 	int reloads;
@@ -38,6 +39,12 @@ void s2sd_models_close(s2sd_models *r);
 
 /* The entry named `name`, the default one for NULL, or NULL. */
 s2sd_model_entry *s2sd_models_find(s2sd_models *r, const char *name);
+
+/* The entry whose OpenNMT-py id is `id`, or NULL. */
+s2sd_model_entry *s2sd_models_find_id(s2sd_models *r, int id);
+
+/* Writes "ID (NAME), ..." for every model into buf[n] (cut to fit, NUL-terminated). */
+void s2sd_model_ids(const s2sd_models *r, char *buf, size_t n);
 
 /*
  * Called on the loop thread when a reload ends. ok: the new model serves;

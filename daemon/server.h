@@ -67,6 +67,7 @@ typedef struct s2sd_server {
 	bool draining;
 	int open_requests; /* requests allocated and not freed */
 	s2sd_static dashboard; /* empty when disabled or not installed */
+	s2sd_static api_spec;  /* openapi.json for GET /openapi.json; empty when not installed */
 	s2sd_recent recent;    /* capacity 0 when disabled */
 	/* suspended requests whose disconnect watch is not started yet, oldest first (http.c) */
 	s2sd_req *unwatched_head, *unwatched_tail;

@@ -250,8 +250,49 @@ static int model_set(s2sd_config *c, const char *name, size_t nlen, const char *
 	c->models = m;
 	m[c->n_models].name = strndup(name, nlen);
 	m[c->n_models].path = strdup(path);
+	m[c->n_models].id = -1;
 	c->n_models++;
 	return 0;
+}
+
+/* model_id.NAME = ID (file) or --model_id NAME=ID: OpenNMT-py's conf.json "id". */
+static int model_id_set(s2sd_config *c, const char *name, size_t nlen, const char *value,
+			const char *where)
+{
+	char *end;
+	errno = 0;
+	long id = strtol(value, &end, 10);
+	if (!valid_model_name(name, nlen) || end == value || *end || errno || id < 0 ||
+	    id > 1000000000) {
+		fprintf(stderr, "seq2seqd: %s: invalid model_id.%.*s = \"%s\": the name must be 1-64 characters from [A-Za-z0-9._-] and the id an integer from 0 to 1000000000\n",
+			where, (int)nlen, name, value);
+		return -1;
+	}
+	for (int i = 0; i < c->n_model_ids; i++)
+		if (strlen(c->model_ids[i].name) == nlen && !strncmp(c->model_ids[i].name, name, nlen)) {
+			c->model_ids[i].id = (int)id;
+			return 0;
+		}
+	s2sd_model_id_decl *m = realloc(c->model_ids, (size_t)(c->n_model_ids + 1) * sizeof *m);
+	if (!m)
+		return -1;
+	c->model_ids = m;
+	if (!(m[c->n_model_ids].name = strndup(name, nlen)))
+		return -1;
+	m[c->n_model_ids].id = (int)id;
+	c->n_model_ids++;
+	return 0;
+}
+
+/* "NAME=ID" form used by --model_id. */
+static int model_id_assign(s2sd_config *c, const char *spec, const char *where)
+{
+	const char *eq = strchr(spec, '=');
+	if (!eq) {
+		fprintf(stderr, "seq2seqd: %s: invalid model id \"%s\": must be NAME=ID\n", where, spec);
+		return -1;
+	}
+	return model_id_set(c, spec, (size_t)(eq - spec), eq + 1, where);
 }
 
 /* "NAME=PATH" form used by --model and SEQ2SEQD_MODELS. */
@@ -296,6 +337,8 @@ static int file_line(s2sd_config *c, char *line, const char *where)
 	char *key = trim(s), *value = trim(eq + 1);
 	if (!strncmp(key, "model.", 6))
 		return model_set(c, key + 6, strlen(key + 6), value, where);
+	if (!strncmp(key, "model_id.", 9) || !strncmp(key, "model-id.", 9))
+		return model_id_set(c, key + 9, strlen(key + 9), value, where);
 	const opt_row *o = opt_find(key, strlen(key));
 	if (!o) {
 		fprintf(stderr, "seq2seqd: %s: unknown option \"%s\"%s (see seq2seqd --help)\n", where,
@@ -336,6 +379,8 @@ static void usage(FILE *out)
 		     "  --config=FILE      read FILE (default " S2S_SYSCONFDIR "/seq2seqd.conf if it exists)\n"
 		     "  --check-config     validate the configuration and models, print it, exit\n"
 		     "  --model NAME=PATH  serve the checkpoint PATH as NAME (repeatable)\n"
+		     "  --model_id NAME=ID the id of NAME on /translator/translate (OpenNMT-py's\n"
+		     "                     conf.json \"id\"; default: the model's index)\n"
 		     "  --help, --version\n\n"
 		     "Every option below is also --NAME=VALUE (dashes or underscores), and\n"
 		     "SEQ2SEQD_NAME in the environment:\n");
@@ -395,6 +440,11 @@ static int load_flags(s2sd_config *c, int argc, char **argv)
 			continue; /* read before */
 		if (klen == 5 && !strncmp(key, "model", 5)) {
 			if (model_assign(c, value, strlen(value), "--model") < 0)
+				return -1;
+			continue;
+		}
+		if (same_name("model_id", key, klen)) {
+			if (model_id_assign(c, value, "--model_id") < 0)
 				return -1;
 			continue;
 		}
@@ -555,6 +605,33 @@ int s2sd_config_default_models(s2sd_config *c)
 	return rc;
 }
 
+int s2sd_config_resolve_ids(s2sd_config *c)
+{
+	for (int k = 0; k < c->n_model_ids; k++) {
+		const s2sd_model_id_decl *d = &c->model_ids[k];
+		int i = 0;
+		while (i < c->n_models && strcmp(c->models[i].name, d->name))
+			i++;
+		if (i == c->n_models) {
+			fprintf(stderr, "seq2seqd: model_id.%s = %d: no model named \"%s\" is served\n",
+				d->name, d->id, d->name);
+			return -1;
+		}
+		c->models[i].id = d->id;
+	}
+	for (int i = 0; i < c->n_models; i++)
+		if (c->models[i].id < 0)
+			c->models[i].id = i;
+	for (int i = 0; i < c->n_models; i++)
+		for (int j = 0; j < i; j++)
+			if (c->models[i].id == c->models[j].id) {
+				fprintf(stderr, "seq2seqd: models \"%s\" and \"%s\" both have id %d on /translator/translate; give one of them another model_id.NAME\n",
+					c->models[j].name, c->models[i].name, c->models[i].id);
+				return -1;
+			}
+	return 0;
+}
+
 void s2sd_config_print(const s2sd_config *c, FILE *out)
 {
 	for (size_t i = 0; i < N_OPTS; i++) {
@@ -575,6 +652,9 @@ void s2sd_config_print(const s2sd_config *c, FILE *out)
 	}
 	for (int i = 0; i < c->n_models; i++)
 		fprintf(out, "model.%s = %s\n", c->models[i].name, c->models[i].path);
+	for (int i = 0; i < c->n_models; i++)
+		if (c->models[i].id >= 0)
+			fprintf(out, "model_id.%s = %d\n", c->models[i].name, c->models[i].id);
 }
 
 void s2sd_config_deinit(s2sd_config *c)
@@ -587,6 +667,9 @@ void s2sd_config_deinit(s2sd_config *c)
 		free(c->models[i].path);
 	}
 	free(c->models);
+	for (int i = 0; i < c->n_model_ids; i++)
+		free(c->model_ids[i].name);
+	free(c->model_ids);
 	free(c->config_path);
 	memset(c, 0, sizeof *c);
 }

@@ -14,7 +14,15 @@
 typedef struct {
 	char *name; /* owned */
 	char *path; /* owned */
+	int id;     /* OpenNMT-py route's model id: model_id.NAME, else -1 (its index) */
 } s2sd_model_decl;
+
+/* A model_id.NAME = N line, kept apart because NAME may be declared later
+ * (or found in data_dir/models). */
+typedef struct {
+	char *name; /* owned */
+	int id;
+} s2sd_model_id_decl;
 
 typedef struct {
 	char *bind;
@@ -52,6 +60,8 @@ typedef struct {
 
 	s2sd_model_decl *models; /* (n_models), owned */
 	int n_models;
+	s2sd_model_id_decl *model_ids; /* (n_model_ids), owned */
+	int n_model_ids;
 	char *config_path;   /* file read, or NULL */
 	bool check_only;     /* --check-config */
 } s2sd_config;
@@ -70,6 +80,14 @@ void s2sd_config_deinit(s2sd_config *c);
 
 /* Adds every DATA_DIR/models/NAME.safetensors when no model was declared. 0 or -1 (printed). */
 int s2sd_config_default_models(s2sd_config *c);
+
+/*
+ * Gives each model its OpenNMT-py id (model_id.NAME, else its index among the
+ * models) and checks that every model_id names a model and that no two
+ * models share an id. 0, or -1 after printing the error. Call after
+ * s2sd_config_default_models.
+ */
+int s2sd_config_resolve_ids(s2sd_config *c);
 
 /* Prints the effective configuration (secrets masked) in config-file syntax. */
 void s2sd_config_print(const s2sd_config *c, FILE *out);

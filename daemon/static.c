@@ -130,6 +130,26 @@ int s2sd_static_load(s2sd_static *s, const char *dir, char *err, size_t errlen)
 	return rc;
 }
 
+int s2sd_static_load_one(s2sd_static *s, const char *dir, const char *name, char *err,
+			 size_t errlen)
+{
+	memset(s, 0, sizeof *s);
+	s->dir = strdup(dir);
+	s->v = calloc(1, sizeof *s->v);
+	if (!s->dir || !s->v) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return errno == ENOENT ? 0 : (snprintf(err, errlen, "%s: %s", dir, strerror(errno)), -1);
+	int k = read_one(dfd, name, &s->v[0], err, errlen);
+	close(dfd);
+	if (k == 0)
+		s->n = 1;
+	return k < 0 ? -1 : 0;
+}
+
 void s2sd_static_free(s2sd_static *s)
 {
 	for (int i = 0; i < s->n; i++) {

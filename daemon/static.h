@@ -37,6 +37,13 @@ typedef struct {
 #define S2SD_STATIC_MAX_FILES 64
 #define S2SD_STATIC_MAX_BYTES (4u << 20)
 int s2sd_static_load(s2sd_static *s, const char *dir, char *err, size_t errlen);
+/*
+ * A set of the one file dir/name (an empty set when either is missing), read
+ * as s2sd_static_load reads each file; 0 or -1 with `err` set. *s is owned
+ * by the caller (s2sd_static_free) either way.
+ */
+int s2sd_static_load_one(s2sd_static *s, const char *dir, const char *name, char *err,
+			 size_t errlen);
 void s2sd_static_free(s2sd_static *s);
 
 /* The file called `name` (exact match), or NULL. Borrowed; lives until free. */

@@ -580,9 +580,12 @@ static int parse_opennmt_root(json_t *root, const s2s_api_limits *lim, s2s_api_r
 		json_t *id = json_is_object(item) ? json_object_get(item, "id") : NULL;
 		if (!json_is_object(item))
 			return s2s_api_fail(e, S2S_API_INVALID_FIELD, "field \"[%zu]\" must be an object", i);
-		if (id && (!json_is_integer(id) || json_integer_value(id) < 0))
-			return s2s_api_fail(e, S2S_API_INVALID_FIELD, "field \"[%zu].id\" must be a non-negative integer", i);
-		int v = id ? (int)json_integer_value(id) : 0;
+		if (id && (!json_is_integer(id) || json_integer_value(id) < 0 ||
+			   json_integer_value(id) > S2S_API_MAX_MODEL_ID))
+			return s2s_api_fail(e, S2S_API_INVALID_FIELD,
+					    "field \"[%zu].id\" must be an integer from 0 to %d", i,
+					    S2S_API_MAX_MODEL_ID);
+		int v = id ? (int)json_integer_value(id) : S2S_API_DEFAULT_MODEL_ID;
 		if (i > 0 && v != out->opennmt_id)
 			return s2s_api_fail(e, S2S_API_INVALID_FIELD,
 					    "field \"[%zu].id\" differs from \"[0].id\"; one request serves one model", i);
@@ -595,7 +598,7 @@ int s2s_api_parse_opennmt(const char *body, size_t len, const s2s_api_limits *li
 			  s2s_api_request *out, s2s_api_error *e)
 {
 	memset(out, 0, sizeof *out);
-	out->opennmt_id = 0;
+	out->opennmt_id = S2S_API_DEFAULT_MODEL_ID;
 	options_defaults(&out->opt, lim);
 	out->opt.coverage = false;
 	clamp_deadline(&out->opt, lim);

@@ -126,7 +126,7 @@ bool s2s_api_protects(const s2s_api_options *o);
 /* A parsed translate request (either route). Owned by the caller; deinit frees. */
 typedef struct {
 	char *model;       /* NULL: default model */
-	int opennmt_id;    /* OpenNMT route: model index; -1 otherwise */
+	int opennmt_id;    /* OpenNMT route: model id, or S2S_API_DEFAULT_MODEL_ID; -1 otherwise */
 	int n;             /* sentences */
 	char **sentences;  /* (n) NUL-terminated UTF-8 */
 	s2s_api_options opt;
@@ -204,6 +204,11 @@ json_t *s2s_api_model_info(const s2s_model *m, const char *name, bool is_default
 			   long long loaded_at, int reloads);
 
 /* json_dumps flags used for every body (compact, 7 significant digits). */
+/* OpenNMT-py model ids (conf.json "id", seq2seqd's model_id.NAME) are 0..MAX;
+ * an item without "id" asks for the default model. */
+#define S2S_API_MAX_MODEL_ID 1000000000
+#define S2S_API_DEFAULT_MODEL_ID (S2S_API_MAX_MODEL_ID + 1)
+
 #define S2S_API_DUMP_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(7))
 
 #endif
