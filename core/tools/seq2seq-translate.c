@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "heatmap.h"
 #include "s2s_decode.h"
 #include "s2s_model.h"
 #include "s2s_spans.h"
@@ -47,6 +48,7 @@ typedef struct {
 	int batch;
 	bool scores;
 	bool attention;
+	int color;       /* heatmap cells in colour (--color; auto by default) */
 	bool json;
 	bool replace_unk;
 	unsigned given; /* S2S_DEC_* bits of the options on the command line */
@@ -58,6 +60,7 @@ typedef struct {
 /* One input line on its way through a batch; all fields owned here. */
 typedef struct {
 	long lineno;
+	char *source;    /* the input line without its newline */
 	s2s_tokens tok;  /* plain tokens: without protection, or a passthrough */
 	bool protect;    /* spans and masked are set */
 	s2s_spans spans;
@@ -94,9 +97,14 @@ static void usage(FILE *f)
 	      "      --quantize Q     weights as stored (none, default) or int8: per-row int8,\n"
 	      "                       faster, output may differ slightly (docs/inference.md)\n"
 	      "  -s, --scores         prefix each text line with its normalised score and a tab\n"
-	      "      --attention      include attention matrices (with --json)\n"
-	      "  -j, --json           one JSON object per input line: tokens, ids, scores,\n"
-	      "                       log-probabilities (and attention)\n"
+	      "      --attention      draw each hypothesis's attention as a text heatmap under\n"
+	      "                       its line (source tokens across, target tokens down);\n"
+	      "                       with --json, add the matrices to the JSON instead\n"
+	      "      --color WHEN     heatmap cells in 256 colours: auto (default: on a\n"
+	      "                       terminal unless NO_COLOR is set), always, never\n"
+	      "  -j, --json           one JSON object per input line, named as the HTTP API\n"
+	      "                       names them: source, source_tokens, hypotheses (text,\n"
+	      "                       tokens, ids, score, norm_score, logprobs, attention)\n"
 	      "  -u, --replace-unk    replace <unk> by the most attended source token\n"
 	      "  -f, --format LIST    protect spans: text (default), printf, brace, xml, html,\n"
 	      "                       accelerator, auto; comma-separated (docs/localisation.md)\n"
@@ -104,7 +112,7 @@ static void usage(FILE *f)
 	      "                       keep the source term) or a JSON object {source: target|null}\n"
 	      "  -h, --help           this text\n"
 	      "  -V, --version        print the version\n\n"
-	      "An empty input line gives an empty output line ({\"hyps\":[]} with --json).\n"
+	      "An empty input line gives an empty output line ({\"hypotheses\":[]} with --json).\n"
 	      "Exit status: 0 ok, 1 some lines failed (reported on stderr), 2 bad usage or model.\n",
 	      f);
 }
@@ -132,7 +140,15 @@ static bool parse_float(const char *s, float lo, float hi, float *out)
 	return true;
 }
 
-enum { OPT_MAX_LEN_A = 256, OPT_MAX_LEN_B, OPT_MAX_LEN, OPT_BATCH, OPT_ATTENTION, OPT_QUANTIZE };
+enum {
+	OPT_MAX_LEN_A = 256,
+	OPT_MAX_LEN_B,
+	OPT_MAX_LEN,
+	OPT_BATCH,
+	OPT_ATTENTION,
+	OPT_QUANTIZE,
+	OPT_COLOR
+};
 
 static const struct option long_options[] = {
 	{"model", required_argument, NULL, 'm'},
@@ -146,6 +162,7 @@ static const struct option long_options[] = {
 	{"quantize", required_argument, NULL, OPT_QUANTIZE},
 	{"scores", no_argument, NULL, 's'},
 	{"attention", no_argument, NULL, OPT_ATTENTION},
+	{"color", required_argument, NULL, OPT_COLOR},
 	{"json", no_argument, NULL, 'j'},
 	{"replace-unk", no_argument, NULL, 'u'},
 	{"format", required_argument, NULL, 'f'},
@@ -179,6 +196,7 @@ static bool apply_option(cli_options *o, int c, const char *arg)
 	case OPT_QUANTIZE: ok = s2s_quantize_parse(arg, &o->load.quantize) == 0; break;
 	case 's': o->scores = true; break;
 	case OPT_ATTENTION: o->attention = true; break;
+	case OPT_COLOR: ok = (o->color = s2st_heatmap_color(arg, stdout)) >= 0; break;
 	case 'j': o->json = true; break;
 	case 'u': o->replace_unk = true; break;
 	case 'f': ok = s2s_format_parse(arg, &o->formats, NULL) == 0; break;
@@ -206,6 +224,7 @@ static int parse_args(int argc, char **argv, cli_options *o)
 	memset(o, 0, sizeof *o);
 	s2s_decode_options_init(&o->dec);
 	o->batch = 32;
+	o->color = s2st_heatmap_color("auto", stdout);
 	int c;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "m:b:n:a:f:g:sjuhV", long_options, NULL)) != -1) {
@@ -234,7 +253,7 @@ static int parse_args(int argc, char **argv, cli_options *o)
 		return EXIT_USAGE;
 	}
 	/* Attention is only paid for when something consumes it (spans are put back by it). */
-	o->dec.attention = o->replace_unk || (o->json && o->attention) || protecting(o);
+	o->dec.attention = o->replace_unk || o->attention || protecting(o);
 	return 0;
 }
 
@@ -398,8 +417,9 @@ static bool emit_json(const s2s_model *m, const cli_options *o, const cli_line *
 		free(text);
 		free(tokens);
 	}
-	json_t *line = json_pack("{s:I, s:o, s:o, s:o}", "line", (json_int_t)l->lineno,
-				 "src_tokens", src, "src_ids", src_ids, "hyps", hyps);
+	json_t *line = json_pack("{s:I, s:s, s:o, s:o, s:o}", "line", (json_int_t)l->lineno,
+				 "source", l->source ? l->source : "", "source_tokens", src,
+				 "source_ids", src_ids, "hypotheses", hyps);
 	if (line && l->failed)
 		json_object_set_new(line, "error", json_true());
 	char *s = ok && line ? json_dumps(line, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
@@ -408,6 +428,48 @@ static bool emit_json(const s2s_model *m, const cli_options *o, const cli_line *
 	free(s);
 	json_decref(line);
 	return s != NULL;
+}
+
+/*
+ * --attention without --json: hypothesis h's attention as a text heatmap,
+ * its score above it and a blank line after it. A target row that renders
+ * a protected span is labelled with the span in brackets. 0, or -1 on
+ * allocation failure.
+ */
+static int draw_heatmap(const cli_options *o, const cli_line *l,
+			const s2s_hypothesis *h, const char **tokens, const int32_t *where)
+{
+	const s2s_tokens *src = line_tokens(l);
+	const char **rows = malloc(((size_t)h->n + 1) * sizeof *rows);
+	char **names = calloc((size_t)l->spans.n + 1, sizeof *names);
+	int rc = rows && names ? 0 : -1;
+	for (int i = 0; rc == 0 && i < h->n; i++)
+		rows[i] = tokens[i];
+	for (int k = 0; rc == 0 && where && k < l->spans.n; k++) {
+		if (where[k] < 0 || where[k] >= h->n)
+			continue;
+		const s2s_span *sp = &l->spans.spans[k];
+		size_t len = sp->output ? strlen(sp->output) : sp->len;
+		const char *txt = sp->output ? sp->output : l->spans.text + sp->start;
+		if (!(names[k] = malloc(len + 3)))
+			rc = -1;
+		else {
+			snprintf(names[k], len + 3, "[%.*s]", (int)len, txt);
+			rows[where[k]] = names[k];
+		}
+	}
+	if (rc == 0) {
+		printf("  score %.4f, normalised %.4f\n", (double)h->score, (double)h->norm_score);
+		s2st_heatmap hm = {(const char *const *)src->pieces, src->n, rows, h->n,
+				   h->attention, o->color != 0};
+		rc = s2st_heatmap_write(&hm, stdout);
+		putchar('\n');
+	}
+	for (int k = 0; names && k < l->spans.n; k++)
+		free(names[k]);
+	free(names);
+	free(rows);
+	return rc;
 }
 
 /* Writes the text line(s) of one input line; false on allocation failure. */
@@ -421,7 +483,8 @@ static bool emit_text(const s2s_model *m, const cli_options *o, const cli_line *
 	for (int i = 0; i < l->res->n_hyps; i++) {
 		const s2s_hypothesis *h = &l->res->hyps[i];
 		const char **tokens = hyp_tokens(m, h, l, o->replace_unk);
-		char *text = tokens ? line_text(m, l, h, tokens, NULL) : NULL;
+		int32_t *where = NULL;
+		char *text = tokens ? line_text(m, l, h, tokens, o->attention ? &where : NULL) : NULL;
 		if (!text) {
 			free(tokens);
 			return false;
@@ -429,8 +492,12 @@ static bool emit_text(const s2s_model *m, const cli_options *o, const cli_line *
 		if (o->scores)
 			printf("%.6f\t", (double)h->norm_score);
 		puts(text);
+		bool drawn = !o->attention || draw_heatmap(o, l, h, tokens, where) == 0;
+		free(where);
 		free(text);
 		free(tokens);
+		if (!drawn)
+			return false;
 	}
 	for (int i = l->res->n_hyps; i < o->dec.n_best; i++)
 		puts("");
@@ -540,6 +607,8 @@ static void tokenize_line(const s2s_model *m, const cli_options *o, char *text, 
 	memset(l, 0, sizeof *l);
 	l->lineno = lineno;
 	s2s_error err = {0};
+	/* kept for the JSON "source" and for heatmap labels (NULL only when out of memory) */
+	l->source = strndup(text, len);
 	bool ok = protecting(o) && len > 0
 			  ? protect_line(m, o, text, len, l, &err)
 			  : s2s_tokenize(s2s_model_src_tokenizer(m), s2s_model_src_vocab(m), text,
@@ -554,6 +623,7 @@ static void tokenize_line(const s2s_model *m, const cli_options *o, char *text, 
 static void line_deinit(cli_line *l)
 {
 	s2s_result_free(l->res);
+	free(l->source);
 	s2s_tokens_deinit(&l->tok);
 	if (l->protect) {
 		s2s_masked_deinit(&l->masked);

@@ -245,8 +245,8 @@ static void check_greedy(const char *path, json_t *fx)
 		snprintf(what, sizeof what, "%s case %zu greedy", path, i);
 		json_t *o = json_loads(line, 0, NULL);
 		cr_assert_not_null(o, "%s: not JSON: %s", what, line);
-		json_t *h = json_array_get(json_object_get(o, "hyps"), 0);
-		expect_ids(json_object_get(o, "src_ids"), json_object_get(c, "src_ids"), what);
+		json_t *h = json_array_get(json_object_get(o, "hypotheses"), 0);
+		expect_ids(json_object_get(o, "source_ids"), json_object_get(c, "src_ids"), what);
 		expect_ids(json_object_get(h, "ids"), json_object_get(greedy, "ids"), what);
 		char *text = detok_by_hand(json_object_get(h, "tokens"), json_object_get(h, "ids"));
 		cr_expect_str_eq(json_string_value(json_object_get(h, "text")), text, "%s", what);
@@ -283,7 +283,7 @@ static void check_beam(const char *path, json_t *fx)
 		cr_assert_eq(r.status, 0, "%s: %s", what, r.err);
 		json_t *o = json_loads(r.out, JSON_DISABLE_EOF_CHECK, NULL);
 		cr_assert_not_null(o, "%s: not JSON: %s", what, r.out);
-		json_t *got = json_object_get(o, "hyps");
+		json_t *got = json_object_get(o, "hypotheses");
 		cr_expect_eq(json_array_size(got), json_array_size(want), "%s: n-best", what);
 		for (size_t k = 0; k < json_array_size(want) && k < json_array_size(got); k++)
 			expect_ids(json_object_get(json_array_get(got, k), "ids"),
@@ -388,7 +388,7 @@ Test(cli, quantize_int8_translates_batch_invariant)
 		*nl = 0;
 		json_t *o = json_loads(line, 0, NULL);
 		cr_assert_not_null(o, "not JSON: %s", line);
-		cr_expect_gt(json_array_size(json_object_get(o, "hyps")), 0, "%s", line);
+		cr_expect_gt(json_array_size(json_object_get(o, "hypotheses")), 0, "%s", line);
 		json_decref(o);
 	}
 	cr_expect_eq(lines, json_array_size(cases));
@@ -399,4 +399,137 @@ Test(cli, quantize_int8_translates_batch_invariant)
 	for (int i = 0; i < n; i++)
 		free(paths[i]);
 	free(paths);
+}
+
+/* ---- --attention: the heatmap of text mode against the matrices of --json ---- */
+
+static char *builtin_model(const char *name)
+{
+	static char buf[4096];
+	const char *src = getenv("S2S_SRCDIR");
+	snprintf(buf, sizeof buf, "%s/models/%s.safetensors", src ? src : ".", name);
+	return buf;
+}
+
+/* The shade (0 empty .. 4 full) a heatmap cell character stands for, or -1. */
+static int shade_of(unsigned cp)
+{
+	static const unsigned shades[] = {' ', 0x2591, 0x2592, 0x2593, 0x2588};
+	for (int i = 0; i < 5; i++)
+		if (shades[i] == cp)
+			return i;
+	return -1;
+}
+
+/* The code points of a UTF-8 line into cp[cap]; returns their count. */
+static int code_points(const char *s, unsigned *cp, int cap)
+{
+	int n = 0;
+	for (const unsigned char *p = (const unsigned char *)s; *p && n < cap;) {
+		int k = *p < 0x80 ? 1 : *p >= 0xf0 ? 4 : *p >= 0xe0 ? 3 : 2;
+		unsigned c = k == 1 ? *p : *p & (0x3f >> (k - 1));
+		for (int i = 1; i < k; i++)
+			c = (c << 6) | (p[i] & 0x3f);
+		cp[n++] = c;
+		p += k;
+	}
+	return n;
+}
+
+/* Line i (0-based) of s, copied into buf; false past the end. */
+static bool nth_line(const char *s, int i, char *buf, size_t cap)
+{
+	for (; i > 0 && s; i--)
+		if ((s = strchr(s, '\n')))
+			s++;
+	if (!s || !*s)
+		return false;
+	size_t n = strcspn(s, "\n");
+	snprintf(buf, cap, "%.*s", (int)(n < cap ? n : cap - 1), s);
+	return true;
+}
+
+Test(cli, attention_heatmap_matches_json_matrix)
+{
+	const char *in = "the cat sat on the mat\n";
+	char args[4200];
+	snprintf(args, sizeof args, "-m '%s' --attention --json", builtin_model("en-fr"));
+	run_result j = run_cli(args, in, strlen(in));
+	cr_assert_eq(j.status, 0, "%s", j.err);
+	json_t *o = json_loads(j.out, JSON_DISABLE_EOF_CHECK, NULL);
+	cr_assert_not_null(o, "not JSON: %s", j.out);
+	/* the API's names: source, source_tokens, hypotheses[].attention */
+	cr_expect_str_eq(json_string_value(json_object_get(o, "source")), "the cat sat on the mat");
+	json_t *src = json_object_get(o, "source_tokens");
+	json_t *h = json_array_get(json_object_get(o, "hypotheses"), 0);
+	json_t *att = json_object_get(h, "attention");
+	size_t rows = json_array_size(att), cols = json_array_size(src);
+	cr_assert(rows > 0 && rows == json_array_size(json_object_get(h, "tokens")) && cols > 0,
+		  "%zu rows, %zu columns", rows, cols);
+
+	snprintf(args, sizeof args, "-m '%s' --attention --color never", builtin_model("en-fr"));
+	run_result t = run_cli(args, in, strlen(in));
+	cr_assert_eq(t.status, 0, "%s", t.err);
+	char line[4096];
+	cr_assert(nth_line(t.out, 0, line, sizeof line));
+	cr_expect_str_eq(line, json_string_value(json_object_get(h, "text")), "the text line comes first");
+	/* rows are the last `rows` lines before the legend */
+	int legend = 0;
+	while (nth_line(t.out, legend, line, sizeof line) && strncmp(line, "legend: ", 8))
+		legend++;
+	cr_assert(nth_line(t.out, legend, line, sizeof line), "no legend: %s", t.out);
+	int checked = 0;
+	for (size_t i = 0; i < rows; i++) {
+		unsigned cp[1024];
+		cr_assert(nth_line(t.out, legend - (int)rows + (int)i, line, sizeof line));
+		int n = code_points(line, cp, 1024);
+		cr_assert_geq(n, (int)(2 * cols), "row %zu too short: '%s'", i, line);
+		for (size_t c = 0; c < cols; c++) {
+			double v = json_number_value(json_array_get(json_array_get(att, i), c));
+			double x = v * 5;
+			if (x - (int)x < 1e-5 || (int)x + 1 - x < 1e-5)
+				continue; /* on a shade boundary: either side is right */
+			int want = x >= 5 ? 4 : (int)x;
+			int got = shade_of(cp[n - 2 * (int)cols + 2 * (int)c]);
+			cr_expect_eq(got, want, "row %zu col %zu: %g drawn as shade %d: '%s'", i, c, v,
+				     got, line);
+			cr_expect_eq(cp[n - 2 * (int)cols + 2 * (int)c + 1], cp[n - 2 * (int)cols + 2 * (int)c]);
+			checked++;
+		}
+	}
+	cr_expect_gt(checked, (int)(rows * cols) / 2);
+	cr_expect_not_null(strstr(t.out, "source tokens across, target tokens down"));
+	json_decref(o);
+	run_free(&j);
+	run_free(&t);
+
+	/* --color always draws 256-colour cells; a bad WHEN is a usage error */
+	snprintf(args, sizeof args, "-m '%s' --attention --color always", builtin_model("en-fr"));
+	t = run_cli(args, in, strlen(in));
+	cr_expect_eq(t.status, 0, "%s", t.err);
+	cr_expect_not_null(strstr(t.out, "\x1b[48;5;"), "%s", t.out);
+	run_free(&t);
+	snprintf(args, sizeof args, "-m '%s' --attention --color sometimes", builtin_model("en-fr"));
+	t = run_cli(args, in, strlen(in));
+	cr_expect_eq(t.status, 2);
+	cr_expect_not_null(strstr(t.err, "--color"), "%s", t.err);
+	run_free(&t);
+	/* without --attention the text output is the translation alone */
+	snprintf(args, sizeof args, "-m '%s'", builtin_model("en-fr"));
+	t = run_cli(args, in, strlen(in));
+	cr_expect_eq(strchr(t.out, '\n'), t.out + strlen(t.out) - 1, "one line: %s", t.out);
+	run_free(&t);
+}
+
+/* Protected spans label the target rows that render them. */
+Test(cli, attention_heatmap_labels_spans)
+{
+	const char *in = "Could not open file %s\n";
+	char args[4200];
+	snprintf(args, sizeof args, "-m '%s' --attention --color never --format printf",
+		 builtin_model("en-fr"));
+	run_result t = run_cli(args, in, strlen(in));
+	cr_assert_eq(t.status, 0, "%s", t.err);
+	cr_expect_not_null(strstr(t.out, "[%s] "), "%s", t.out);
+	run_free(&t);
 }
