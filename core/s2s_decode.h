@@ -36,6 +36,13 @@
 #include "s2s_error.h"
 #include "s2s_model.h"
 
+/* Length normalisation of final scores (docs §7): OpenNMT-py's `wu` and `avg`. */
+typedef enum {
+	S2S_LP_WU = 0,   /* GNMT: score / ((5 + L) / 6)^alpha (alpha 0: none); the default */
+	S2S_LP_AVG = 1,  /* score / L */
+	S2S_LP_NONE = 2, /* score */
+} s2s_length_penalty_type;
+
 typedef struct {
 	int beam_size;        /* 1 = greedy; 1..64 */
 	int n_best;           /* hypotheses returned, 1..beam_size */
@@ -53,7 +60,32 @@ typedef struct {
 	 */
 	int sentinel_ph;
 	int sentinel_pairs;
+	/*
+	 * Decoding controls (docs/checkpoint-format.md §7.1-7.6; CTranslate2's
+	 * translate_batch options where they exist). s2s_decode_options_init
+	 * sets each to its "off" value; every one is per sentence, so a batch
+	 * still gives what each sentence alone gives.
+	 */
+	int length_penalty_type;    /* s2s_length_penalty_type */
+	float coverage_penalty;     /* GNMT beta >= 0 (0: none); needs a model with attention */
+	int min_length;             /* </s> banned until this many tokens (prefix included); 0..max_len */
+	float repetition_penalty;   /* CTRL penalty on logits of tokens already generated; 1 = none; (0, 100] */
+	int no_repeat_ngram_size;   /* 0 = none; 1..S2S_MAX_NGRAM: no n-gram of this size twice */
+	bool disable_unk;           /* <unk> never generated */
+	const int32_t *suppress;    /* (n_suppress) target ids never generated; copied by s2s_batch_add */
+	int n_suppress;             /* 0..S2S_MAX_SUPPRESS */
+	const int32_t *prefix;      /* (n_prefix) target ids forced first (no </s>); copied by s2s_batch_add */
+	int n_prefix;               /* 0..T-1 (T of §7; with force_eos, T is n_prefix + 1) */
+	bool force_eos;             /* scoring (forced decoding): after the prefix, </s>; one hypothesis */
+	int sampling_topk;          /* 1 = no sampling (the default); 0 = the whole vocabulary; k > 1 */
+	float sampling_topp;        /* (0, 1]; < 1 needs sampling_topk != 1 */
+	float sampling_temperature; /* > 0 and finite; != 1 needs sampling_topk != 1 */
+	uint64_t seed;              /* sampling: the sentence's RNG seed (§7.5) */
+	int return_alternatives;    /* 0 = none; k: the top-k tokens at step n_prefix (§7.6), 1..64 */
 } s2s_decode_options;
+
+#define S2S_MAX_NGRAM 32
+#define S2S_MAX_SUPPRESS 1024
 
 /*
  * Longest source a batch accepts, in tokens. A bound on per-sentence memory
@@ -104,6 +136,12 @@ typedef struct {
 	float *attention;  /* (n, n_src) row-major, or NULL (attention off or model without attention) */
 } s2s_hypothesis;
 
+/* One alternative next token (return_alternatives). */
+typedef struct {
+	int32_t id;
+	float logprob; /* its log-probability at that step (after the §7.1 processors) */
+} s2s_alternative;
+
 typedef struct {
 	void *user;          /* the pointer given to s2s_batch_add */
 	int n_src;
@@ -113,6 +151,8 @@ typedef struct {
 	int steps;           /* decoder steps taken */
 	double encode_ms;    /* wall time of the encoder pass that included this sentence */
 	double decode_ms;    /* wall time from first to last decoder step */
+	int n_alternatives;  /* return_alternatives: how many (fewer when fewer tokens are allowed) */
+	s2s_alternative *alternatives; /* (n_alternatives) best first, ties by lower id; or NULL */
 } s2s_result;
 
 /* Frees a result and everything in it. NULL is a no-op. */

@@ -22,6 +22,22 @@ void s2s_decode_options_init(s2s_decode_options *o)
 	o->attention = true;
 	o->sentinel_ph = 0;
 	o->sentinel_pairs = 0;
+	o->length_penalty_type = S2S_LP_WU;
+	o->coverage_penalty = 0.0f;
+	o->min_length = 0;
+	o->repetition_penalty = 1.0f;
+	o->no_repeat_ngram_size = 0;
+	o->disable_unk = false;
+	o->suppress = NULL;
+	o->n_suppress = 0;
+	o->prefix = NULL;
+	o->n_prefix = 0;
+	o->force_eos = false;
+	o->sampling_topk = 1;
+	o->sampling_topp = 1.0f;
+	o->sampling_temperature = 1.0f;
+	o->seed = 0;
+	o->return_alternatives = 0;
 }
 
 int s2s_decode_options_check(const s2s_decode_options *o, s2s_error *err)
@@ -58,6 +74,7 @@ void s2s_result_free(s2s_result *r)
 		free(r->hyps[i].attention);
 	}
 	free(r->hyps);
+	free(r->alternatives);
 	free(r);
 }
 
