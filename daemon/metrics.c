@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -345,7 +346,14 @@ static void render_model_counters(sbuf *b, const int *slots, int n)
 	for (int i = 0; i < n; i++)
 		for (size_t s = 0; s < N_STATUS; s++) {
 			unsigned long long c = atomic_load(&M.models[slots[i]].requests[s]);
-			if (c)
+			/*
+			 * 200 and the 5xx a served model answers are there from the
+			 * start, at 0: rate() only sees an increase from a sample it
+			 * has, so a first 503 would otherwise go uncounted.
+			 */
+			bool always = statuses[s] == 200 || statuses[s] == 500 ||
+				      statuses[s] == 503 || statuses[s] == 504;
+			if (c || always)
 				put(b, "seq2seqd_translate_requests_total{model=\"%s\",status=\"%d\"} %llu\n",
 				    label_value(M.models[slots[i]].name, v, sizeof v), statuses[s], c);
 		}
