@@ -317,9 +317,8 @@ static int model_slots(int *slots)
 	for (int i = 0; i < M.n_models; i++)
 		slots[n++] = i;
 	const model_stats *o = &M.models[OTHER_SLOT];
-	unsigned long long any = atomic_load(&o->sentences) + atomic_load(&o->lat_buckets[N_LAT]) +
-				 o->reloads[0] + o->reloads[1];
-	for (size_t i = 0; i < N_LAT; i++)
+	unsigned long long any = atomic_load(&o->sentences) + o->reloads[0] + o->reloads[1];
+	for (size_t i = 0; i <= N_LAT; i++)
 		any += atomic_load(&o->lat_buckets[i]);
 	if (any)
 		slots[n++] = OTHER_SLOT;
