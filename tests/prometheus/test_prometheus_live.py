@@ -136,6 +136,8 @@ def post(url, body):
             return r.status
     except urllib.error.HTTPError as e:
         return e.code
+    except OSError as e:  # refused or reset: no HTTP answer at all
+        return repr(e)
 
 
 class Traffic(threading.Thread):
