@@ -321,6 +321,7 @@ static void submit(s2sd_req *r)
 				 ? r->arrival_ns + (uint64_t)r->api.opt.deadline_ms * 1000000ull
 				 : 0;
 	j->user = r;
+	j->metrics_model = s2sd_metrics_model(r->entry->name);
 	j->n_items = r->api.n;
 	j->items = calloc((size_t)r->api.n, sizeof *j->items);
 	if (!j->items) {

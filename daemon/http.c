@@ -571,8 +571,11 @@ static void access_log(s2sd_req *r, int mhd_status)
 				: (double)(s2sd_now_ns() - r->arrival_ns) / 1e6;
 	int status = r->timed_out ? 408 : r->answered ? r->status : mhd_status ? mhd_status : 499;
 	s2sd_route route = r->started ? r->route : S2SD_ROUTE_NONE;
-	if (r->timed_out || r->answered || !mhd_status)
+	if (r->timed_out || r->answered || !mhd_status) {
 		s2sd_metrics_request(route, status, ms / 1e3);
+		if (r->entry && (route == S2SD_ROUTE_TRANSLATE || route == S2SD_ROUTE_OPENNMT))
+			s2sd_metrics_model_request(s2sd_metrics_model(r->entry->name), status, ms / 1e3);
+	}
 	if (!r->srv->cfg->access_log)
 		return;
 	char method[80], path[1024], model[300];

@@ -1,11 +1,21 @@
 /* metrics.c - see metrics.h. */
 #include "metrics.h"
 
+#include <config.h>
+
+#include <cblas.h>
+#include <dirent.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "s2s.h"
 
 static const char *const route_names[S2SD_ROUTE_COUNT] = {
 	"/v1/translate", "/translator/translate", "/v1/models", "/v1/models/{name}",
@@ -27,41 +37,93 @@ static const double lat_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1
 static const int row_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096};
 #define N_ROWS (sizeof row_bounds / sizeof row_bounds[0])
 
-#define MAX_RELOAD_MODELS 32
+/*
+ * Per-model series. A slot's name is written once, on the loop thread,
+ * before its index is handed to anyone (s2sd_metrics_model); workers only
+ * touch the atomics. The last slot, "_other", takes the models past the
+ * first MAX_MODELS, so a counter never silently loses counts.
+ */
+#define MAX_MODELS 32
+#define OTHER_SLOT MAX_MODELS
+
+typedef struct {
+	char name[129];
+	atomic_ullong sentences, tokens;
+	atomic_ullong requests[N_STATUS];
+	atomic_ullong lat_buckets[N_LAT + 1];
+	atomic_ullong lat_sum_us;
+	unsigned long long reloads[2]; /* loop thread: [failed, ok] */
+	int last_reload_failed;        /* loop thread */
+} model_stats;
 
 static struct {
 	atomic_ullong requests[S2SD_ROUTE_COUNT][N_STATUS];
 	atomic_ullong lat_buckets[S2SD_ROUTE_COUNT][N_LAT + 1];
 	atomic_ullong lat_sum_us[S2SD_ROUTE_COUNT];
 	atomic_ullong row_buckets[N_ROWS + 1];
-	atomic_ullong rows_sum, steps, sentences, tokens;
+	atomic_ullong rows_sum, steps, tokens;
 	atomic_ullong cancel[2];
 	atomic_ullong protected_[S2SD_PROTECT_COUNT];
 	atomic_llong conns_open;
 	atomic_ullong conns_accepted;
 	atomic_ullong dropped[6];
-	char reload_model[MAX_RELOAD_MODELS][65]; /* loop thread only */
-	unsigned long long reloads[MAX_RELOAD_MODELS][2];
+	model_stats models[MAX_MODELS + 1];
+	int n_models; /* loop thread */
 	unsigned long long tokens_at_tick;
 	double tokens_per_s;
-} M;
+} M = {.models[OTHER_SLOT].name = "_other"};
 
 const char *s2sd_route_name(s2sd_route r)
 {
 	return route_names[r];
 }
 
-void s2sd_metrics_request(s2sd_route r, int status, double seconds)
+/* Index of `status` in statuses[], N_STATUS when not counted. */
+static size_t status_index(int status)
 {
-	size_t s = 0, b = 0;
+	size_t s = 0;
 	while (s < N_STATUS && statuses[s] != status)
 		s++;
-	if (s < N_STATUS)
-		atomic_fetch_add_explicit(&M.requests[r][s], 1, memory_order_relaxed);
+	return s;
+}
+
+static size_t lat_bucket(double seconds)
+{
+	size_t b = 0;
 	while (b < N_LAT && seconds > lat_bounds[b])
 		b++;
-	atomic_fetch_add_explicit(&M.lat_buckets[r][b], 1, memory_order_relaxed);
+	return b;
+}
+
+void s2sd_metrics_request(s2sd_route r, int status, double seconds)
+{
+	size_t s = status_index(status);
+	if (s < N_STATUS)
+		atomic_fetch_add_explicit(&M.requests[r][s], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&M.lat_buckets[r][lat_bucket(seconds)], 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&M.lat_sum_us[r], (unsigned long long)(seconds * 1e6),
+				  memory_order_relaxed);
+}
+
+int s2sd_metrics_model(const char *name)
+{
+	for (int i = 0; i < M.n_models; i++)
+		if (!strcmp(M.models[i].name, name))
+			return i;
+	if (M.n_models == MAX_MODELS || strlen(name) >= sizeof M.models[0].name)
+		return OTHER_SLOT;
+	snprintf(M.models[M.n_models].name, sizeof M.models[0].name, "%s", name);
+	return M.n_models++;
+}
+
+void s2sd_metrics_model_request(int model, int status, double seconds)
+{
+	model_stats *m = &M.models[model];
+	size_t s = status_index(status);
+	if (s < N_STATUS)
+		atomic_fetch_add_explicit(&m->requests[s], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&m->lat_buckets[lat_bucket(seconds)], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&m->lat_sum_us, (unsigned long long)(seconds * 1e6),
 				  memory_order_relaxed);
 }
 
@@ -92,9 +154,13 @@ void s2sd_metrics_step(int rows)
 	atomic_fetch_add_explicit(&M.steps, 1, memory_order_relaxed);
 }
 
-void s2sd_metrics_sentence_done(int generated_tokens)
+void s2sd_metrics_sentence_done(int model, int generated_tokens)
 {
-	atomic_fetch_add_explicit(&M.sentences, 1, memory_order_relaxed);
+	model_stats *m = &M.models[model];
+	atomic_fetch_add_explicit(&m->sentences, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&m->tokens, (unsigned long long)generated_tokens,
+				  memory_order_relaxed);
+	/* all models together, for the tokens/s gauge */
 	atomic_fetch_add_explicit(&M.tokens, (unsigned long long)generated_tokens,
 				  memory_order_relaxed);
 }
@@ -117,13 +183,9 @@ uint64_t s2sd_metrics_cancellations(void)
 
 void s2sd_metrics_reload(const char *model, int ok)
 {
-	int i = 0;
-	while (i < MAX_RELOAD_MODELS && M.reload_model[i][0] && strcmp(M.reload_model[i], model))
-		i++;
-	if (i == MAX_RELOAD_MODELS)
-		return;
-	snprintf(M.reload_model[i], sizeof M.reload_model[i], "%s", model);
-	M.reloads[i][ok ? 1 : 0]++;
+	model_stats *m = &M.models[s2sd_metrics_model(model)];
+	m->reloads[ok ? 1 : 0]++;
+	m->last_reload_failed = !ok;
 }
 
 void s2sd_metrics_tick(double seconds)
@@ -215,7 +277,7 @@ static void counter(sbuf *b, const char *name, const char *help, unsigned long l
 
 static void gauge(sbuf *b, const char *name, const char *help, double v)
 {
-	put(b, "# HELP %s %s\n# TYPE %s gauge\n%s %g\n", name, help, name, name, v);
+	put(b, "# HELP %s %s\n# TYPE %s gauge\n%s %.15g\n", name, help, name, name, v);
 }
 
 static void render_conns(sbuf *b)
@@ -232,14 +294,220 @@ static void render_conns(sbuf *b)
 		    atomic_load(&M.dropped[i]));
 }
 
-static void render_reloads(sbuf *b)
+/*
+ * A label value as the text format wants it: backslash, double quote and
+ * newline escaped. Model names come from the configuration, so they are
+ * short; a longer one is cut (the slot table refuses those anyway).
+ */
+static const char *label_value(const char *v, char *out, size_t n)
 {
+	size_t k = 0;
+	for (; *v && k + 3 < n; v++) {
+		if (*v == '\\' || *v == '"' || *v == '\n')
+			out[k++] = '\\';
+		out[k++] = *v == '\n' ? 'n' : *v;
+	}
+	out[k] = '\0';
+	return out;
+}
+
+/* The model slots in use: those named, plus "_other" once it has counted something. */
+static int model_slots(int *slots)
+{
+	int n = 0;
+	for (int i = 0; i < M.n_models; i++)
+		slots[n++] = i;
+	const model_stats *o = &M.models[OTHER_SLOT];
+	unsigned long long any = atomic_load(&o->sentences) + o->reloads[0] + o->reloads[1];
+	for (size_t i = 0; i <= N_LAT; i++)
+		any += atomic_load(&o->lat_buckets[i]);
+	if (any)
+		slots[n++] = OTHER_SLOT;
+	return n;
+}
+
+static void render_model_counters(sbuf *b, const int *slots, int n)
+{
+	char v[300];
+	put(b, "# HELP seq2seqd_sentences_total Sentences translated to completion, by model.\n"
+	       "# TYPE seq2seqd_sentences_total counter\n");
+	for (int i = 0; i < n; i++)
+		put(b, "seq2seqd_sentences_total{model=\"%s\"} %llu\n",
+		    label_value(M.models[slots[i]].name, v, sizeof v),
+		    atomic_load(&M.models[slots[i]].sentences));
+	put(b, "# HELP seq2seqd_generated_tokens_total Target tokens generated (every hypothesis kept), by model.\n"
+	       "# TYPE seq2seqd_generated_tokens_total counter\n");
+	for (int i = 0; i < n; i++)
+		put(b, "seq2seqd_generated_tokens_total{model=\"%s\"} %llu\n",
+		    label_value(M.models[slots[i]].name, v, sizeof v),
+		    atomic_load(&M.models[slots[i]].tokens));
+	put(b, "# HELP seq2seqd_translate_requests_total Finished translate requests (both routes) that named a served model, by model and status.\n"
+	       "# TYPE seq2seqd_translate_requests_total counter\n");
+	for (int i = 0; i < n; i++)
+		for (size_t s = 0; s < N_STATUS; s++) {
+			unsigned long long c = atomic_load(&M.models[slots[i]].requests[s]);
+			/*
+			 * 200 and the 5xx a served model answers are there from the
+			 * start, at 0: rate() only sees an increase from a sample it
+			 * has, so a first 503 would otherwise go uncounted.
+			 */
+			bool always = statuses[s] == 200 || statuses[s] == 500 ||
+				      statuses[s] == 503 || statuses[s] == 504;
+			if (c || always)
+				put(b, "seq2seqd_translate_requests_total{model=\"%s\",status=\"%d\"} %llu\n",
+				    label_value(M.models[slots[i]].name, v, sizeof v), statuses[s], c);
+		}
+}
+
+static void render_model_latency(sbuf *b, const int *slots, int n)
+{
+	char v[300];
+	put(b, "# HELP seq2seqd_translate_duration_seconds Arrival to response of translate requests (both routes), by model.\n"
+	       "# TYPE seq2seqd_translate_duration_seconds histogram\n");
+	for (int i = 0; i < n; i++) {
+		const model_stats *m = &M.models[slots[i]];
+		label_value(m->name, v, sizeof v);
+		unsigned long long cum = 0;
+		for (size_t k = 0; k <= N_LAT; k++) {
+			cum += atomic_load(&m->lat_buckets[k]);
+			if (k < N_LAT)
+				put(b, "seq2seqd_translate_duration_seconds_bucket{model=\"%s\",le=\"%g\"} %llu\n",
+				    v, lat_bounds[k], cum);
+		}
+		put(b, "seq2seqd_translate_duration_seconds_bucket{model=\"%s\",le=\"+Inf\"} %llu\n"
+		       "seq2seqd_translate_duration_seconds_sum{model=\"%s\"} %.6f\n"
+		       "seq2seqd_translate_duration_seconds_count{model=\"%s\"} %llu\n",
+		    v, cum, v, (double)atomic_load(&m->lat_sum_us) / 1e6, v, cum);
+	}
+}
+
+static void render_reloads(sbuf *b, const int *slots, int n)
+{
+	char v[300];
 	put(b, "# HELP seq2seqd_reloads_total Model reloads by result.\n"
 	       "# TYPE seq2seqd_reloads_total counter\n");
-	for (int i = 0; i < MAX_RELOAD_MODELS && M.reload_model[i][0]; i++)
+	for (int i = 0; i < n; i++) {
+		const model_stats *m = &M.models[slots[i]];
+		label_value(m->name, v, sizeof v);
 		put(b, "seq2seqd_reloads_total{model=\"%s\",result=\"ok\"} %llu\n"
 		       "seq2seqd_reloads_total{model=\"%s\",result=\"failed\"} %llu\n",
-		    M.reload_model[i], M.reloads[i][1], M.reload_model[i], M.reloads[i][0]);
+		    v, m->reloads[1], v, m->reloads[0]);
+	}
+	put(b, "# HELP seq2seqd_last_reload_successful 0 when the model's last reload failed (it then serves its previous weights), else 1.\n"
+	       "# TYPE seq2seqd_last_reload_successful gauge\n");
+	for (int i = 0; i < n; i++)
+		put(b, "seq2seqd_last_reload_successful{model=\"%s\"} %d\n",
+		    label_value(M.models[slots[i]].name, v, sizeof v),
+		    !M.models[slots[i]].last_reload_failed);
+}
+
+/* "0.3.21" out of openblas_get_config()'s "OpenBLAS 0.3.21 DYNAMIC_ARCH ...". */
+static const char *openblas_version(char *out, size_t n)
+{
+	const char *c = openblas_get_config();
+	const char *p = c ? strchr(c, ' ') : NULL;
+	size_t len = p ? strcspn(p + 1, " ") : 0;
+	snprintf(out, n, "%.*s", (int)(len ? len : 7), len ? p + 1 : "unknown");
+	return out;
+}
+
+static void render_build_info(sbuf *b)
+{
+	char blas[64], v[200];
+	put(b, "# HELP seq2seqd_build_info Always 1; the labels say which build runs: version, OpenBLAS version and core, the float kernels in use.\n"
+	       "# TYPE seq2seqd_build_info gauge\n"
+	       "seq2seqd_build_info{version=\"%s\",openblas=\"%s\",openblas_core=\"%s\",isa=\"%s\"} 1\n",
+	    PACKAGE_VERSION, openblas_version(blas, sizeof blas),
+	    label_value(openblas_get_corename() ? openblas_get_corename() : "unknown", v, sizeof v),
+	    s2s_kernels_isa());
+}
+
+/*
+ * The process_* families as the Prometheus client libraries name them, so
+ * stock dashboards and alerts work. Read from /proc at each scrape; a
+ * family whose source cannot be read is left out rather than reported as 0.
+ */
+static int read_statm(unsigned long long *vm_pages, unsigned long long *rss_pages)
+{
+	FILE *f = fopen("/proc/self/statm", "r");
+	if (!f)
+		return -1;
+	int n = fscanf(f, "%llu %llu", vm_pages, rss_pages);
+	fclose(f);
+	return n == 2 ? 0 : -1;
+}
+
+static int count_open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	if (!d)
+		return -1;
+	int n = 0;
+	for (struct dirent *e; (e = readdir(d)) != NULL;)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n - 1; /* the directory's own descriptor */
+}
+
+/* Boot time (/proc/stat btime) + the process's start in clock ticks after boot (/proc/self/stat field 22). */
+static double start_time_seconds(void)
+{
+	static double cached; /* loop thread only; the start time never changes */
+	if (cached > 0)
+		return cached;
+	char buf[1024], line[256];
+	unsigned long long btime = 0, start = 0;
+	FILE *f = fopen("/proc/stat", "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "btime %llu", &btime) == 1)
+			break;
+	fclose(f);
+	f = fopen("/proc/self/stat", "r");
+	if (!f)
+		return -1;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* the command name may hold spaces and parentheses: fields count from the last ')' */
+	const char *p = strrchr(buf, ')');
+	for (int field = 2; p && field < 22; field++)
+		p = strchr(p + 1, ' ');
+	long tck = sysconf(_SC_CLK_TCK);
+	if (!p || !btime || tck <= 0 || sscanf(p + 1, "%llu", &start) != 1)
+		return -1;
+	cached = (double)btime + (double)start / (double)tck;
+	return cached;
+}
+
+static void render_process(sbuf *b)
+{
+	struct rusage ru;
+	if (getrusage(RUSAGE_SELF, &ru) == 0)
+		put(b, "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n"
+		       "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %.6f\n",
+		    (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+			    (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
+	unsigned long long vm, rss;
+	long page = sysconf(_SC_PAGESIZE);
+	if (page > 0 && read_statm(&vm, &rss) == 0) {
+		gauge(b, "process_resident_memory_bytes", "Resident memory size in bytes.",
+		      (double)rss * (double)page);
+		gauge(b, "process_virtual_memory_bytes", "Virtual memory size in bytes.",
+		      (double)vm * (double)page);
+	}
+	int fds = count_open_fds();
+	if (fds >= 0)
+		gauge(b, "process_open_fds", "Number of open file descriptors.", fds);
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		gauge(b, "process_max_fds", "Maximum number of open file descriptors.",
+		      rl.rlim_cur == RLIM_INFINITY ? -1 : (double)rl.rlim_cur);
+	double start = start_time_seconds();
+	if (start > 0)
+		gauge(b, "process_start_time_seconds",
+		      "Start time of the process since unix epoch in seconds.", start);
 }
 
 char *s2sd_metrics_render(const s2sd_metrics_gauges *g)
@@ -255,11 +523,13 @@ char *s2sd_metrics_render(const s2sd_metrics_gauges *g)
 	      g->queue_capacity);
 	render_rows(&b);
 	counter(&b, "seq2seqd_decoder_steps_total", "Decoder steps taken.", atomic_load(&M.steps));
-	counter(&b, "seq2seqd_sentences_total", "Sentences translated to completion.",
-		atomic_load(&M.sentences));
-	counter(&b, "seq2seqd_generated_tokens_total", "Target tokens generated.",
-		atomic_load(&M.tokens));
-	gauge(&b, "seq2seqd_tokens_per_second", "Generated tokens per second, last second.",
+	int slots[MAX_MODELS + 1];
+	int n = model_slots(slots);
+	render_model_counters(&b, slots, n);
+	render_model_latency(&b, slots, n);
+	/* kept for the dashboard's live view; Prometheus should rate() the counter instead */
+	gauge(&b, "seq2seqd_tokens_per_second",
+	      "Generated tokens per second over the last second, all models (prefer rate(seq2seqd_generated_tokens_total)).",
 	      M.tokens_per_s);
 	put(&b, "# HELP seq2seqd_cancellations_total Sentences dropped before finishing.\n"
 		"# TYPE seq2seqd_cancellations_total counter\n"
@@ -272,10 +542,12 @@ char *s2sd_metrics_render(const s2sd_metrics_gauges *g)
 	for (int i = 0; i < S2SD_PROTECT_COUNT; i++)
 		put(&b, "seq2seqd_protected_sentences_total{protection=\"%s\"} %llu\n", how[i],
 		    atomic_load(&M.protected_[i]));
-	render_reloads(&b);
+	render_reloads(&b, slots, n);
 	render_conns(&b);
 	gauge(&b, "seq2seqd_models_loaded", "Models serving.", g->models_loaded);
 	gauge(&b, "seq2seqd_draining", "1 after SIGTERM/SIGINT.", g->draining);
+	render_build_info(&b);
+	render_process(&b);
 	if (b.failed) {
 		free(b.s);
 		return NULL;

@@ -37,7 +37,17 @@ void s2sd_metrics_conn_open(int delta);
 /* reason: per_ip_limit, reclaimed, header_timeout, body_timeout, idle_timeout, accept_error */
 void s2sd_metrics_conn_dropped(const char *reason);
 void s2sd_metrics_step(int rows);
-void s2sd_metrics_sentence_done(int generated_tokens);
+/*
+ * The slot of a model's per-model series, registered on first use (so
+ * the daemon registers each model when it loads it, and every model has
+ * its series at 0 from the start). Loop thread only. Names past the 32nd
+ * share the slot labelled "_other". The slot stays valid for the process.
+ */
+int s2sd_metrics_model(const char *name);
+/* Any thread; `model` from s2sd_metrics_model. */
+void s2sd_metrics_sentence_done(int model, int generated_tokens);
+/* A finished translate request (either route) for a served model. */
+void s2sd_metrics_model_request(int model, int status, double seconds);
 void s2sd_metrics_cancel(int deadline, int sentences); /* deadline: 1, disconnect: 0 */
 void s2sd_metrics_reload(const char *model, int ok);
 /* Sentences with protected spans by how they were protected (docs/localisation.md §3). */

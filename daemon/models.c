@@ -116,6 +116,7 @@ int s2sd_models_open(s2sd_models *r, const s2sd_config *c, uv_loop_t *loop)
 			return -1;
 		}
 		e->loaded_at = (long long)time(NULL);
+		s2sd_metrics_model(e->name); /* its series exist, at 0, from the first scrape */
 		s2sd_log(S2SD_LOG_INFO, "model %s: loaded %s (sha256 %.12s, %lld parameters, %s weights)",
 			 e->name, e->path, s2s_model_sha256(e->model),
 			 (long long)s2s_model_param_count(e->model), s2s_model_weight_type(e->model));

@@ -385,7 +385,7 @@ static void run_step(worker *w)
 		int tokens = 0;
 		for (int h = 0; h < r->n_hyps; h++)
 			tokens += r->hyps[h].n;
-		s2sd_metrics_sentence_done(tokens);
+		s2sd_metrics_sentence_done(it->job->metrics_model, tokens);
 		remove_slot(w, it);
 		w->done[w->n_done++] = it;
 	}

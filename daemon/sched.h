@@ -61,6 +61,7 @@ struct s2sd_job {
 	int n_items;
 	s2sd_item *items; /* (n_items), owner-allocated */
 	void *user;
+	int metrics_model; /* s2sd_metrics_model() slot its sentences are counted under */
 	/* scheduler private, under the scheduler mutex unless noted */
 	int pending;           /* items not done */
 	int next_item;         /* items[next_item..n_items) are queued */

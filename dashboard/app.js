@@ -569,7 +569,7 @@ function quantile(prev, cur, p) {
 function sample(m, t) {
   return {
     t,
-    sentences: m.get('seq2seqd_sentences_total') || 0,
+    sentences: sumWhere(m, 'seq2seqd_sentences_total{'), /* every model */
     tokensPerS: m.get('seq2seqd_tokens_per_second') || 0,
     queue: m.get('seq2seqd_queue_depth') || 0,
     rowsSum: m.get('seq2seqd_batch_rows_sum') || 0,
