@@ -1,0 +1,335 @@
+"""cluster.py - N seq2seqd instances on loopback, optionally behind HAProxy
+run from the shipped deploy/haproxy/haproxy.cfg, for the deployment tests.
+Python 3 standard library only.
+
+    from cluster import Cluster
+    with Cluster(build, src, n=3) as c:      # daemons only
+        c.start_haproxy()                    # optional: HAProxy in front
+        c.url                                # HAProxy's base URL
+        c.instances[0].url                   # one daemon's base URL
+        c.stop(0); c.start(0)                # SIGTERM + wait, start again
+        c.wait_status("s1", "UP")            # HAProxy's view (runtime API)
+
+Each instance gets its own directory WORK/sI with models/ holding a copy of
+the chosen built-in models (so a test can replace a file and reload that
+instance alone), a log file WORK/sI.log, a fixed port kept across restarts
+and the admin key `Cluster.ADMIN_KEY`. Everything lives under one temporary
+directory, removed by close() unless the environment sets S2S_KEEP_TMP.
+
+HAProxy's configuration is the shipped file with only the lines that name
+this machine replaced (derive_haproxy_cfg): a test of it tests what ships.
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+# tests/ holds seq2seqd_proc.py, shared with the other Python tests.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from seq2seqd_proc import free_port  # noqa: E402
+
+
+def find_tool(name):
+    """Path of a tool that Debian installs in /usr/sbin (not on a user's
+    PATH), or None."""
+    found = shutil.which(name)
+    if found:
+        return found
+    for d in ("/usr/sbin", "/sbin", "/usr/local/sbin"):
+        p = os.path.join(d, name)
+        if os.access(p, os.X_OK):
+            return p
+    return None
+
+
+def http(method, url, body=None, headers=None, timeout=10):
+    """(status, parsed JSON or text) of one request on a fresh connection;
+    HTTP error statuses are returned, not raised."""
+    data = json.dumps(body).encode() if body is not None else None
+    h = {"Connection": "close"}
+    if data is not None:
+        h["Content-Type"] = "application/json"
+    h.update(headers or {})
+    req = urllib.request.Request(url, data=data, method=method, headers=h)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            status, raw = r.status, r.read()
+    except urllib.error.HTTPError as e:
+        status, raw = e.code, e.read()
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, raw.decode("utf-8", "replace")
+
+
+def restamp_checkpoint(src, dst, stamp):
+    """Writes to dst (atomically, by rename) the safetensors file src with
+    `seq2seqd.rollout` = stamp added to its metadata: the same weights in a
+    file with another sha256, as a rollout of a retrained model would look
+    to the daemon. The header is padded with spaces to keep 8 + header
+    length a multiple of 8, as the checkpoint reader requires."""
+    with open(src, "rb") as f:
+        raw = f.read()
+    hlen = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8:8 + hlen])
+    header.setdefault("__metadata__", {})["seq2seqd.rollout"] = stamp
+    text = json.dumps(header, ensure_ascii=False, separators=(",", ":")).encode()
+    text += b" " * (-(8 + len(text)) % 8)
+    tmp = dst + ".new"
+    with open(tmp, "wb") as f:
+        f.write(len(text).to_bytes(8, "little"))
+        f.write(text)
+        f.write(raw[8 + hlen:])
+    os.replace(tmp, dst)
+
+
+def _replace(lines, pred, make, what, at_most=None):
+    """Replaces each line for which pred(stripped line) holds with make(line)
+    (a list of lines, possibly empty); raises when none matched, so that a
+    change of the shipped file's shape fails the test instead of being run
+    unchanged."""
+    out, n = [], 0
+    for line in lines:
+        if pred(line.strip()) and (at_most is None or n < at_most):
+            out.extend(make(line))
+            n += 1
+        else:
+            out.append(line)
+    if n == 0:
+        raise ValueError("shipped haproxy.cfg has no %s line" % what)
+    return out
+
+
+def derive_haproxy_cfg(text, bind, servers, sock, log_target="stdout format raw local0"):
+    """The shipped configuration `text` made runnable here, unprivileged:
+    `bind` (host:port) for the public frontend, `servers` [(name, host:port)]
+    replacing the example server lines (their options come from
+    default-server, so nothing else changes), the runtime API on the UNIX
+    socket `sock`, logs to `log_target`, and no chroot/user/group (they need
+    root). Every other line is kept as shipped."""
+    lines = text.splitlines()
+    lines = _replace(lines, lambda s: s.startswith("chroot "), lambda l: [], "chroot")
+    lines = _replace(lines, lambda s: s.startswith("user "), lambda l: [], "user")
+    lines = _replace(lines, lambda s: s.startswith("group "), lambda l: [], "group")
+    lines = _replace(lines, lambda s: s.startswith("log /dev/log"),
+                     lambda l: ["\tlog " + log_target], "log /dev/log")
+    lines = _replace(lines, lambda s: s.startswith("stats socket "),
+                     lambda l: ["\tstats socket %s mode 600 level admin" % sock], "stats socket")
+    lines = _replace(lines, lambda s: s.startswith("bind "),
+                     lambda l: ["\tbind " + bind], "bind", at_most=1)
+    first = [True]
+
+    def servers_once(line):
+        if not first[0]:
+            return []
+        first[0] = False
+        return ["\tserver %s %s" % s for s in servers]
+    lines = _replace(lines, lambda s: s.startswith("server "), servers_once, "server")
+    return "\n".join(lines) + "\n"
+
+
+class Instance:
+    """One daemon: name (HAProxy's server name), port, dir, proc, url."""
+
+    def __init__(self, name, port, dir):
+        self.name, self.port, self.dir = name, port, dir
+        self.proc = None
+        self.url = "http://127.0.0.1:%d" % port
+        self.log_path = dir + ".log"
+        self.model_dir = os.path.join(dir, "models")
+
+
+class Cluster:
+    ADMIN_KEY = "deploy-test-admin-key"
+
+    def __init__(self, build, src, n=3, models=("dates",), daemon_args=(), start=True):
+        """Starts n daemons (unless start is False) from BUILD/seq2seqd with
+        copies of SRC/models/<m>.safetensors for m in models and the extra
+        command-line `daemon_args`. Raises (after cleaning up) when one does
+        not get ready."""
+        self.build, self.src = build, src
+        self.daemon_args = list(daemon_args)
+        self.tmp = tempfile.mkdtemp(prefix="s2s-cluster-")
+        self.instances = []
+        self.haproxy = None
+        self.url = None
+        self.sock = os.path.join(self.tmp, "haproxy.sock")
+        self.haproxy_log = os.path.join(self.tmp, "haproxy.log")
+        try:
+            for i in range(n):
+                inst = Instance("s%d" % (i + 1), free_port(), os.path.join(self.tmp, "s%d" % (i + 1)))
+                os.makedirs(inst.model_dir)
+                for m in models:
+                    shutil.copy(os.path.join(src, "models", m + ".safetensors"), inst.model_dir)
+                self.instances.append(inst)
+            if start:
+                for i in range(n):
+                    self.start(i)
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # ---- daemons ----
+
+    def start(self, i, timeout=60):
+        """Starts instance i on its port; returns once /readyz answers 200."""
+        inst = self.instances[i]
+        args = [os.path.join(self.build, "seq2seqd"), "--config=/dev/null",
+                "--data_dir=" + inst.dir, "--bind=127.0.0.1", "--port=%d" % inst.port,
+                "--admin_key=" + self.ADMIN_KEY, "--max_connections_per_ip=0",
+                "--drain_timeout_s=10"] + self.daemon_args
+        log = open(inst.log_path, "ab")
+        try:
+            inst.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        finally:
+            log.close()
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if inst.proc.poll() is not None:
+                raise RuntimeError("%s exited with %s (log %s)" % (inst.name, inst.proc.returncode, inst.log_path))
+            try:
+                if http("GET", inst.url + "/readyz", timeout=1)[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("%s not ready after %d s" % (inst.name, timeout))
+
+    def stop(self, i, sig=signal.SIGTERM, timeout=30):
+        """Sends sig to instance i and waits for it to exit; returns its exit
+        status."""
+        inst = self.instances[i]
+        if inst.proc is None or inst.proc.poll() is not None:
+            return inst.proc.returncode if inst.proc else None
+        inst.proc.send_signal(sig)
+        return inst.proc.wait(timeout=timeout)
+
+    def reload(self, i, model):
+        """POST /v1/models/<model>/reload to instance i directly, with the
+        admin key; returns (status, body)."""
+        return http("POST", "%s/v1/models/%s/reload" % (self.instances[i].url, model),
+                    headers={"X-API-Key": self.ADMIN_KEY}, timeout=30)
+
+    # ---- HAProxy ----
+
+    def start_haproxy(self, cfg_path=None, timeout=20):
+        """Runs HAProxy in the foreground (-db) on the shipped configuration
+        (SRC/deploy/haproxy/haproxy.cfg unless cfg_path) derived for these
+        instances; returns once every server is UP."""
+        exe = find_tool("haproxy")
+        if not exe:
+            raise RuntimeError("haproxy not found (apt-get install haproxy)")
+        cfg_path = cfg_path or os.path.join(self.src, "deploy", "haproxy", "haproxy.cfg")
+        with open(cfg_path) as f:
+            shipped = f.read()
+        port = free_port()
+        cfg = derive_haproxy_cfg(shipped, "127.0.0.1:%d" % port,
+                                 [(s.name, "127.0.0.1:%d" % s.port) for s in self.instances], self.sock)
+        self.haproxy_cfg = os.path.join(self.tmp, "haproxy.cfg")
+        with open(self.haproxy_cfg, "w") as f:
+            f.write(cfg)
+        check = subprocess.run([exe, "-c", "-q", "-f", self.haproxy_cfg],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        if check.returncode != 0:
+            raise RuntimeError("haproxy -c: %s" % check.stdout.decode(errors="replace"))
+        log = open(self.haproxy_log, "ab")
+        try:
+            self.haproxy = subprocess.Popen([exe, "-db", "-f", self.haproxy_cfg],
+                                            stdout=log, stderr=subprocess.STDOUT)
+        finally:
+            log.close()
+        self.url = "http://127.0.0.1:%d" % port
+        for s in self.instances:
+            self.wait_status(s.name, "UP", timeout)
+
+    def admin(self, command, timeout=5):
+        """One runtime API command on the stats socket; returns its output."""
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(timeout)
+        try:
+            s.connect(self.sock)
+            s.sendall(command.encode() + b"\n")
+            chunks = []
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    break
+                chunks.append(b)
+        finally:
+            s.close()
+        return b"".join(chunks).decode(errors="replace")
+
+    def stats(self, backend="seq2seqd"):
+        """`show stat` for backend as {svname: {column: value}} (the backend's
+        own row is "BACKEND"); numbers are ints where they parse."""
+        out = self.admin("show stat")
+        lines = [l for l in out.splitlines() if l.strip()]
+        cols = lines[0].lstrip("# ").split(",")
+        rows = {}
+        for l in lines[1:]:
+            row = dict(zip(cols, l.split(",")))
+            if row.get("pxname") != backend:
+                continue
+            for k, v in row.items():
+                if v.isdigit():
+                    row[k] = int(v)
+            rows[row["svname"]] = row
+        return rows
+
+    def status(self, server, backend="seq2seqd"):
+        """HAProxy's status of a server: UP, DOWN, DRAIN, MAINT, or
+        transitions such as "UP 1/2"."""
+        return self.stats(backend)[server]["status"]
+
+    def wait_status(self, server, want, timeout=20):
+        """Waits until the server's status is exactly `want`; raises after
+        timeout with the last status seen."""
+        end = time.monotonic() + timeout
+        st = None
+        while time.monotonic() < end:
+            if self.haproxy.poll() is not None:
+                raise RuntimeError("haproxy exited with %s" % self.haproxy.returncode)
+            try:
+                st = self.status(server)
+            except OSError:  # the socket is not there yet just after start
+                st = None
+            if st == want:
+                return
+            time.sleep(0.05)
+        raise RuntimeError("%s is %r, not %r after %d s" % (server, st, want, timeout))
+
+    # ---- teardown ----
+
+    def close(self):
+        """Stops HAProxy and every daemon (SIGTERM, then SIGKILL after 10 s)
+        and removes the temporary directory."""
+        procs = [self.haproxy] + [s.proc for s in self.instances]
+        for p in procs:
+            if p is not None and p.poll() is None:
+                p.terminate()
+        for p in procs:
+            if p is None:
+                continue
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        if os.environ.get("S2S_KEEP_TMP"):
+            print("# kept %s" % self.tmp)
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
