@@ -333,3 +333,104 @@ class Cluster:
             print("# kept %s" % self.tmp)
         else:
             shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+class Load:
+    """Steady load: `threads` client threads, each posting translate requests
+    one after another on fresh connections (no keep-alive, so each request
+    is balanced on its own) until stop(). Every request is recorded as
+    (start, end, outcome) in monotonic seconds, outcome "ok" for a 200 whose
+    first hypothesis is `expect[sentence]` when given, else a short reason.
+
+        load = Load(c.url, "dates", ["3/7/98"], expect={"3/7/98": "1998-03-07"})
+        load.start(); ...; t0 = time.monotonic(); ...; load.stop()
+        print(load.summary(t0, time.monotonic()))
+    """
+
+    def __init__(self, url, model, sentences, expect=None, threads=6, timeout=30):
+        import threading
+        self.url, self.model, self.sentences = url, model, list(sentences)
+        self.expect = expect or {}
+        self.n_threads, self.timeout = threads, timeout
+        self.records = []  # list.append is atomic in CPython: no lock needed
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, args=(k,), daemon=True) for k in range(threads)]
+
+    def start(self):
+        for t in self._threads:
+            t.start()
+
+    def stop(self):
+        self._stop.set()
+        for t in self._threads:
+            t.join(self.timeout + 5)
+
+    def _one(self, sentence):
+        import http.client
+        host = self.url.split("//", 1)[1]
+        conn = http.client.HTTPConnection(host, timeout=self.timeout)
+        try:
+            body = json.dumps({"model": self.model, "sentences": [sentence]})
+            conn.request("POST", "/v1/translate", body,
+                         {"Content-Type": "application/json", "Connection": "close"})
+            r = conn.getresponse()
+            raw = r.read()
+            if r.status != 200:
+                try:
+                    code = json.loads(raw)["error"]["code"]
+                except (ValueError, KeyError, TypeError):
+                    code = raw[:40].decode(errors="replace").strip()
+                return "http %d %s" % (r.status, code)
+            text = json.loads(raw)["results"][0]["hypotheses"][0]["text"]
+            want = self.expect.get(sentence)
+            return "ok" if want is None or text == want else "wrong answer %r" % text
+        except (OSError, ValueError, KeyError, IndexError, http.client.HTTPException) as e:
+            return "%s: %s" % (type(e).__name__, e)
+        finally:
+            conn.close()
+
+    def _run(self, k):
+        i = k
+        while not self._stop.is_set():
+            sentence = self.sentences[i % len(self.sentences)]
+            i += 1
+            t0 = time.monotonic()
+            outcome = self._one(sentence)
+            self.records.append((t0, time.monotonic(), outcome))
+
+    def summary(self, t0, t1):
+        """Requests started in [t0, t1]: dict n, failed, p50_ms, p99_ms,
+        errors ({outcome: count} for the failures)."""
+        rec = [r for r in list(self.records) if t0 <= r[0] <= t1]
+        lat = sorted((r[1] - r[0]) * 1000 for r in rec)
+        errors = {}
+        for r in rec:
+            if r[2] != "ok":
+                errors[r[2]] = errors.get(r[2], 0) + 1
+
+        def pct(q):
+            return lat[min(len(lat) - 1, int(q * len(lat)))] if lat else float("nan")
+        return {"n": len(rec), "failed": sum(errors.values()), "p50_ms": pct(0.50),
+                "p99_ms": pct(0.99), "max_ms": lat[-1] if lat else float("nan"), "errors": errors}
+
+
+def retried_in_log(path, start_offset=0):
+    """(requests logged, requests HAProxy retried, of which redispatched)
+    from the httplog lines of `path` after byte start_offset: the fifth
+    field of `actconn/feconn/beconn/srv_conn/retries` is the retry count,
+    written +N when the request was redispatched to another server."""
+    n = retried = redispatched = 0
+    with open(path, "rb") as f:
+        f.seek(start_offset)
+        for line in f.read().decode(errors="replace").splitlines():
+            # client [date] frontend backend/server timers status bytes
+            # cookie cookie termination-state conns queues "request"
+            parts = line.split()
+            f5 = parts[10].split("/") if len(parts) > 10 else []
+            if len(f5) != 5 or not all(x.lstrip("+").isdigit() for x in f5):
+                continue
+            n += 1
+            if f5[4] != "0":
+                retried += 1
+                redispatched += f5[4].startswith("+")
+    return n, retried, redispatched
