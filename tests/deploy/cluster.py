@@ -136,6 +136,27 @@ def derive_haproxy_cfg(text, bind, servers, sock, log_target="stdout format raw 
     return "\n".join(lines) + "\n"
 
 
+
+def derive_nginx_conf(text, listen, servers):
+    """The shipped deploy/nginx/seq2seqd.conf (an http-block include) with
+    `listen` (host:port) and the upstream's example server lines replaced by
+    one per address in `servers`, each with the first example's options."""
+    lines = text.splitlines()
+    lines = _replace(lines, lambda s: s.startswith("listen "),
+                     lambda l: ["\tlisten %s;" % listen], "listen", at_most=1)
+    first = [True]
+
+    def servers_once(line):
+        if not first[0]:
+            return []
+        first[0] = False
+        opts = line.strip().rstrip(";").split()[2:]
+        return ["\tserver %s;" % " ".join([a] + opts) for a in servers]
+    lines = _replace(lines, lambda s: s.startswith("server ") and not s.endswith("{"),
+                     servers_once, "upstream server")
+    return "\n".join(lines) + "\n"
+
+
 class Instance:
     """One daemon: name (HAProxy's server name), port, dir, proc, url."""
 
@@ -160,6 +181,7 @@ class Cluster:
         self.tmp = tempfile.mkdtemp(prefix="s2s-cluster-")
         self.instances = []
         self.haproxy = None
+        self.nginx = None
         self.url = None
         self.sock = os.path.join(self.tmp, "haproxy.sock")
         self.haproxy_log = os.path.join(self.tmp, "haproxy.log")
@@ -312,12 +334,68 @@ class Cluster:
             time.sleep(0.05)
         raise RuntimeError("%s is %r, not %r after %d s" % (server, st, want, timeout))
 
+    # ---- nginx ----
+
+    def start_nginx(self, conf_path=None, timeout=20):
+        """Runs nginx in the foreground (daemon off) with everything under
+        WORK/nginx, on the shipped deploy/nginx/seq2seqd.conf (unless
+        conf_path) derived for these instances; returns once a request
+        through it is answered. Sets self.url; the access log
+        (self.nginx_log) has status|time|upstream addresses|upstream statuses,
+        the last two listing every try (", " between tries)."""
+        exe = find_tool("nginx")
+        if not exe:
+            raise RuntimeError("nginx not found (apt-get install nginx-light)")
+        conf_path = conf_path or os.path.join(self.src, "deploy", "nginx", "seq2seqd.conf")
+        with open(conf_path) as f:
+            shipped = f.read()
+        d = os.path.join(self.tmp, "nginx")
+        os.makedirs(d)
+        # nginx's workers drop root for nobody, who must reach the temp paths.
+        os.chmod(self.tmp, 0o755)
+        os.chmod(d, 0o755)
+        port = free_port()
+        with open(os.path.join(d, "seq2seqd.conf"), "w") as f:
+            f.write(derive_nginx_conf(shipped, "127.0.0.1:%d" % port,
+                                      ["127.0.0.1:%d" % s.port for s in self.instances]))
+        self.nginx_log = os.path.join(d, "access.log")
+        temps = "".join("\t%s_temp_path %s/%s;\n" % (k, d, k) for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+        main = ("daemon off;\nworker_processes 1;\npid %s/nginx.pid;\nerror_log %s/error.log notice;\n"
+                "events { worker_connections 1024; }\nhttp {\n"
+                "\tlog_format tries '$status|$request_time|$upstream_addr|$upstream_status';\n"
+                "\taccess_log %s tries;\n%s\tinclude %s/seq2seqd.conf;\n}\n"
+                % (d, d, self.nginx_log, temps, d))
+        conf = os.path.join(d, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(main)
+        args = [exe, "-p", d, "-e", os.path.join(d, "error.log"), "-c", conf]
+        check = subprocess.run(args + ["-t", "-q"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        if check.returncode != 0:
+            raise RuntimeError("nginx -t: %s" % check.stdout.decode(errors="replace"))
+        log = open(os.path.join(d, "stderr.log"), "ab")
+        try:
+            self.nginx = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        finally:
+            log.close()
+        self.url = "http://127.0.0.1:%d" % port
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.nginx.poll() is not None:
+                raise RuntimeError("nginx exited with %s (%s)" % (self.nginx.returncode, d))
+            try:
+                if http("GET", self.url + "/readyz", timeout=1)[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("nginx not answering after %d s" % timeout)
+
     # ---- teardown ----
 
     def close(self):
-        """Stops HAProxy and every daemon (SIGTERM, then SIGKILL after 10 s)
+        """Stops HAProxy, nginx and every daemon (SIGTERM, then SIGKILL after 10 s)
         and removes the temporary directory."""
-        procs = [self.haproxy] + [s.proc for s in self.instances]
+        procs = [self.haproxy, self.nginx] + [s.proc for s in self.instances]
         for p in procs:
             if p is not None and p.poll() is None:
                 p.terminate()
