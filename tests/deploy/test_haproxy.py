@@ -212,10 +212,7 @@ def main():
     t_start = time.monotonic()
     try:
         for name, fn in tests:
-            if "c" not in state and tap.n > 0:
-                tap.run(name, lambda: (_ for _ in ()).throw(RuntimeError("no cluster")))
-                continue
-            tap.run(name, fn)
+            tap.run(name, fn)  # without a cluster (test 1 failed) each fails on state["c"]
     finally:
         if "load" in state:
             state["load"].stop()
