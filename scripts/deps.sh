@@ -11,9 +11,11 @@ BUILD_PKGS="build-essential autoconf automake libtool pkg-config
 # python3-polib, gettext, translate-toolkit: `seq2seq po` and its tests
 # (msgfmt -c), the held-out localisation evaluation (pofilter; docs/po.md).
 # jq: the README's curl examples pipe into it.
+# haproxy, nginx-light: tests/deploy runs the shipped deploy/ configurations;
+# prometheus (with promtool): tests/prometheus (deploy/prometheus).
 TEST_PKGS="python3 curl jq systemd valgrind clang libclang-rt-14-dev
-  python3-polib gettext translate-toolkit"
-TEST_PKGS="$TEST_PKGS prometheus" # promtool and prometheus: tests/prometheus (deploy/prometheus)
+  python3-polib gettext translate-toolkit
+  haproxy nginx-light prometheus"
 # The dashboard's browser tests (tests/dashboard): node runs playwright-core
 # (from npm) against Debian's chromium.
 BROWSER_PKGS="nodejs npm chromium"
