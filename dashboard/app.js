@@ -116,7 +116,7 @@ function renderModelInfo() {
   box.replaceChildren();
   if (!m) return;
   const lp = m.decoding && Number.isFinite(m.decoding.length_penalty) ? m.decoding.length_penalty : 0;
-  $('#length-penalty').placeholder = `model: ${lp}`;
+  $('#length-penalty').placeholder = String(lp);
   const a = m.architecture || {};
   const parts = [a.cell && a.cell.toUpperCase(), a.attention && a.attention !== 'none' ? a.attention + ' attention' : 'no attention',
     m.parameters ? (m.parameters / 1e6).toFixed(2) + 'M parameters' : ''];
@@ -407,7 +407,7 @@ function heatmapData() {
 // with the width the map has up to CELL_MAX (a short one fills the box
 // without turning into a few huge tiles).
 const CELL_MIN = 26;
-const CELL_MAX = 56;
+const CELL_MAX = 44;
 const CHAR = 7.2; // approximate width of one label character at 12px
 const ROTATE = -50; // degrees: column labels longer than one character
 
@@ -442,7 +442,8 @@ function buildSvg(d) {
   const turned = cols.map((c) => [...c.text].length > 1);
   const left = labelWidth(rows.map((r) => r.text)) + 4; // + the word-start dot
   const tall = cols.filter((_, j) => turned[j]).map((c) => c.text);
-  const top = tall.length ? Math.ceil(labelWidth(tall) * 0.75) + 8 : 24;
+  // sin 50° of the longest turned label, bold (span labels) a little wider
+  const top = tall.length ? Math.ceil(labelWidth(tall) * 0.8) + 10 : 24;
   const CELL = cellSize(d.cols.length, left);
   // The legend is at least 120 px wide plus its 'weight' label: a map of a
   // few columns must still leave room for it.
@@ -467,7 +468,7 @@ function buildSvg(d) {
     svg.append(svgEl('text', {class: cls, 'data-col': j, 'data-token': d.cols[j], ...at,
       fill: span ? '#7b1fa2' : d.low[j] ? '#b30000' : '#222222',
       'font-weight': d.low[j] || span ? 'bold' : 'normal'}, c.text));
-    if (c.start) svg.append(svgEl('circle', {class: 'word-start-mark', 'data-col': j, cx: x - (turned[j] ? 3 : 0), cy: top - 3, r: 1.6, fill: MARK}));
+    if (c.start) svg.append(svgEl('circle', {class: 'word-start-mark', 'data-col': j, cx: x, cy: top - 2.5, r: 1.6, fill: MARK}));
   });
   rows.forEach((t, i) => {
     const span = d.spans.rows.has(i);
