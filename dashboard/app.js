@@ -727,6 +727,7 @@ const CW = 560, CH = 150, PAD = {l: 44, r: 10, t: 10, b: 22};
 const LINE_COLOURS = ['#2171b5', '#d94801'];
 
 function fmt(v) {
+  if (Number.isInteger(v)) return String(v); // a queue depth, an idle 0
   return Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2);
 }
 
@@ -757,7 +758,9 @@ function drawChart(sel, series, names) {
   const t1 = Date.now() / 1000;
   const t0 = t1 - live.keep;
   const values = series.flat().map((p) => p[1]).filter((v) => v !== null);
-  const ymax = values.length ? Math.max(1e-9, ...values) * 1.1 : 1;
+  // Nothing above zero yet: a scale of 0 to 1 rather than 0 to 0.
+  const vmax = values.length ? Math.max(...values) : 0;
+  const ymax = vmax > 0 ? vmax * 1.1 : 1;
   const x = (t) => PAD.l + (CW - PAD.l - PAD.r) * (t - t0) / (t1 - t0);
   const y = (v) => CH - PAD.b - (CH - PAD.t - PAD.b) * v / ymax;
   svg.append(svgEl('line', {x1: PAD.l, y1: CH - PAD.b, x2: CW - PAD.r, y2: CH - PAD.b, stroke: '#999'}),
@@ -809,8 +812,9 @@ async function pollRecent() {
   // Newest first; only the newest RECENT_SHOWN, so that a large buffer does
   // not make the page grow without bound (the table also scrolls).
   const shown = rec.items.slice(0, RECENT_SHOWN);
-  $('#recent-status').textContent = `The newest ${shown.length} of ${rec.total} translations ` +
-    `(the daemon keeps ${rec.capacity}).`;
+  $('#recent-status').textContent = shown.length
+    ? `The newest ${shown.length} of ${rec.total} translations (the daemon keeps ${rec.capacity}).`
+    : `No translation yet (the daemon keeps the last ${rec.capacity}).`;
   for (const it of shown) {
     const tr = el('tr');
     tr.append(el('td', {}, new Date(it.time_ms).toLocaleTimeString()), el('td', {}, it.model),
