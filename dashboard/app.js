@@ -19,6 +19,7 @@ const state = {
   modelName: '',
   hyp: 0, // index of the hypothesis on the heatmap
   active: null, // {row, col} of the highlighted cell
+  mapBox: 0, // width of #heatmap-wrap the heatmap was drawn for
 };
 
 /* ---------- API ---------- */
@@ -517,6 +518,7 @@ function renderHeatmap() {
     $('#low-attention').textContent = '';
     return;
   }
+  state.mapBox = $('#heatmap-wrap').clientWidth;
   box.append(buildSvg(d));
   const lowWords = d.lowWords;
   $('#low-attention').textContent = lowWords.length
@@ -851,8 +853,6 @@ function showView() {
   $(liveView ? '#tab-translate' : '#tab-live').removeAttribute('aria-current');
   if (liveView) startLive();
   else stopLive();
-  // Hidden, the heatmap's box had no width to size the cells by.
-  if (!liveView && state.result && !$('#result').hidden) renderHeatmap();
 }
 
 const HEALTH_MS = 5000; // how often the page checks /readyz and the model list
@@ -899,12 +899,12 @@ function init() {
     });
   }
   $('#threshold').addEventListener('input', () => state.result && renderHeatmap());
-  // The cells follow the width of the box: draw again once a resize settles.
-  let resizing = null;
-  window.addEventListener('resize', () => {
-    clearTimeout(resizing);
-    resizing = setTimeout(() => state.result && !$('#result').hidden && renderHeatmap(), 150);
-  });
+  // The cells follow the width of the box: draw again when it changes (the
+  // box is as wide as the page allows, whatever the map inside it).
+  new ResizeObserver(() => {
+    const w = $('#heatmap-wrap').clientWidth;
+    if (w > 0 && w !== state.mapBox && state.result && !$('#result').hidden) renderHeatmap();
+  }).observe($('#heatmap-wrap'));
   const map = $('#heatmap');
   map.addEventListener('mouseover', (ev) => {
     const c = ev.target.closest('rect.cell');

@@ -416,6 +416,7 @@ async function main() {
       return new Set([...range.getClientRects()].map((q) => Math.round(q.top))).size;
     });
     check(textLines > 1, 'the hypothesis text fits on one line at 390 px: the test shows nothing');
+    await frames(page);
     await shot(page, 'dashboard-nbest-narrow.png');
     await page.setViewportSize({width: 1280, height: 900});
     await page.fill('#length-penalty', '');
