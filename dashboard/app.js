@@ -449,7 +449,10 @@ function buildSvg(d) {
   // The legend is at least 120 px wide plus its 'weight' label: a map of a
   // few columns must still leave room for it.
   const lw = Math.max(120, Math.min(240, d.cols.length * CELL));
-  const width = left + Math.max(d.cols.length * CELL + 20, lw + 60);
+  // A turned label reaches cos 50° of its length right of its column: the
+  // last ones may end past the map (bold span labels are a little wider).
+  const reach = Math.max(0, ...cols.map((c, j) => (turned[j] ? (j + 0.5) * CELL + [...c.text].length * CHAR * 1.1 * 0.643 : 0)));
+  const width = left + Math.ceil(Math.max(d.cols.length * CELL + 20, lw + 60, reach + 8));
   const height = top + d.rows.length * CELL + 60;
   const svg = svgEl('svg', {xmlns: SVG_NS, width, height, viewBox: `0 0 ${width} ${height}`,
     'font-family': 'DejaVu Sans, Verdana, sans-serif', 'font-size': 12, role: 'img', 'data-cell': CELL,

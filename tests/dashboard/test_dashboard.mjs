@@ -605,6 +605,14 @@ async function main() {
       if (on) eq(text, wantRows.get(i), `target row ${i} label`);
     });
     eq(marks.bands, wantCols.size + wantRows.size, 'rect.span-band count');
+    // Every label inside the map's picture (a turned one used to be cut).
+    const outside = await page.$eval('#heatmap svg', (svg) => {
+      const box = svg.getBoundingClientRect();
+      return [...svg.querySelectorAll('text.src-label, text.tgt-label')].map((t) => [t.textContent, t.getBoundingClientRect()])
+        .filter(([, b]) => b.left < box.left - 0.5 || b.right > box.right + 0.5 || b.top < box.top - 0.5)
+        .map(([t, b]) => `${JSON.stringify(t)} at ${b.left.toFixed(0)}..${b.right.toFixed(0)} x ${b.top.toFixed(0)} (map ${box.left.toFixed(0)}..${box.right.toFixed(0)} x ${box.top.toFixed(0)})`);
+    });
+    eq(outside, [], 'labels outside the heatmap');
     if (r.protection === 'sentinels') check(wantCols.size >= 3 && wantRows.size >= 3, 'sentinel spans not in the matrix');
     await shot(page, 'dashboard-spans.png');
     await page.selectOption('#format', 'text');
