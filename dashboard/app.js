@@ -396,7 +396,8 @@ function heatmapData() {
   const threshold = Number($('#threshold').value);
   const cov = columnCoverage(r, h, lvl);
   const {low, words: lowWords} = lowColumns(r, lvl, cols, cov, threshold);
-  const d = {r, h, lvl, rows, cols, A: h.attention, cov, low, lowWords};
+  // rows and cols become labels; tokRows and tokCols stay the API's tokens
+  const d = {r, h, lvl, rows, cols, tokRows: rows, tokCols: cols, A: h.attention, cov, low, lowWords};
   // Sentinel rows and columns are labelled with their spans and highlighted.
   d.spans = spanLines(d);
   d.rows = rows.map((t, i) => d.spans.rows.get(i) ?? t);
@@ -436,8 +437,10 @@ function cellSize(n, left) {
 }
 
 function buildSvg(d) {
-  const cols = d.cols.map(tokenLabel);
-  const rows = d.rows.map(tokenLabel);
+  // The text shown (a span's own text on its sentinel), the mark from the token.
+  const label = (shown, token) => ({text: tokenLabel(shown).text, start: token.startsWith(WORD_START)});
+  const cols = d.cols.map((c, j) => label(c, d.tokCols[j]));
+  const rows = d.rows.map((t, i) => label(t, d.tokRows[i]));
   // Single characters stay upright: turned, a letter is harder to read and
   // saves no room.
   const turned = cols.map((c) => [...c.text].length > 1);
@@ -469,7 +472,7 @@ function buildSvg(d) {
     }
     const cls = 'src-label' + (d.low[j] ? ' low' : '') + (span ? ' span' : '') + (c.start ? ' word-start' : '');
     const at = turned[j] ? {x, y: top - 6, transform: `rotate(${ROTATE} ${x} ${top - 6})`} : {x, y: top - 7, 'text-anchor': 'middle'};
-    svg.append(svgEl('text', {class: cls, 'data-col': j, 'data-token': d.cols[j], ...at,
+    svg.append(svgEl('text', {class: cls, 'data-col': j, 'data-token': d.tokCols[j], ...at,
       fill: span ? '#7b1fa2' : d.low[j] ? '#b30000' : '#222222',
       'font-weight': d.low[j] || span ? 'bold' : 'normal'}, c.text));
     if (c.start) svg.append(svgEl('circle', {class: 'word-start-mark', 'data-col': j, cx: x, cy: top - 2.5, r: 1.6, fill: MARK}));
@@ -481,7 +484,7 @@ function buildSvg(d) {
         height: CELL - 1, fill: 'none', stroke: '#7b1fa2', 'stroke-width': 2}));
     }
     svg.append(svgEl('text', {class: 'tgt-label' + (span ? ' span' : '') + (t.start ? ' word-start' : ''), 'data-row': i,
-      'data-token': d.rows[i], x: left - 8, y: top + i * CELL + CELL / 2 + 4, 'text-anchor': 'end',
+      'data-token': d.tokRows[i], x: left - 8, y: top + i * CELL + CELL / 2 + 4, 'text-anchor': 'end',
       fill: span ? '#7b1fa2' : '#222222', 'font-weight': span ? 'bold' : 'normal'}, t.text));
     if (t.start) svg.append(svgEl('circle', {class: 'word-start-mark', 'data-row': i, cx: left - 4, cy: top + i * CELL + CELL / 2, r: 1.6, fill: MARK}));
   });

@@ -439,6 +439,21 @@ async function main() {
     const {json} = await translateVia(page, {'#source': served[0].examples[0]});
     eq(json.model, want[0], 'model answering after the restart');
     check(!(await page.isVisible('#error')), '#error shown after the restart');
+    // Back to the first set; at once a request for a model that is gone:
+    // its model_not_found makes the page read the list again, without
+    // waiting for the next health check (5 s).
+    await stopDaemon();
+    base = await startDaemon(port, MODELS_A, 'seq2seqd-c.log');
+    const respP = page.waitForResponse((r) => r.url().endsWith('/v1/translate'));
+    await page.click('#translate');
+    const resp = await respP;
+    eq([resp.status(), (await resp.json()).error.code], [404, 'model_not_found'], 'answer for the model that is gone');
+    const t0 = Date.now();
+    await page.waitForFunction((w) => JSON.stringify([...document.querySelectorAll('#model option')].map((o) => o.value)) === w,
+      JSON.stringify(MODELS_A.map((m) => m[0])), {timeout: 15000});
+    const ms = Date.now() - t0;
+    diag(`#model followed ${ms} ms after model_not_found`);
+    check(ms < 2000, `#model took ${ms} ms after model_not_found: not refreshed by the error`);
   });
 
   await test('no uncaught page errors', async () => {
