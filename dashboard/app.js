@@ -692,7 +692,9 @@ function sample(m, t) {
 function push(name, t, v) {
   const s = live.series[name];
   s.push([t, v]);
-  while (s.length > live.keep) s.shift();
+  // The window is the last live.keep seconds (a tab left in the background
+  // stops polling: what it sampled before may be older than that).
+  while (s.length > live.keep || (s.length && s[0][0] < t - live.keep)) s.shift();
 }
 
 async function pollMetrics() {
@@ -871,7 +873,8 @@ async function checkHealth() {
     // The daemon may have restarted or reloaded with other models since the
     // page loaded: a list that changed is shown again (an unchanged one is
     // left alone).
-    if (state.models.length) await loadModels();
+    // (Also a first list that could not be read when the page loaded.)
+    await loadModels();
   } catch (e) {
     $('#health').textContent = `not ready: ${e.message}`;
     $('#health').className = 'health bad';
