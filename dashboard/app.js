@@ -19,6 +19,7 @@ const state = {
   modelName: '',
   hyp: 0, // index of the hypothesis on the heatmap
   active: null, // {row, col} of the highlighted cell
+  mapBox: 0, // width of #heatmap-wrap the heatmap was drawn for
 };
 
 /* ---------- API ---------- */
@@ -115,6 +116,8 @@ function renderModelInfo() {
   const box = $('#examples');
   box.replaceChildren();
   if (!m) return;
+  const lp = m.decoding && Number.isFinite(m.decoding.length_penalty) ? m.decoding.length_penalty : 0;
+  $('#length-penalty').placeholder = String(lp);
   const a = m.architecture || {};
   const parts = [a.cell && a.cell.toUpperCase(), a.attention && a.attention !== 'none' ? a.attention + ' attention' : 'no attention',
     m.parameters ? (m.parameters / 1e6).toFixed(2) + 'M parameters' : ''];
@@ -130,24 +133,36 @@ function renderModelInfo() {
   if (!(m.examples || []).length) box.append(el('span', {class: 'muted'}, 'This model has no built-in examples.'));
 }
 
+/* What identifies a model list: names, defaults and examples. */
+function modelsKey(models) {
+  return JSON.stringify(models.map((m) => [m.name, !!m.default, m.examples || [], m.loaded_at || '']));
+}
+
+/* Fills #model from GET /v1/models. On a refresh (the daemon restarted or
+ * reloaded, or a request named a model it no longer has) the selection is
+ * kept when the model is still served; an unchanged list is left alone so
+ * that an open <select> is not disturbed. Resolves to true when it changed. */
 async function loadModels() {
+  let models;
   try {
     const list = await api('/v1/models');
-    state.models = list.models || [];
+    models = list.models || [];
   } catch (e) {
-    showError(e);
-    return;
+    if (!state.models.length) showError(e);
+    return false;
   }
+  if (state.models.length && modelsKey(models) === modelsKey(state.models)) return false;
   const sel = $('#model');
+  const was = sel.value;
+  state.models = models;
   sel.replaceChildren();
-  for (const m of state.models) {
-    const o = el('option', {value: m.name}, m.name);
-    if (m.default) o.selected = true;
-    sel.append(o);
-  }
+  for (const m of models) sel.append(el('option', {value: m.name}, m.name));
+  const keep = models.find((m) => m.name === was) || models.find((m) => m.default) || models[0];
+  if (keep) sel.value = keep.name;
   renderModelInfo();
   const m = currentModel();
   if (m && m.examples && m.examples.length && !$('#source').value) $('#source').value = m.examples[0];
+  return true;
 }
 
 /* ---------- translate ---------- */
@@ -180,6 +195,8 @@ function requestBody() {
       coverage: true,
     },
   };
+  // Empty: the model's own default, not sent.
+  if ($('#length-penalty').value.trim() !== '') body.options.length_penalty = numberField('#length-penalty');
   if ($('#format').value !== 'text') body.options.format = $('#format').value;
   const g = glossary();
   if (Object.keys(g).length) body.options.glossary = g;
@@ -204,6 +221,8 @@ async function translate(body) {
     state.result = null;
     $('#result').hidden = true;
     showError(e);
+    // The daemon restarted or reloaded with other models: the list is stale.
+    if (e.code === 'model_not_found' || e.code === 'network') loadModels();
   } finally {
     btn.disabled = false;
     $('#result').removeAttribute('aria-busy');
@@ -218,11 +237,16 @@ function renderResult() {
   renderSpans(r, hyps[state.hyp]);
   const body = $('#nbest tbody');
   body.replaceChildren();
+  // Without a length penalty the normalised score is the score: a second
+  // column with the same numbers says nothing, so it is shown only when a
+  // hypothesis's two scores differ as printed.
+  const norm = hyps.some((h) => h.norm_score.toFixed(3) !== h.score.toFixed(3));
+  $('#nbest-norm').hidden = !norm;
   hyps.forEach((h, i) => {
     const tr = el('tr', {class: 'hyp', tabindex: '0', 'aria-selected': String(i === state.hyp)});
     tr.append(el('td', {}, String(i + 1)), el('td', {class: 'hyp-text'}, h.text),
-      el('td', {class: 'hyp-score'}, h.score.toFixed(3)),
-      el('td', {class: 'hyp-norm'}, h.norm_score.toFixed(3)));
+      el('td', {class: 'hyp-score num'}, h.score.toFixed(3)));
+    if (norm) tr.append(el('td', {class: 'hyp-norm num'}, h.norm_score.toFixed(3)));
     const pick = () => {
       state.hyp = i;
       state.active = null;
@@ -244,6 +268,7 @@ function renderResult() {
 /* ---------- protected spans (docs/localisation.md) ---------- */
 
 const SENTINEL = /^<\/?(ph|t)\d+>$/;
+const WORD_START = '\u2581'; // SentencePiece's mark of a token that starts a word
 const HOW = {sentinels: 'kept by the model (sentinels)', alignment: 'put back by attention',
   passthrough: 'nothing to translate: the source is the output', none: 'none found'};
 
@@ -299,7 +324,7 @@ function targetWordOf(tokens) {
   let w = -1;
   tokens.forEach((t, k) => {
     const sentinel = SENTINEL.test(t) || (k > 0 && SENTINEL.test(tokens[k - 1]));
-    if (w < 0 || t === '</s>' || (k > 0 && tokens[k - 1] === '</s>') || sentinel || t.startsWith('\u2581')) w++;
+    if (w < 0 || t === '</s>' || (k > 0 && tokens[k - 1] === '</s>') || sentinel || t.startsWith(WORD_START)) w++;
     out.push(w);
   });
   return out;
@@ -322,6 +347,45 @@ function countTokensPerWord(tokens) {
   return counts;
 }
 
+/* Source word (index into source_words) of each source token, by the rule
+ * the daemon groups them with: a token starting with U+2581 starts a word,
+ * and a sentinel is a word of its own. null when that does not give the
+ * daemon's word count (a tokenizer without word-start marks). */
+function sourceWordOf(r) {
+  const toks = r.source_tokens || [];
+  const out = [];
+  let w = -1;
+  toks.forEach((t, k) => {
+    const sentinel = SENTINEL.test(t) || (k > 0 && SENTINEL.test(toks[k - 1]));
+    if (w < 0 || sentinel || t.startsWith(WORD_START)) w++;
+    out.push(w);
+  });
+  return Array.isArray(r.source_words) && w + 1 === r.source_words.length ? out : null;
+}
+
+/* Which columns to flag as low attention, and the words they make up.
+ * Low attention is a property of a word: a word the model may have
+ * dropped. Judging each piece on its own flags most characters of a
+ * character-level model (a date's "monday" spreads its attention over six
+ * letters, none of which gets 0.5), so at subword level a column is flagged
+ * when the word it belongs to got less than the threshold in all (the
+ * daemon's `coverage` for the best hypothesis, the sum of the word's
+ * columns otherwise), as the word level and `low_coverage_words` do. */
+function lowColumns(r, lvl, cols, cov, threshold) {
+  const none = {low: cov.map(() => false), words: []};
+  if (!Number.isFinite(threshold)) return none;
+  const word = lvl === 'word' ? null : sourceWordOf(r);
+  if (!word) {
+    const low = cov.map((c) => c < threshold);
+    return {low, words: cols.filter((_, j) => low[j])};
+  }
+  const sum = [];
+  word.forEach((w, j) => { sum[w] = (sum[w] || 0) + cov[j]; });
+  const byWord = state.hyp === 0 && Array.isArray(r.coverage) && r.coverage.length === sum.length ? r.coverage : sum;
+  const low = word.map((w) => byWord[w] < threshold);
+  return {low, words: r.source_words.filter((_, w) => byWord[w] < threshold)};
+}
+
 function heatmapData() {
   const r = state.result;
   const h = (r.hypotheses || [])[state.hyp];
@@ -331,8 +395,9 @@ function heatmapData() {
   const cols = lvl === 'word' ? r.source_words : r.source_tokens;
   const threshold = Number($('#threshold').value);
   const cov = columnCoverage(r, h, lvl);
-  const low = cov.map((c) => Number.isFinite(threshold) && c < threshold);
-  const d = {r, h, lvl, rows, cols, A: h.attention, cov, low};
+  const {low, words: lowWords} = lowColumns(r, lvl, cols, cov, threshold);
+  // rows and cols become labels; tokRows and tokCols stay the API's tokens
+  const d = {r, h, lvl, rows, cols, tokRows: rows, tokCols: cols, A: h.attention, cov, low, lowWords};
   // Sentinel rows and columns are labelled with their spans and highlighted.
   d.spans = spanLines(d);
   d.rows = rows.map((t, i) => d.spans.rows.get(i) ?? t);
@@ -340,47 +405,88 @@ function heatmapData() {
   return d;
 }
 
-const CELL = 26;
+// Cell side: at least CELL_MIN (a long sentence scrolls sideways), growing
+// with the width the map has up to CELL_MAX (a short one fills the box
+// without turning into a few huge tiles).
+const CELL_MIN = 26;
+const CELL_MAX = 44;
 const CHAR = 7.2; // approximate width of one label character at 12px
+const ROTATE = -50; // degrees: column labels longer than one character
 
 function labelWidth(labels) {
   return Math.ceil(Math.max(2, ...labels.map((s) => [...s].length)) * CHAR) + 10;
 }
 
+/* A token as a label. SentencePiece's word-start mark U+2581 is dropped:
+ * rotated, it reads as "/" in most fonts. The label says instead that the
+ * token starts a word (`start`), which the map shows as a light dot; a mark
+ * standing alone (a space, in a character-level model) shows as "␣". */
+function tokenLabel(t) {
+  if (!t.includes(WORD_START)) return {text: t, start: false};
+  const text = t.split(WORD_START).join(' ').trim();
+  return {text: text === '' ? '\u2423' : text, start: t.startsWith(WORD_START)};
+}
+
+/* The cell side for a map of `n` columns after `left` pixels of labels, from
+ * the width the map's box has now. */
+function cellSize(n, left) {
+  const wrap = $('#heatmap-wrap');
+  const pad = 2 * 6 + 20; // #heatmap's padding and the map's right margin
+  const avail = wrap ? wrap.clientWidth - pad - left : 0;
+  return Math.max(CELL_MIN, Math.min(CELL_MAX, Math.floor(avail / Math.max(1, n))));
+}
+
 function buildSvg(d) {
-  const left = labelWidth(d.rows);
-  const top = Math.ceil(labelWidth(d.cols) * 0.75) + 8;
+  // The text shown (a span's own text on its sentinel), the mark from the token.
+  const label = (shown, token) => ({text: tokenLabel(shown).text, start: token.startsWith(WORD_START)});
+  const cols = d.cols.map((c, j) => label(c, d.tokCols[j]));
+  const rows = d.rows.map((t, i) => label(t, d.tokRows[i]));
+  // Single characters stay upright: turned, a letter is harder to read and
+  // saves no room.
+  const turned = cols.map((c) => [...c.text].length > 1);
+  const left = labelWidth(rows.map((r) => r.text)) + 4; // + the word-start dot
+  const tall = cols.filter((_, j) => turned[j]).map((c) => c.text);
+  // sin 50° of the longest turned label, bold (span labels) a little wider
+  const top = tall.length ? Math.ceil(labelWidth(tall) * 0.8) + 10 : 24;
+  const CELL = cellSize(d.cols.length, left);
   // The legend is at least 120 px wide plus its 'weight' label: a map of a
   // few columns must still leave room for it.
   const lw = Math.max(120, Math.min(240, d.cols.length * CELL));
-  const width = left + Math.max(d.cols.length * CELL + 20, lw + 60);
+  // A turned label reaches cos 50° of its length right of its column: the
+  // last ones may end past the map (bold span labels are a little wider).
+  const reach = Math.max(0, ...cols.map((c, j) => (turned[j] ? (j + 0.5) * CELL + [...c.text].length * CHAR * 1.1 * 0.643 : 0)));
+  const width = left + Math.ceil(Math.max(d.cols.length * CELL + 20, lw + 60, reach + 8));
   const height = top + d.rows.length * CELL + 60;
   const svg = svgEl('svg', {xmlns: SVG_NS, width, height, viewBox: `0 0 ${width} ${height}`,
-    'font-family': 'DejaVu Sans, Verdana, sans-serif', 'font-size': 12, role: 'img',
+    'font-family': 'DejaVu Sans, Verdana, sans-serif', 'font-size': 12, role: 'img', 'data-cell': CELL,
     'aria-label': `Attention of ${d.rows.length} target by ${d.cols.length} source ${d.lvl === 'word' ? 'words' : 'tokens'}`});
   svg.append(svgEl('rect', {x: 0, y: 0, width, height, fill: '#ffffff'}));
   const bands = svgEl('g', {class: 'span-bands'}); // drawn over the cells
-  d.cols.forEach((c, j) => {
+  const MARK = '#9aa3ad'; // the word-start dot: lighter than any label
+  cols.forEach((c, j) => {
     const x = left + j * CELL + CELL / 2;
     const span = d.spans.cols.has(j);
     if (span) {
       bands.append(svgEl('rect', {class: 'span-band', 'pointer-events': 'none', x: left + j * CELL, y: top, width: CELL - 1,
         height: d.rows.length * CELL, fill: 'none', stroke: '#7b1fa2', 'stroke-width': 2}));
     }
-    svg.append(svgEl('text', {class: 'src-label' + (d.low[j] ? ' low' : '') + (span ? ' span' : ''), 'data-col': j,
-      x, y: top - 6, transform: `rotate(-50 ${x} ${top - 6})`,
+    const cls = 'src-label' + (d.low[j] ? ' low' : '') + (span ? ' span' : '') + (c.start ? ' word-start' : '');
+    const at = turned[j] ? {x, y: top - 6, transform: `rotate(${ROTATE} ${x} ${top - 6})`} : {x, y: top - 7, 'text-anchor': 'middle'};
+    svg.append(svgEl('text', {class: cls, 'data-col': j, 'data-token': d.tokCols[j], ...at,
       fill: span ? '#7b1fa2' : d.low[j] ? '#b30000' : '#222222',
-      'font-weight': d.low[j] || span ? 'bold' : 'normal'}, c));
+      'font-weight': d.low[j] || span ? 'bold' : 'normal'}, c.text));
+    if (c.start) svg.append(svgEl('circle', {class: 'word-start-mark', 'data-col': j, cx: x, cy: top - 2.5, r: 1.6, fill: MARK}));
   });
-  d.rows.forEach((t, i) => {
+  rows.forEach((t, i) => {
     const span = d.spans.rows.has(i);
     if (span) {
       bands.append(svgEl('rect', {class: 'span-band', 'pointer-events': 'none', x: left, y: top + i * CELL, width: d.cols.length * CELL,
         height: CELL - 1, fill: 'none', stroke: '#7b1fa2', 'stroke-width': 2}));
     }
-    svg.append(svgEl('text', {class: 'tgt-label' + (span ? ' span' : ''), 'data-row': i, x: left - 6,
-      y: top + i * CELL + CELL / 2 + 4, 'text-anchor': 'end', fill: span ? '#7b1fa2' : '#222222',
-      'font-weight': span ? 'bold' : 'normal'}, t));
+    svg.append(svgEl('text', {class: 'tgt-label' + (span ? ' span' : '') + (t.start ? ' word-start' : ''), 'data-row': i,
+      'data-token': d.tokRows[i], x: left - 8, y: top + i * CELL + CELL / 2 + 4, 'text-anchor': 'end',
+      fill: span ? '#7b1fa2' : '#222222', 'font-weight': span ? 'bold' : 'normal'}, t.text));
+    if (t.start) svg.append(svgEl('circle', {class: 'word-start-mark', 'data-row': i, cx: left - 4, cy: top + i * CELL + CELL / 2, r: 1.6, fill: MARK}));
   });
   const cells = svgEl('g', {class: 'cells'});
   d.A.forEach((row, i) => row.forEach((w, j) => {
@@ -418,11 +524,12 @@ function renderHeatmap() {
     $('#low-attention').textContent = '';
     return;
   }
+  state.mapBox = $('#heatmap-wrap').clientWidth;
   box.append(buildSvg(d));
-  const lowWords = d.cols.filter((_, j) => d.low[j]);
+  const lowWords = d.lowWords;
   $('#low-attention').textContent = lowWords.length
     ? `Little attention (< ${$('#threshold').value}): ${lowWords.join(' ')}`
-    : `Every source ${d.lvl === 'word' ? 'word' : 'token'} received at least ${$('#threshold').value} attention.`;
+    : `Every source word received at least ${$('#threshold').value} attention.`;
   $('#low-attention').classList.toggle('warn', lowWords.length > 0);
   if (state.active) setActive(state.active.row, state.active.col);
 }
@@ -585,7 +692,9 @@ function sample(m, t) {
 function push(name, t, v) {
   const s = live.series[name];
   s.push([t, v]);
-  while (s.length > live.keep) s.shift();
+  // The window is the last live.keep seconds (a tab left in the background
+  // stops polling: what it sampled before may be older than that).
+  while (s.length > live.keep || (s.length && s[0][0] < t - live.keep)) s.shift();
 }
 
 async function pollMetrics() {
@@ -603,16 +712,21 @@ async function pollMetrics() {
   live.last = s;
   $('#live-status').textContent = `${s.loaded} model(s) loaded${s.draining ? ', draining' : ''}; ` +
     `${s.tokensPerS.toFixed(0)} tokens/s; updated ${new Date().toLocaleTimeString()}`;
-  if (!p) return;
-  const dt = Math.max(1e-3, s.t - p.t);
-  const steps = s.rowsCount - p.rowsCount;
-  const reqs = s.latCount - p.latCount;
-  push('throughput', s.t, (s.sentences - p.sentences) / dt);
-  push('queue', s.t, s.queue);
-  push('rows', s.t, steps > 0 ? (s.rowsSum - p.rowsSum) / steps : 0);
-  push('latency', s.t, reqs > 0 ? 1000 * (s.latSum - p.latSum) / reqs : 0);
-  const q = quantile(p.buckets, s.buckets, 0.95);
-  push('p95', s.t, q === null ? 0 : 1000 * q);
+  if (p) {
+    const dt = Math.max(1e-3, s.t - p.t);
+    const steps = s.rowsCount - p.rowsCount;
+    const reqs = s.latCount - p.latCount;
+    push('throughput', s.t, (s.sentences - p.sentences) / dt);
+    push('queue', s.t, s.queue);
+    // No decoder step or no request in the interval: there is no value (a
+    // gap in the line, "—"), not a zero: an idle daemon is not 0 ms fast.
+    push('rows', s.t, steps > 0 ? (s.rowsSum - p.rowsSum) / steps : null);
+    push('latency', s.t, reqs > 0 ? 1000 * (s.latSum - p.latSum) / reqs : null);
+    const q = quantile(p.buckets, s.buckets, 0.95);
+    push('p95', s.t, q === null ? null : 1000 * q);
+  }
+  // Drawn from the first scrape on: the axes and time ticks show before
+  // there is anything to plot.
   drawChart('#chart-throughput', [live.series.throughput], ['sentences/s']);
   drawChart('#chart-queue', [live.series.queue], ['queued']);
   drawChart('#chart-rows', [live.series.rows], ['rows/step']);
@@ -623,37 +737,72 @@ const CW = 560, CH = 150, PAD = {l: 44, r: 10, t: 10, b: 22};
 const LINE_COLOURS = ['#2171b5', '#d94801'];
 
 function fmt(v) {
+  if (Number.isInteger(v)) return String(v); // a queue depth, an idle 0
   return Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2);
+}
+
+const TICK_S = 60; // a time tick each minute of the window
+
+/* One series as a path: a move at each sample after a gap (null), so that
+ * intervals without a value are not joined over; a lone point is a dot. */
+function seriesPath(s, x, y) {
+  let d = '';
+  let joined = false;
+  for (const [t, v] of s) {
+    if (v === null) {
+      joined = false;
+      continue;
+    }
+    d += `${joined ? 'L' : 'M'}${x(t).toFixed(1)},${y(v).toFixed(1)} `;
+    if (!joined) d += 'h0.01 ';
+    joined = true;
+  }
+  return d.trim();
 }
 
 function drawChart(sel, series, names) {
   const svg = $(sel);
   svg.setAttribute('viewBox', `0 0 ${CW} ${CH}`);
   svg.replaceChildren();
-  const all = series.flat();
-  const t1 = all.length ? Math.max(...all.map((p) => p[0])) : 0;
+  // The window ends now, whether or not there were samples.
+  const t1 = Date.now() / 1000;
   const t0 = t1 - live.keep;
-  const ymax = Math.max(1e-9, ...all.map((p) => p[1])) * 1.1;
+  const values = series.flat().map((p) => p[1]).filter((v) => v !== null);
+  // Nothing above zero yet: a scale of 0 to 1 rather than 0 to 0.
+  const vmax = values.length ? Math.max(...values) : 0;
+  const ymax = vmax > 0 ? vmax * 1.1 : 1;
   const x = (t) => PAD.l + (CW - PAD.l - PAD.r) * (t - t0) / (t1 - t0);
   const y = (v) => CH - PAD.b - (CH - PAD.t - PAD.b) * v / ymax;
   svg.append(svgEl('line', {x1: PAD.l, y1: CH - PAD.b, x2: CW - PAD.r, y2: CH - PAD.b, stroke: '#999'}),
     svgEl('line', {x1: PAD.l, y1: PAD.t, x2: PAD.l, y2: CH - PAD.b, stroke: '#999'}),
     svgEl('text', {x: PAD.l - 4, y: PAD.t + 8, 'text-anchor': 'end', 'font-size': 10}, fmt(ymax)),
-    svgEl('text', {x: PAD.l - 4, y: CH - PAD.b, 'text-anchor': 'end', 'font-size': 10}, '0'),
-    svgEl('text', {x: CW - PAD.r, y: CH - 6, 'text-anchor': 'end', 'font-size': 10}, 'last 5 minutes'));
+    svgEl('text', {x: PAD.l - 4, y: CH - PAD.b, 'text-anchor': 'end', 'font-size': 10}, '0'));
+  for (let k = live.keep / TICK_S; k >= 0; k--) {
+    const tx = x(t1 - k * TICK_S);
+    svg.append(svgEl('line', {class: 'time-tick', x1: tx, y1: CH - PAD.b, x2: tx, y2: CH - PAD.b + 4, stroke: '#999'}),
+      svgEl('text', {class: 'time-label', x: tx, y: CH - 6, 'font-size': 10, fill: '#5f6368',
+        'text-anchor': k === 0 ? 'end' : k === live.keep / TICK_S ? 'start' : 'middle'}, k === 0 ? 'now' : `−${k} min`));
+  }
   series.forEach((s, k) => {
-    if (!s.length) return;
-    svg.append(svgEl('polyline', {fill: 'none', stroke: LINE_COLOURS[k], 'stroke-width': 2,
-      points: s.map((p) => `${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(' ')}));
-    const v = s[s.length - 1][1];
-    // A dot on the newest sample: the chart shows something from the first
-    // sample on, before there are two points to join.
-    svg.append(svgEl('circle', {class: 'latest-dot', r: 3, fill: LINE_COLOURS[k],
-      cx: x(s[s.length - 1][0]).toFixed(1), cy: y(v).toFixed(1)}));
-    svg.append(svgEl('text', {class: 'latest', 'data-latest': String(v), x: PAD.l + 6 + k * 130, y: PAD.t + 12,
-      fill: LINE_COLOURS[k], 'font-size': 12, 'font-weight': 'bold'}, `${names[k]}: ${fmt(v)}`));
+    const known = s.filter((p) => p[1] !== null);
+    const last = known.length ? known[known.length - 1] : null;
+    const now = s.length ? s[s.length - 1][1] : null;
+    if (last) {
+      svg.append(svgEl('path', {class: 'series', fill: 'none', stroke: LINE_COLOURS[k], 'stroke-width': 2,
+        'stroke-linecap': 'round', 'stroke-linejoin': 'round', d: seriesPath(s, x, y)}));
+      // A dot on the newest value: the chart shows something from the first
+      // sample on, before there are two points to join.
+      svg.append(svgEl('circle', {class: 'latest-dot', r: 3, fill: LINE_COLOURS[k],
+        cx: x(last[0]).toFixed(1), cy: y(last[1]).toFixed(1)}));
+    }
+    // The newest interval had no value: say so, with the last one seen.
+    const text = now !== null ? fmt(now) : last ? `— (last ${fmt(last[1])})` : '— no traffic';
+    svg.append(svgEl('text', {class: 'latest', 'data-latest': last ? String(last[1]) : '', x: PAD.l + 6 + k * 190, y: PAD.t + 12,
+      fill: LINE_COLOURS[k], 'font-size': 12, 'font-weight': 'bold'}, `${names[k]}: ${text}`));
   });
 }
+
+const RECENT_SHOWN = 20;
 
 async function pollRecent() {
   let rec;
@@ -670,8 +819,13 @@ async function pollRecent() {
       'Set recent_translations = N in seq2seqd.conf to keep the last N in memory.';
     return;
   }
-  $('#recent-status').textContent = `Last ${rec.items.length} of ${rec.total} translations (buffer of ${rec.capacity}).`;
-  for (const it of rec.items) {
+  // Newest first; only the newest RECENT_SHOWN, so that a large buffer does
+  // not make the page grow without bound (the table also scrolls).
+  const shown = rec.items.slice(0, RECENT_SHOWN);
+  $('#recent-status').textContent = shown.length
+    ? `The newest ${shown.length} of ${rec.total} translations (the daemon keeps ${rec.capacity}).`
+    : `No translation yet (the daemon keeps the last ${rec.capacity}).`;
+  for (const it of shown) {
     const tr = el('tr');
     tr.append(el('td', {}, new Date(it.time_ms).toLocaleTimeString()), el('td', {}, it.model),
       el('td', {class: 'recent-source'}, it.source), el('td', {class: 'recent-translation'}, it.translation),
@@ -709,11 +863,18 @@ function showView() {
   else stopLive();
 }
 
+const HEALTH_MS = 5000; // how often the page checks /readyz and the model list
+
 async function checkHealth() {
   try {
     const r = await api('/readyz');
     $('#health').textContent = `ready · ${r.models} model(s)`;
     $('#health').className = 'health ok';
+    // The daemon may have restarted or reloaded with other models since the
+    // page loaded: a list that changed is shown again (an unchanged one is
+    // left alone).
+    // (Also a first list that could not be read when the page loaded.)
+    await loadModels();
   } catch (e) {
     $('#health').textContent = `not ready: ${e.message}`;
     $('#health').className = 'health bad';
@@ -747,6 +908,12 @@ function init() {
     });
   }
   $('#threshold').addEventListener('input', () => state.result && renderHeatmap());
+  // The cells follow the width of the box: draw again when it changes (the
+  // box is as wide as the page allows, whatever the map inside it).
+  new ResizeObserver(() => {
+    const w = $('#heatmap-wrap').clientWidth;
+    if (w > 0 && w !== state.mapBox && state.result && !$('#result').hidden) renderHeatmap();
+  }).observe($('#heatmap-wrap'));
   const map = $('#heatmap');
   map.addEventListener('mouseover', (ev) => {
     const c = ev.target.closest('rect.cell');
@@ -763,7 +930,7 @@ function init() {
   window.addEventListener('hashchange', showView);
   showView();
   checkHealth();
-  setInterval(checkHealth, 10000);
+  setInterval(checkHealth, HEALTH_MS);
   loadModels();
 }
 

@@ -177,11 +177,20 @@ function readHeatmap(page) {
     return {
       cells,
       srcLabels: [...document.querySelectorAll('#heatmap svg text.src-label')].map((t) => t.textContent),
+      srcTokens: [...document.querySelectorAll('#heatmap svg text.src-label')].map((t) => t.getAttribute('data-token')),
+      tgtTokens: [...document.querySelectorAll('#heatmap svg text.tgt-label')].map((t) => t.getAttribute('data-token')),
       srcLow: [...document.querySelectorAll('#heatmap svg text.src-label')].map((t) => t.classList.contains('low')),
       tgtLabels: [...document.querySelectorAll('#heatmap svg text.tgt-label')].map((t) => t.textContent),
       shown,
     };
   }, HYP_ROWS);
+}
+
+/* What a label shows for a token (issue 13): SentencePiece's word-start mark
+ * U+2581 dropped (rotated, it reads as "/"), a lone mark shown as "␣". */
+function shownLabel(t) {
+  const s = t.split('\u2581').join(' ').trim();
+  return s === '' ? '\u2423' : s;
 }
 
 /* Row and column labels of a hypothesis's matrix, by its attention level. */
@@ -194,8 +203,10 @@ function checkHeatmapMatches(hm, result, hyp, what) {
   const {rows, cols} = axes(result, hyp);
   check(Array.isArray(hyp.attention), `${what}: the API returned no attention matrix`);
   eq(hm.cells.length, rows.length * cols.length, `${what}: number of rect.cell (|rows| x |cols| = ${rows.length} x ${cols.length})`);
-  eq(hm.srcLabels, cols, `${what}: text.src-label`);
-  eq(hm.tgtLabels, rows, `${what}: text.tgt-label`);
+  eq(hm.srcTokens, cols, `${what}: text.src-label data-token`);
+  eq(hm.tgtTokens, rows, `${what}: text.tgt-label data-token`);
+  eq(hm.srcLabels, cols.map(shownLabel), `${what}: text.src-label`);
+  eq(hm.tgtLabels, rows.map(shownLabel), `${what}: text.tgt-label`);
   const seen = new Set();
   for (const c of hm.cells) {
     check(c.row !== null && c.col !== null && c.weight !== null, `${what}: a cell lacks data-row/data-col/data-weight: ${JSON.stringify(c)}`);
@@ -594,6 +605,14 @@ async function main() {
       if (on) eq(text, wantRows.get(i), `target row ${i} label`);
     });
     eq(marks.bands, wantCols.size + wantRows.size, 'rect.span-band count');
+    // Every label inside the map's picture (a turned one used to be cut).
+    const outside = await page.$eval('#heatmap svg', (svg) => {
+      const box = svg.getBoundingClientRect();
+      return [...svg.querySelectorAll('text.src-label, text.tgt-label')].map((t) => [t.textContent, t.getBoundingClientRect()])
+        .filter(([, b]) => b.left < box.left - 0.5 || b.right > box.right + 0.5 || b.top < box.top - 0.5)
+        .map(([t, b]) => `${JSON.stringify(t)} at ${b.left.toFixed(0)}..${b.right.toFixed(0)} x ${b.top.toFixed(0)} (map ${box.left.toFixed(0)}..${box.right.toFixed(0)} x ${box.top.toFixed(0)})`);
+    });
+    eq(outside, [], 'labels outside the heatmap');
     if (r.protection === 'sentinels') check(wantCols.size >= 3 && wantRows.size >= 3, 'sentinel spans not in the matrix');
     await shot(page, 'dashboard-spans.png');
     await page.selectOption('#format', 'text');
@@ -630,9 +649,9 @@ async function main() {
       await api(base, '/v1/translate', {model: modelA.name, text: modelA.examples[k % modelA.examples.length]});
       await new Promise((r) => setTimeout(r, 250));
       risen = await page.evaluate(() => {
-        const pl = document.querySelector('#chart-throughput polyline');
+        const pl = document.querySelector('#chart-throughput path.series');
         if (!pl) return false;
-        const pts = pl.getAttribute('points').trim().split(/\s+/);
+        const pts = pl.getAttribute('d').match(/[ML]/g) || [];
         const v = Number(document.querySelector('#chart-throughput [data-latest]').getAttribute('data-latest'));
         return pts.length >= 3 && v > 0;
       });
@@ -640,7 +659,7 @@ async function main() {
     check(risen, 'the throughput chart never showed 3+ samples with a latest value above 0 under traffic');
     const drawn = await page.evaluate((sels) => sels.map((s) => {
       const c = document.querySelector(s);
-      return [s, c.querySelectorAll('polyline').length, c.querySelectorAll('circle.latest-dot').length];
+      return [s, c.querySelectorAll('path.series').length, c.querySelectorAll('circle.latest-dot').length];
     }), charts);
     for (const [s, lines, dots] of drawn) {
       const want = s === '#chart-latency' ? 2 : 1;

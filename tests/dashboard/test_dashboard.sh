@@ -1,5 +1,7 @@
 #!/bin/sh
-# Real-browser tests of the dashboard (test_dashboard.mjs), as TAP.
+# Real-browser tests of the dashboard (test_dashboard.mjs, or the .mjs file
+# named in S2S_DASHBOARD_TEST: test_dashboard_firsthour.sh runs the second
+# one this way), as TAP.
 #
 # Needs node (18 or later), Debian's chromium and, the first time, npm:
 # playwright-core, pinned in package-lock.json here, is installed with
@@ -32,6 +34,15 @@ missing=""
 command -v node >/dev/null 2>&1 || missing="$missing nodejs"
 [ -n "$chromium" ] && [ -x "$chromium" ] || missing="$missing chromium"
 lock=$here/package-lock.json
+script=$here/${S2S_DASHBOARD_TEST:-test_dashboard.mjs}
+[ -f "$script" ] || { echo "1..1"; echo "not ok 1 - no test file $script"; exit 1; }
+# Both dashboard tests install into the same folder and make check may run
+# them at once: the check and the install below are done under a lock.
+mkdir -p "$builddir/tests/dashboard" || unable "cannot create $builddir/tests/dashboard"
+if command -v flock >/dev/null 2>&1; then
+	exec 9>"$builddir/tests/dashboard/npm.lock"
+	flock 9
+fi
 installed=no
 if [ -f "$npmdir/installed.lock" ] && cmp -s "$lock" "$npmdir/installed.lock" &&
 	[ -f "$npmdir/node_modules/playwright-core/package.json" ]; then
@@ -55,8 +66,9 @@ if [ "$installed" = no ]; then
 	fi
 	cat "$lock" >"$npmdir/installed.lock"
 fi
+exec 9>&-
 
 export S2S_CHROMIUM="$chromium" S2S_PLAYWRIGHT="$npmdir/node_modules/playwright-core"
 # --no-warnings: node 18 calls fetch experimental on stderr, which the TAP
 # driver would mix into the report.
-exec node --no-warnings "$here/test_dashboard.mjs"
+exec node --no-warnings "$script"
