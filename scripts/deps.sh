@@ -13,6 +13,7 @@ BUILD_PKGS="build-essential autoconf automake libtool pkg-config
 # jq: the README's curl examples pipe into it.
 TEST_PKGS="python3 curl jq systemd valgrind clang libclang-rt-14-dev
   python3-polib gettext translate-toolkit"
+TEST_PKGS="$TEST_PKGS yamllint" # tests/kubernetes: lints deploy/kubernetes/*.yaml
 # The dashboard's browser tests (tests/dashboard): node runs playwright-core
 # (from npm) against Debian's chromium.
 BROWSER_PKGS="nodejs npm chromium"
