@@ -3,6 +3,10 @@
 # hardened services' exposure (`systemd-analyze security --offline=yes`) is
 # at most 1.5: seq2seqd.service and the template seq2seqd@.service,
 # instantiated as seq2seqd@8081 (a template itself cannot be analysed).
+# Then the template's command line is run as systemd would run instance 8081
+# (%i = 8081) with --check-config, to show the documented design: the port
+# comes from the instance name, a per-instance SEQ2SEQD_CONFIG and
+# SEQ2SEQD_* variables apply.
 # A last test feeds verify a unit with a broken line and expects it to be
 # reported, so a verify that reports nothing proves something.
 #
@@ -35,7 +39,7 @@ place "$srcdir/systemd/seq2seqd.socket" seq2seqd.socket
 place "$builddir/systemd/seq2seqd@.service" seq2seqd@8081.service
 place "$srcdir/systemd/seq2seqd@.socket" seq2seqd@8081.socket
 
-echo "1..7"
+echo "1..8"
 n=0
 result() { # OK? DESCRIPTION [OUTPUT]
 	n=$((n + 1))
@@ -74,3 +78,13 @@ sed 's/^ProtectSystem=strict/ProtectSystem=stritc/' "$tmp/seq2seqd@8081.service"
 verify seq2seqd@9999.service
 if [ $ok = no ] && printf '%s\n' "$out" | grep -q 'ProtectSystem\|protect system'; then ok=yes; else ok=no; fi
 result $ok "verify reports a broken unit (ProtectSystem=stritc)" "$out"
+
+# The instance's command line, %i expanded as systemd does, with what a
+# per-instance environment file would set.
+printf 'max_rows = 32\nport = 9999\n' >"$tmp/instance.conf"
+cmd=$(sed -n 's/^ExecStart=//p' "$tmp/seq2seqd@8081.service" | sed 's/%i/8081/g')
+# shellcheck disable=SC2086 # the unit's command line, split as systemd splits it
+out=$(env SEQ2SEQD_CONFIG="$tmp/instance.conf" SEQ2SEQD_WORKERS=3 $cmd --data_dir="$srcdir" --check-config 2>&1)
+if printf '%s\n' "$out" | grep -qx 'port = 8081' && printf '%s\n' "$out" | grep -qx 'max_rows = 32' &&
+	printf '%s\n' "$out" | grep -qx 'workers = 3'; then ok=yes; else ok=no; fi
+result $ok "seq2seqd@8081: port 8081 from the instance, SEQ2SEQD_CONFIG and SEQ2SEQD_* from its environment" "$out"
