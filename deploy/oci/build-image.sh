@@ -24,6 +24,9 @@
 # (default localhost/seq2seqd:VERSION), BUILDAH_FLAGS (default:
 # --storage-driver vfs, which works inside containers too).
 # Needs: mmdebstrap, buildah (Debian 12 packages), the build dependencies.
+# SC2016: mmdebstrap's hooks get their tree as "$1", expanded by the hook's
+# own shell, hence single quotes; SC2086: BUILDAH_FLAGS is a list of words.
+# shellcheck disable=SC2016,SC2086
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
@@ -71,7 +74,6 @@ mmdebstrap --variant=essential --include="$runtime_pkgs" \
 	{ tail -n 30 "$out/mmdebstrap.log"; exit 1; }
 
 # 3. the image, FROM scratch
-# shellcheck disable=SC2086 # BUILDAH_FLAGS is a list of words
 ctr=$(buildah $buildah_flags from scratch)
 trap 'buildah $buildah_flags rm "$ctr" >/dev/null 2>&1 || true' EXIT
 buildah $buildah_flags copy "$ctr" "$out/rootfs" / >/dev/null

@@ -6,12 +6,13 @@
 # then a SIGTERM drain. Exit status 0 when all pass.
 #
 #   sh deploy/oci/smoke-test.sh IMAGE.oci.tar
+# SC2086: BUILDAH_FLAGS is a list of words; SC2317: cleanup runs from trap.
+# shellcheck disable=SC2086,SC2317
 set -u
 archive=${1:?usage: smoke-test.sh IMAGE.oci.tar}
 F=${BUILDAH_FLAGS:---storage-driver vfs}
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 log=$(mktemp)
-# shellcheck disable=SC2086 # BUILDAH_FLAGS is a list of words
 ctr=$(buildah $F from --quiet "oci-archive:$archive" | tail -n 1) || exit 1
 cleanup() { buildah $F rm "$ctr" >/dev/null 2>&1; rm -f "$log"; }
 trap cleanup EXIT
