@@ -91,6 +91,8 @@ buildah $buildah_flags config \
 	--label org.opencontainers.image.version="$version" \
 	--label org.opencontainers.image.base.name="debian:bookworm (mmdebstrap, essential)" \
 	"$ctr"
+# --disable-compression=false: gzip the layer (buildah stores it
+# uncompressed by default), as registries and runtimes expect.
 rm -f "$out/seq2seqd-$version.oci.tar"
-buildah $buildah_flags commit --format oci "$ctr" "oci-archive:$out/seq2seqd-$version.oci.tar:$tag" >/dev/null
+buildah $buildah_flags commit --format oci --disable-compression=false "$ctr" "oci-archive:$out/seq2seqd-$version.oci.tar:$tag" >/dev/null
 echo "image: $out/seq2seqd-$version.oci.tar ($tag), $(du -h "$out/seq2seqd-$version.oci.tar" | cut -f1); rootfs $(du -sh "$out/rootfs" | cut -f1)"
