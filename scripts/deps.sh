@@ -12,10 +12,11 @@ BUILD_PKGS="build-essential autoconf automake libtool pkg-config
 # (msgfmt -c), the held-out localisation evaluation (pofilter; docs/po.md).
 # jq: the README's curl examples pipe into it.
 # haproxy, nginx-light: tests/deploy runs the shipped deploy/ configurations;
-# prometheus (with promtool): tests/prometheus (deploy/prometheus).
+# prometheus (with promtool): tests/prometheus (deploy/prometheus);
+# yamllint: tests/kubernetes lints deploy/kubernetes/*.yaml.
 TEST_PKGS="python3 curl jq systemd valgrind clang libclang-rt-14-dev
   python3-polib gettext translate-toolkit
-  haproxy nginx-light prometheus"
+  haproxy nginx-light prometheus yamllint"
 # The dashboard's browser tests (tests/dashboard): node runs playwright-core
 # (from npm) against Debian's chromium.
 BROWSER_PKGS="nodejs npm chromium"
