@@ -197,6 +197,8 @@ def sample(logp_row, opts, t, margins=None):
                     margins.append((run - p * total) / total)
                     if k > 0:
                         margins.append((p * total - (run - x)) / total)
+                    if k + 1 < len(order):  # which id is last kept: its gap to the next
+                        margins.append(order[k][1] - order[k + 1][1])
                 break
         order, weights = order[:keep], weights[:keep]
     total = 0.0
@@ -210,6 +212,8 @@ def sample(logp_row, opts, t, margins=None):
         if run > target:
             if margins is not None:
                 margins.append(min(target - before, run - target) / total)
+                # A near tie with a neighbour could swap which id owns this interval.
+                margins.extend(order[j][1] - order[j + 1][1] for j in (k - 1, k) if 0 <= j < len(order) - 1)
             return order[k][0]
     return order[-1][0]
 
