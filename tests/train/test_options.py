@@ -47,11 +47,17 @@ if torch is not None:
 _MODELS = {}
 
 
-def model(rel):
+def loaded(rel):
+	"""(model, its sentinel constraint or None), loaded once."""
 	if rel not in _MODELS:
 		torch.set_num_threads(1)
-		_MODELS[rel] = load_model(os.path.join(ROOT, rel))[0]
+		m, meta = load_model(os.path.join(ROOT, rel))
+		_MODELS[rel] = (m, D.sentinel_constraint(meta))
 	return _MODELS[rel]
+
+
+def model(rel):
+	return loaded(rel)[0]
 
 
 def close(a, b):
@@ -74,12 +80,13 @@ class FixtureParity(unittest.TestCase):
 		for path in sorted(glob.glob(os.path.join(OPTIONS_DIR, "*.json"))):
 			with open(path) as f:
 				doc = json.load(f)
-			m = model(doc["model"])
+			m, constraint = loaded(doc["model"])
+			self.assertEqual(doc["sentinels_banned"], constraint is not None)
 			by_name = {c["name"]: c for c in doc["cases"]}
 			for case in doc["cases"]:
 				where = "%s: %s" % (os.path.basename(path), case["name"])
 				self.assertEqual(sorted(case["options"]), sorted(D.DecodeOptions().to_json()), where)
-				out = D.decode(m, case["src_ids"], D.DecodeOptions.from_json(case["options"]))
+				out = D.decode(m, case["src_ids"], D.DecodeOptions.from_json(case["options"]), constraint=constraint)
 				self.assertEqual([h["ids"] for h in out["hyps"]], [h["ids"] for h in case["hyps"]], where)
 				for got, want in zip(out["hyps"], case["hyps"]):
 					self.assertEqual(got["finished"], want["finished"], where)
@@ -329,6 +336,21 @@ class Scores(unittest.TestCase):
 			f = D.decode(m, src, D.DecodeOptions(length_penalty=0.6, prefix_ids=tuple(body), force_eos=True))["hyps"][0]
 			self.assertEqual(f["ids"], g["ids"])
 			self.assertEqual((f["score"], f["norm_score"]), (g["score"], g["norm_score"]))
+
+
+@NEED_TORCH
+class Sentinels(unittest.TestCase):
+	def test_en_fr_never_draws_a_sentinel(self):
+		m, constraint = loaded("models/en-fr.safetensors")
+		self.assertIsNone(loaded("tests/fixtures/gru_none_linear_2layer.safetensors")[1])
+		banned = set(constraint.never)
+		self.assertGreaterEqual(len(banned), 8)
+		o = dict(sampling_topk=0, sampling_temperature=4.0, return_alternatives=64, max_len_b=6)
+		for seed in range(6):
+			out = D.decode(m, [200, 5, 24, 40], D.DecodeOptions(seed=seed, **o), constraint=constraint)
+			self.assertFalse(banned & set(out["hyps"][0]["ids"]))
+			self.assertFalse(banned & {w for w, _ in out["alternatives"]})
+			self.assertEqual(len(out["alternatives"]), 64)
 
 
 @NEED_TORCH

@@ -19,6 +19,7 @@ section each piece follows.
 """
 
 import dataclasses
+import json
 import math
 
 import numpy as np
@@ -258,9 +259,25 @@ def max_steps(n_src, opts):
     return max(1, min(opts.max_len, int(math.floor(opts.max_len_a * n_src)) + opts.max_len_b))
 
 
+def sentinel_constraint(meta):
+    """The §6 constraint (docs/localisation.md) every sentence without spans
+    of a model with sentinels decodes under, as the C core does: no sentinel
+    is ever emitted. None for a model without sentinels. `meta` is the
+    checkpoint metadata (s2s_ref.export.load_model's second value)."""
+    from .spans import Constraint, Sentinels
+    sent = Sentinels(json.loads(meta["seq2seqd.src_vocab"]), json.loads(meta["seq2seqd.tgt_vocab"]))
+    if sent.n_ph < 1 and sent.n_pairs < 1:
+        return None
+    return Constraint(sent, 0, 0)
+
+
 @torch.no_grad()
-def decode(model, src_ids, opts=None, margins=None):
+def decode(model, src_ids, opts=None, margins=None, constraint=None):
     """One sentence under `opts` -> {"hyps": [hyp dicts, best first], "alternatives": [(id, logp)]}.
+
+    `constraint`: None or an s2s_ref.spans.Constraint (sentinel_constraint()
+    for a model with sentinels): its bans apply after the log-softmax, with
+    no renormalisation (spec step 4), before alternatives and selection.
 
     Hypothesis dicts are those of Seq2Seq.beam_search (ids, logprobs, score,
     norm_score, finished, attention). `margins`, when a list, receives every
@@ -287,6 +304,9 @@ def decode(model, src_ids, opts=None, margins=None):
             y, state, feed, enc["memory"][expand], _sel(enc["keys"], expand), enc["mask"][expand])
         rows_z = [process_logits(z[i], live[i]["ids"], opts) for i in range(nl)]
         logp = torch.log_softmax(torch.stack(rows_z), 1)
+        if constraint is not None:
+            for i, h in enumerate(live):
+                constraint.apply(logp[i], h.setdefault("cstate", constraint.start()))
         if opts.return_alternatives and t == len(prefix):
             alternatives = ranked(logp[0], opts.return_alternatives)
             if margins is not None:
@@ -301,6 +321,8 @@ def decode(model, src_ids, opts=None, margins=None):
         new_live, rows = [], []
         for i, w in picks:
             h = _copy_hyp(live[i])
+            if constraint is not None:
+                h["cstate"] = constraint.advance(live[i]["cstate"], w)
             lpw = logp[i, w]
             h["ids"].append(w)
             h["logprobs"].append(np.float32(float(lpw)))
