@@ -230,18 +230,20 @@ def lp_factor(n, opts):
 
 
 def coverage(attention, beta):
-    """GNMT cp = beta * sum_j log(min(max(c_j, 1e-6), 1)), c_j summed over the
-    hypothesis' attention rows in float32, the logs in float64 (j order),
-    beta times the sum in float64, cast to float32 once."""
+    """GNMT cp = beta * sum_j log(min(max(c_j, 1e-6), 1)): c_j summed over the
+    hypothesis' attention rows in float32 (t order), clamped in float32, each
+    log in float64 summed in j order, the sum cast to float32 once and
+    multiplied by the float32 beta (as core/beam.c does)."""
     if not attention:
         return np.float32(0.0)
     c = np.zeros(len(attention[0]), dtype=np.float32)
     for row in attention:
         c = (c + np.asarray(row, dtype=np.float32)).astype(np.float32)
+    floor = float(np.float32(1e-6))
     s = 0.0
     for cj in c.tolist():
-        s += math.log(min(max(cj, 1e-6), 1.0))
-    return np.float32(float(np.float32(beta)) * s)
+        s += math.log(min(max(cj, floor), 1.0))
+    return np.float32(np.float32(beta) * np.float32(s))
 
 
 def final_score(h, opts):
@@ -277,7 +279,8 @@ def decode(model, src_ids, opts=None, margins=None, constraint=None):
 
     `constraint`: None or an s2s_ref.spans.Constraint (sentinel_constraint()
     for a model with sentinels): its bans apply after the log-softmax, with
-    no renormalisation (spec step 4), before alternatives and selection.
+    no renormalisation (spec step 4), before alternatives and selection; not
+    at forced steps (prefix, force_eos), whose token is taken regardless.
 
     Hypothesis dicts are those of Seq2Seq.beam_search (ids, logprobs, score,
     norm_score, finished, attention). `margins`, when a list, receives every
@@ -304,15 +307,21 @@ def decode(model, src_ids, opts=None, margins=None, constraint=None):
             y, state, feed, enc["memory"][expand], _sel(enc["keys"], expand), enc["mask"][expand])
         rows_z = [process_logits(z[i], live[i]["ids"], opts) for i in range(nl)]
         logp = torch.log_softmax(torch.stack(rows_z), 1)
-        if constraint is not None:
+        forced = t < len(prefix) or (opts.force_eos and t == len(prefix))
+        for h in live:
+            if constraint is not None:
+                h.setdefault("cstate", constraint.start())
+        if constraint is not None and not forced:
+            # A forced token is taken whatever the sentinel constraint says
+            # (as in core/beam.c); the history still records it.
             for i, h in enumerate(live):
-                constraint.apply(logp[i], h.setdefault("cstate", constraint.start()))
+                constraint.apply(logp[i], h["cstate"])
         if opts.return_alternatives and t == len(prefix):
             alternatives = ranked(logp[0], opts.return_alternatives)
             if margins is not None:
                 near = ranked(logp[0], opts.return_alternatives + 1)
                 margins.extend(a[1] - b[1] for a, b in zip(near, near[1:]))
-        if t < len(prefix) or (opts.force_eos and t == len(prefix)):
+        if forced:
             picks = [(0, prefix[t] if t < len(prefix) else EOS)]
         elif opts.sampling:
             picks = [(0, sample(logp[0], opts, t, margins))]
