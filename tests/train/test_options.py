@@ -15,7 +15,9 @@ Needs torch (python3-torch): skipped where it is missing, except under CI
 (CI=true), where a missing torch is a failure.
 """
 
+import contextlib
 import glob
+import io
 import json
 import math
 import os
@@ -125,6 +127,31 @@ class FixtureParity(unittest.TestCase):
 					if "baseline" in case:
 						seen.update(k for k, v in case["options"].items() if v != defaults[k])
 		self.assertEqual(seen, set(defaults))
+
+
+@NEED_TORCH
+class Generator(unittest.TestCase):
+	def test_regenerates_the_same_cases(self):
+		"""tests/fixtures/gen_options.py (its effect assertions included) rebuilds
+		the attention-less model's file: the same cases and ids, floats to 1e-4."""
+		import tempfile
+		sys.path.insert(0, os.path.join(ROOT, "tests", "fixtures"))
+		import gen_options
+		name = "gru_none_linear_2layer"
+		with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):  # keep TAP clean
+			gen_options.build_file(name, "tests/fixtures/%s.safetensors" % name, gen_options.fixture_sources,
+			                       False, tmp)
+			with open(os.path.join(tmp, name + ".json")) as f:
+				new = json.load(f)
+		with open(os.path.join(OPTIONS_DIR, name + ".json")) as f:
+			old = json.load(f)
+		self.assertEqual(len(new["cases"]), len(old["cases"]))
+		for a, b in zip(new["cases"], old["cases"]):
+			self.assertEqual((a["name"], a["src_ids"], a["options"], a.get("baseline")),
+			                 (b["name"], b["src_ids"], b["options"], b.get("baseline")))
+			self.assertEqual([h["ids"] for h in a["hyps"]], [h["ids"] for h in b["hyps"]], a["name"])
+			for x, y in zip(a["hyps"], b["hyps"]):
+				self.assertTrue(close(x["norm_score"], y["norm_score"]), a["name"])
 
 
 @NEED_TORCH
