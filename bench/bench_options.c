@@ -5,8 +5,9 @@
  * processors against plain greedy, all measured in this run, interleaved
  * round by round so that a load change hits every mode alike.
  *
- *   bench/bench_options SRCDIR [ROUNDS]   (SRCDIR/models/en-fr.safetensors and
- *                                          SRCDIR/bench/ui-sentences.txt; 15 rounds)
+ *   bench/bench_options SRCDIR [ROUNDS [MODE]]   (SRCDIR/models/en-fr.safetensors
+ *       and SRCDIR/bench/ui-sentences.txt; 15 rounds; MODE k: only the k-th line,
+ *       for a profiler)
  *
  * Each round translates all sentences in one batch on one thread. Printed per
  * mode: median ms per round, ms per decoder step (sampling changes the output
@@ -151,10 +152,17 @@ int main(int argc, char **argv)
 	static int len[MAX_SENT];
 	snprintf(path, sizeof path, "%s/bench/ui-sentences.txt", argv[1]);
 	int n = read_sentences(m, path, src, len);
+	int rc = n > 0 ? 0 : 1;
 	mode md[6] = {0};
 	init_modes(md);
-	int rc = n > 0 ? 0 : 1;
-	for (int r = -1; r < rounds && rc == 0; r++) /* round -1: warm-up */
+	int only = argc > 3 ? atoi(argv[3]) : -1;
+	if (only >= 0 && only < 6) {
+		for (int r = 0; r < rounds && rc == 0; r++)
+			rc = round_of(m, &md[only], src, len, n) < 0;
+		printf("%s: %d rounds, %ld steps each\n", md[only].name, rounds, md[only].steps);
+		rounds = 0;
+	}
+	for (int r = -1; r < rounds && rc == 0 && only < 0; r++) /* round -1: warm-up */
 		for (int k = 0; k < 6 && rc == 0; k++) {
 			double t = round_of(m, &md[k], src, len, n);
 			if (t < 0)
@@ -162,7 +170,7 @@ int main(int argc, char **argv)
 			else if (r >= 0)
 				md[k].ms[r] = t;
 		}
-	if (rc == 0) {
+	if (rc == 0 && rounds > 0) {
 		printf("decoding controls, en-fr, %d UI sentences per round, 1 thread, median of %d "
 		       "rounds\n",
 		       n, rounds);
