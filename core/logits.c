@@ -45,6 +45,8 @@ static void s2s__repetition(float *z, float theta, const int32_t *h, int len, in
  */
 static void s2s__ngram_block(float *z, int N, const int32_t *h, int len)
 {
+	if (len < N)
+		return; /* no N-gram yet (and the tail pointer below would precede h) */
 	const int32_t *tail = h + len - (N - 1);
 	for (int u = 0; u + N <= len; u++)
 		if (memcmp(h + u, tail, (size_t)(N - 1) * sizeof(int32_t)) == 0)
