@@ -355,8 +355,13 @@ static int s2s__single(s2s__search *s, const float *z, const s2s__row_stats *st,
 	return s->table ? s2s__allowed_argmax(s, z, st->arg) : st->arg;
 }
 
-/* Top-B candidates of all live rows into cand_*; returns how many. */
-static int s2s__select(s2s__search *s, const float *logits, const s2s__row_stats *stats)
+/*
+ * Top-B candidates of all live rows into cand_*; returns how many. With
+ * `finite`, a beam candidate whose log-probability is -inf (masked, §7.1)
+ * is never taken, so the beam may go on with fewer rows.
+ */
+static int s2s__select_rows(s2s__search *s, const float *logits, const s2s__row_stats *stats,
+                            bool finite)
 {
 	int n = 0, V = s->V, forced = s2s__forced(s);
 	for (int i = 0; i < s->live; i++) {
@@ -378,7 +383,7 @@ static int s2s__select(s2s__search *s, const float *logits, const s2s__row_stats
 				float sc = base + lp;
 				if (n == s->B && !(sc > s->cand_score[n - 1]))
 					continue;
-				if (nb && s->ban[w])
+				if ((nb && s->ban[w]) || (finite && !(lp > -INFINITY)))
 					continue;
 				s2s__topk_push(s, &n, sc, i * V + w, lp);
 			}
@@ -387,6 +392,17 @@ static int s2s__select(s2s__search *s, const float *logits, const s2s__row_stats
 			s->ban[s->banned[b]] = 0;
 	}
 	return n;
+}
+
+/*
+ * The step's candidates: finite ones only; should no row have any (masks
+ * and sentinel bans together leave nothing), the -inf ones, so that the
+ * sentence still ends with a hypothesis.
+ */
+static int s2s__select(s2s__search *s, const float *logits, const s2s__row_stats *stats)
+{
+	int n = s2s__select_rows(s, logits, stats, true);
+	return n > 0 ? n : s2s__select_rows(s, logits, stats, false);
 }
 
 /* Length normalisation (§7.2): wu, avg or none. */

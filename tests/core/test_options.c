@@ -834,3 +834,34 @@ Test(options, sampling_rng_and_draw_rules)
 	n = s2s__top_allowed(z, 0.0f, 0.0f, ban, 6, 2, out, NULL);
 	cr_assert(n == 2 && out[0].id == 1 && out[1].id == 3);
 }
+
+/*
+ * Masks that leave fewer finite candidates than the beam: the beam goes on
+ * with fewer rows and never takes a masked (-inf) token (as the reference).
+ */
+Test(options, beam_takes_only_finite_candidates)
+{
+	s2s_config c = toy_config();
+	s2s_model *m = toy_model_new(&c, 21u, 1.5f);
+	int32_t sup[64], src[] = {4, 5, 6, 7};
+	int ns = 0;
+	for (int32_t w = 4; w < c.tgt_vocab_size; w++)
+		sup[ns++] = w;
+	s2s_decode_options o = greedy();
+	o.beam_size = 5;
+	o.n_best = 5;
+	o.suppress = sup;
+	o.n_suppress = ns;
+	o.disable_unk = true; /* left: <pad>, <s>, </s> */
+	s2s_result *r = run_ids(m, src, 4, &o);
+	cr_assert(r->n_hyps >= 1);
+	for (int h = 0; h < r->n_hyps; h++) {
+		const s2s_hypothesis *x = &r->hyps[h];
+		cr_assert(isfinite(x->score), "hyp %d: score %g", h, x->score);
+		for (int t = 0; t < x->n; t++)
+			cr_assert(x->ids[t] <= 3 && x->ids[t] != 1, "hyp %d step %d: id %d", h, t,
+			          x->ids[t]);
+	}
+	s2s_result_free(r);
+	toy_model_free(m);
+}
