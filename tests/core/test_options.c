@@ -853,8 +853,10 @@ Test(options, beam_takes_only_finite_candidates)
 	o.suppress = sup;
 	o.n_suppress = ns;
 	o.disable_unk = true; /* left: <pad>, <s>, </s> */
+	o.max_len_a = 0.0f;
+	o.max_len_b = 1; /* one step: the three finite candidates are the final hypotheses */
 	s2s_result *r = run_ids(m, src, 4, &o);
-	cr_assert(r->n_hyps >= 1);
+	cr_assert_eq(r->n_hyps, 3);
 	for (int h = 0; h < r->n_hyps; h++) {
 		const s2s_hypothesis *x = &r->hyps[h];
 		cr_assert(isfinite(x->score), "hyp %d: score %g", h, x->score);
