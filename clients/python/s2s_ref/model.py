@@ -4,6 +4,8 @@
 checkpoint's tensor names, and `greedy` / `beam_search` implement section 7 of
 the format document step for step (float32 scores, the same tie order), so
 golden fixtures produced here pin down the C core's behaviour exactly.
+The decoding controls of §7.1-7.6 (prefix, processors, sampling, coverage,
+scoring) are in s2s_ref.decoding, whose defaults reproduce these two.
 """
 
 import dataclasses
