@@ -26,7 +26,7 @@
 #include "s2s_model.h"
 #include "s2s_tokenizer.h"
 
-#define MAX_SENT 256
+#define MAX_SENT   256
 #define MAX_ROUNDS 100
 
 typedef struct {
@@ -171,9 +171,10 @@ int main(int argc, char **argv)
 				md[k].ms[r] = t;
 		}
 	if (rc == 0 && rounds > 0) {
-		printf("decoding controls, en-fr, %d UI sentences per round, 1 thread, median of %d "
-		       "rounds\n",
-		       n, rounds);
+		printf(
+		    "decoding controls, en-fr, %d UI sentences per round, 1 thread, median of %d "
+		    "rounds\n",
+		    n, rounds);
 		printf("%-26s %9s %10s %12s %10s\n", "mode", "ms/round", "us/step", "ratio(round)",
 		       "ratio(step)");
 		double med[6];
@@ -183,8 +184,8 @@ int main(int argc, char **argv)
 			const mode *b = &md[md[k].base];
 			double us = 1e3 * med[k] / (double)md[k].steps;
 			double bus = 1e3 * med[md[k].base] / (double)b->steps;
-			printf("%-26s %9.2f %10.2f %11.3fx %9.3fx  (vs %s)\n", md[k].name, med[k], us,
-			       med[k] / med[md[k].base], us / bus, b->name);
+			printf("%-26s %9.2f %10.2f %11.3fx %9.3fx  (vs %s)\n", md[k].name, med[k],
+			       us, med[k] / med[md[k].base], us / bus, b->name);
 		}
 	}
 	for (int i = 0; i < n; i++)

@@ -61,8 +61,8 @@ struct s2s_batch {
 	int *enc_len;            /* (max_rows) */
 	float **enc_mem;         /* (max_rows) */
 	s2s__search **row_search; /* (max_rows) the search whose processors row r needs, or NULL */
-	int *row_live;           /* (max_rows) row r's live index in that search */
-	bool any_proc;           /* this step, some row has processors (§7.1) */
+	int *row_live;            /* (max_rows) row r's live index in that search */
+	bool any_proc;            /* this step, some row has processors (§7.1) */
 	s2s__logits_hook hook;
 	void *hook_ctx;
 };
@@ -108,9 +108,9 @@ static int s2s__batch_alloc(s2s_batch *b)
 	b->enc_mem = calloc(R, sizeof(*b->enc_mem));
 	b->row_search = calloc(R, sizeof(*b->row_search));
 	b->row_live = calloc(R, sizeof(*b->row_live));
-	if (!b->row_search || !b->row_live ||
-	    !b->sents || !b->prev || !b->stats || !b->rw || !b->gather || !b->fin_h || !b->fin_c ||
-	    !b->bridge_tmp || !b->enc_src || !b->enc_len || !b->enc_mem)
+	if (!b->row_search || !b->row_live || !b->sents || !b->prev || !b->stats || !b->rw ||
+	    !b->gather || !b->fin_h || !b->fin_c || !b->bridge_tmp || !b->enc_src || !b->enc_len ||
+	    !b->enc_mem)
 		return S2S_ENOMEM;
 	if (s2s__decoder_init(&b->dec, b->m, b->max_rows) ||
 	    s2s__dec_state_init(&b->st[0], b->m, b->max_rows) ||
@@ -202,28 +202,32 @@ static int s2s__check_controls(const s2s_model *m, const s2s_decode_options *o, 
 	for (int k = 0; k < o->n_suppress; k++) {
 		int32_t w = o->suppress[k];
 		if (w < 0 || w >= V)
-			return s2s__error_set(err, S2S_EINVAL,
-			                      "suppress id %d outside the target vocabulary (0..%d)",
-			                      (int)w, V - 1);
+			return s2s__error_set(
+			    err, S2S_EINVAL, "suppress id %d outside the target vocabulary (0..%d)",
+			    (int)w, V - 1);
 		if (w == S2S_PAD || w == S2S_BOS || w == S2S_EOS)
-			return s2s__error_set(err, S2S_EINVAL,
-			                      "suppress id %d is <pad>, <s> or </s>, which cannot be "
-			                      "suppressed", (int)w);
+			return s2s__error_set(
+			    err, S2S_EINVAL,
+			    "suppress id %d is <pad>, <s> or </s>, which cannot be "
+			    "suppressed",
+			    (int)w);
 	}
 	for (int k = 0; k < o->n_prefix; k++) {
 		int32_t w = o->prefix[k];
 		if (w < 0 || w >= V || w == S2S_PAD || w == S2S_BOS || w == S2S_EOS)
 			return s2s__error_set(err, S2S_EINVAL,
 			                      "prefix id %d at position %d is outside 0..%d or is "
-			                      "<pad>, <s> or </s>", (int)w, k, V - 1);
+			                      "<pad>, <s> or </s>",
+			                      (int)w, k, V - 1);
 	}
 	if (o->sampling_topk > V)
 		return s2s__error_set(err, S2S_EINVAL,
 		                      "sampling_topk %d is more than the target vocabulary (%d)",
 		                      o->sampling_topk, V);
 	if (o->coverage_penalty > 0.0f && m->cfg.attention == S2S_ATTN_NONE)
-		return s2s__error_set(err, S2S_EINVAL,
-		                      "coverage_penalty needs a model with attention; this one has none");
+		return s2s__error_set(
+		    err, S2S_EINVAL,
+		    "coverage_penalty needs a model with attention; this one has none");
 	if (o->n_prefix > T - 1)
 		return s2s__error_set(err, S2S_EINVAL,
 		                      "prefix of %d tokens leaves no step within max_length %d",

@@ -345,8 +345,7 @@ static int s2s__sample(s2s__search *s, const float *z, float mx, float lse, bool
 }
 
 /* The one candidate of a row when B is 1 or the step is forced. */
-static int s2s__single(s2s__search *s, const float *z, const s2s__row_stats *st, int forced,
-                       int nb)
+static int s2s__single(s2s__search *s, const float *z, const s2s__row_stats *st, int forced, int nb)
 {
 	if (forced >= 0)
 		return forced;
@@ -370,8 +369,8 @@ static int s2s__select_rows(s2s__search *s, const float *logits, const s2s__row_
 		/* A forced token ignores the sentinel constraint as it ignores everything else. */
 		int nb = s->table && forced < 0 ? s2s__ban_row(s, i) : 0;
 		if (s->n_alt_want && s->t == s->n_prefix) /* one live row here (§7.6) */
-			s->n_alt = s2s__top_allowed(z, mx, lse, nb ? s->ban : NULL, V, s->n_alt_want,
-			                            s->alt, NULL);
+			s->n_alt = s2s__top_allowed(z, mx, lse, nb ? s->ban : NULL, V,
+			                            s->n_alt_want, s->alt, NULL);
 		if (s->B == 1 || forced >= 0) {
 			/* Greedy: the arg-max is the only candidate (z[arg] - mx is 0 unconstrained). */
 			int w = s2s__single(s, z, &stats[i], forced, nb);

@@ -55,27 +55,27 @@ typedef struct {
 	int *cand_flat;
 	float *cand_logp;
 	/* The sentence's §7.1-7.6 controls (docs/checkpoint-format.md). */
-	int lp_type;          /* s2s_length_penalty_type */
-	float beta;           /* coverage penalty; > 0 keeps the attention history */
-	bool proc;            /* some §7.1 processor is on: s2s__search_process has work */
-	s2s__procs procs;     /* its suppress points into `suppress` */
-	int32_t *suppress;    /* (n_suppress) owned copy */
-	int32_t *prefix;      /* (n_prefix) owned copy */
+	int lp_type;       /* s2s_length_penalty_type */
+	float beta;        /* coverage penalty; > 0 keeps the attention history */
+	bool proc;         /* some §7.1 processor is on: s2s__search_process has work */
+	s2s__procs procs;  /* its suppress points into `suppress` */
+	int32_t *suppress; /* (n_suppress) owned copy */
+	int32_t *prefix;   /* (n_prefix) owned copy */
 	int n_prefix;
 	bool force_eos;
-	bool sampling;        /* sampling_topk != 1 (B == 1) */
+	bool sampling; /* sampling_topk != 1 (B == 1) */
 	int topk;
 	float topp, tau;
 	uint64_t seed;
-	int n_alt_want;       /* return_alternatives */
-	int n_alt;            /* recorded at step n_prefix */
-	s2s__cand *alt;       /* (n_alt_want) */
-	s2s__cand *pool;      /* (V) sampling's ranked candidates */
-	double *weights;      /* (V) sampling weights */
-	int32_t *rhist;       /* (B, T) live row i's history, filled by s2s__search_histories */
-	int32_t *rscratch;    /* (B, T) the processors' scratch per row */
-	float *cov;           /* (n_src) coverage sums */
-	size_t *cov_row;      /* (T) attention offsets of a hypothesis' steps */
+	int n_alt_want;    /* return_alternatives */
+	int n_alt;         /* recorded at step n_prefix */
+	s2s__cand *alt;    /* (n_alt_want) */
+	s2s__cand *pool;   /* (V) sampling's ranked candidates */
+	double *weights;   /* (V) sampling weights */
+	int32_t *rhist;    /* (B, T) live row i's history, filled by s2s__search_histories */
+	int32_t *rscratch; /* (B, T) the processors' scratch per row */
+	float *cov;        /* (n_src) coverage sums */
+	size_t *cov_row;   /* (T) attention offsets of a hypothesis' steps */
 } s2s__search;
 
 /*

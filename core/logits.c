@@ -211,7 +211,8 @@ int s2s__sampling_candidates(const float *z, float mx, float lse, const unsigned
 		if ((double)(lp / tau) - top >= S2S__NEGLIGIBLE) {
 			out[n++] = (s2s__cand){lp, w};
 		} else if ((*n_tail)++ == 0 || !(lp > worst->lp)) {
-			*worst = (s2s__cand){lp, w}; /* last in ranking order: lowest, then highest id */
+			*worst =
+			    (s2s__cand){lp, w}; /* last in ranking order: lowest, then highest id */
 		}
 	}
 	s2s__rank(out, tmp, n);

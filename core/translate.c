@@ -7,9 +7,9 @@
 
 #include "s2s_decode.h"
 
-#define S2S__UNK       1
-#define S2S__MAX_BEAM  64
-#define S2S__MAX_STEPS 4096
+#define S2S__UNK              1
+#define S2S__MAX_BEAM         64
+#define S2S__MAX_STEPS        4096
 #define S2S__MAX_ALTERNATIVES 64
 
 void s2s_decode_options_init(s2s_decode_options *o)
@@ -91,9 +91,10 @@ static int s2s__check_sampling(const s2s_decode_options *o, s2s_error *err)
 		                      "sampling_temperature %g is not a finite number in (0, 100]",
 		                      (double)o->sampling_temperature);
 	if (o->sampling_topk == 1 && (o->sampling_topp < 1.0f || o->sampling_temperature != 1.0f))
-		return s2s__error_set(err, S2S_EINVAL,
-		                      "sampling_topp needs sampling_topk != 1 (0 = whole vocabulary), "
-		                      "as in CTranslate2 (sampling_temperature too)");
+		return s2s__error_set(
+		    err, S2S_EINVAL,
+		    "sampling_topp needs sampling_topk != 1 (0 = whole vocabulary), "
+		    "as in CTranslate2 (sampling_temperature too)");
 	if (o->sampling_topk != 1 && o->beam_size > 1)
 		return s2s__error_set(err, S2S_EINVAL,
 		                      "sampling_topk %d needs beam_size 1 (beam_size is %d)",
@@ -106,8 +107,8 @@ static int s2s__check_forcing(const s2s_decode_options *o, s2s_error *err)
 {
 	if (o->n_prefix < 0 || o->n_prefix > S2S__MAX_STEPS || (o->n_prefix > 0 && !o->prefix))
 		return s2s__error_set(err, S2S_EINVAL,
-		                      "n_prefix %d is outside 0..%d (or prefix is NULL)", o->n_prefix,
-		                      S2S__MAX_STEPS);
+		                      "n_prefix %d is outside 0..%d (or prefix is NULL)",
+		                      o->n_prefix, S2S__MAX_STEPS);
 	if (o->return_alternatives < 0 || o->return_alternatives > S2S__MAX_ALTERNATIVES)
 		return s2s__error_set(err, S2S_EINVAL, "return_alternatives %d is outside 0..%d",
 		                      o->return_alternatives, S2S__MAX_ALTERNATIVES);
@@ -116,10 +117,11 @@ static int s2s__check_forcing(const s2s_decode_options *o, s2s_error *err)
 	bool procs = o->min_length != 0 || o->repetition_penalty != 1.0f ||
 	             o->no_repeat_ngram_size != 0 || o->n_suppress != 0 || o->disable_unk;
 	if (o->beam_size != 1 || o->sampling_topk != 1 || procs || o->return_alternatives != 0)
-		return s2s__error_set(err, S2S_EINVAL,
-		                      "force_eos (scoring) needs beam_size 1, no sampling, no "
-		                      "return_alternatives and no logit processors (min_length, "
-		                      "repetition_penalty, no_repeat_ngram_size, suppress, disable_unk)");
+		return s2s__error_set(
+		    err, S2S_EINVAL,
+		    "force_eos (scoring) needs beam_size 1, no sampling, no "
+		    "return_alternatives and no logit processors (min_length, "
+		    "repetition_penalty, no_repeat_ngram_size, suppress, disable_unk)");
 	return 0;
 }
 

@@ -116,8 +116,8 @@ static void identical(const s2s_result *a, const s2s_result *b, const char *what
 	cr_assert_eq(a->n_alternatives, b->n_alternatives, "%s: alternatives", what);
 	for (int k = 0; k < a->n_alternatives; k++)
 		cr_assert(a->alternatives[k].id == b->alternatives[k].id &&
-		                  !memcmp(&a->alternatives[k].logprob, &b->alternatives[k].logprob,
-		                          sizeof(float)),
+		              !memcmp(&a->alternatives[k].logprob, &b->alternatives[k].logprob,
+		                      sizeof(float)),
 		          "%s: alternative %d", what, k);
 }
 
@@ -280,7 +280,8 @@ static s2s_decode_options beam5(void)
 	return o;
 }
 
-/* Greedy repeats "fichier fichier ..." here; the model output is in models/en-fr.md's vocabulary. */
+/* Greedy repeats "fichier fichier ..." here; the model output is in models/en-fr.md's vocabulary.
+ */
 #define REPEATS "File File File File File File"
 
 Test(options, no_repeat_ngram_removes_a_repetition, .init = open_enfr, .fini = close_enfr)
@@ -288,17 +289,18 @@ Test(options, no_repeat_ngram_removes_a_repetition, .init = open_enfr, .fini = c
 	for (int beam = 1; beam <= 5; beam += 4) {
 		s2s_decode_options o = beam == 1 ? greedy() : beam5();
 		s2s_result *plain = run(REPEATS, &o);
-		cr_assert(repeats_ngram(&plain->hyps[0], 2), "beam %d: no repetition to remove", beam);
+		cr_assert(repeats_ngram(&plain->hyps[0], 2), "beam %d: no repetition to remove",
+		          beam);
 		o.no_repeat_ngram_size = 2;
 		s2s_result *r = run(REPEATS, &o);
 		for (int h = 0; h < r->n_hyps; h++)
-			cr_assert(!repeats_ngram(&r->hyps[h], 2), "beam %d hyp %d repeats a bigram", beam,
-			          h);
+			cr_assert(!repeats_ngram(&r->hyps[h], 2), "beam %d hyp %d repeats a bigram",
+			          beam, h);
 		o.no_repeat_ngram_size = 1;
 		s2s_result *one = run(REPEATS, &o);
 		for (int h = 0; h < one->n_hyps; h++)
-			cr_assert(!repeats_ngram(&one->hyps[h], 1), "beam %d hyp %d repeats a token",
-			          beam, h);
+			cr_assert(!repeats_ngram(&one->hyps[h], 1),
+			          "beam %d hyp %d repeats a token", beam, h);
 		s2s_result_free(plain);
 		s2s_result_free(r);
 		s2s_result_free(one);
@@ -361,8 +363,8 @@ Test(options, suppress_never_emits_the_tokens, .init = open_enfr, .fini = close_
 	s2s_result *r = run("Save the file as", &o);
 	for (int h = 0; h < r->n_hyps; h++)
 		for (int k = 0; k < ns; k++)
-			cr_assert_eq(count_id(&r->hyps[h], sup[k]), 0, "hyp %d emits suppressed %d", h,
-			             sup[k]);
+			cr_assert_eq(count_id(&r->hyps[h], sup[k]), 0, "hyp %d emits suppressed %d",
+			             h, sup[k]);
 	s2s_result_free(plain);
 	s2s_result_free(r);
 }
@@ -460,7 +462,8 @@ Test(options, prefix_is_kept_and_decoding_continues, .init = open_enfr, .fini = 
 		o.n_prefix = 1;
 		s2s_result *q = run("Save the file as", &o);
 		cr_assert_eq(q->hyps[0].ids[0], other[0]);
-		cr_assert(q->hyps[0].n > 1 && q->hyps[0].finished, "beam %d: nothing after it", beam);
+		cr_assert(q->hyps[0].n > 1 && q->hyps[0].finished, "beam %d: nothing after it",
+		          beam);
 		cr_assert(!same_ids(p, &q->hyps[0]));
 		cr_assert(q->hyps[0].attention, "prefix steps have attention rows");
 		s2s_result_free(plain);
@@ -504,14 +507,15 @@ Test(options, force_eos_scores_equal_greedy_and_beam_bits, .init = open_enfr, .f
 				s2s_result *s = score_of(SENTENCES[k], x, o);
 				const s2s_hypothesis *y = &s->hyps[0];
 				cr_assert(same_ids(x, y));
-				cr_assert(!memcmp(x->logprobs, y->logprobs, sizeof(float) * (size_t)x->n),
-				          "%s beam %d hyp %d: log-probabilities", SENTENCES[k], beam, h);
+				cr_assert(
+				    !memcmp(x->logprobs, y->logprobs, sizeof(float) * (size_t)x->n),
+				    "%s beam %d hyp %d: log-probabilities", SENTENCES[k], beam, h);
 				cr_assert(!memcmp(&x->score, &y->score, sizeof(float)),
-				          "%s beam %d hyp %d: score %.9g vs %.9g", SENTENCES[k], beam, h,
-				          x->score, y->score);
+				          "%s beam %d hyp %d: score %.9g vs %.9g", SENTENCES[k],
+				          beam, h, x->score, y->score);
 				cr_assert(!memcmp(&x->norm_score, &y->norm_score, sizeof(float)),
-				          "%s beam %d hyp %d: norm %.9g vs %.9g", SENTENCES[k], beam, h,
-				          x->norm_score, y->norm_score);
+				          "%s beam %d hyp %d: norm %.9g vs %.9g", SENTENCES[k],
+				          beam, h, x->norm_score, y->norm_score);
 				cr_assert(!memcmp(x->attention, y->attention,
 				                  sizeof(float) * (size_t)x->n * (size_t)t->n_src));
 				s2s_result_free(s);
@@ -541,8 +545,8 @@ Test(options, alternatives_sorted_and_consistent, .init = open_enfr, .fini = clo
 			cr_assert(a->logprob <= 0.0f && isfinite(a->logprob));
 			if (k > 0)
 				cr_assert(a->logprob < r->alternatives[k - 1].logprob ||
-				                  (a->logprob == r->alternatives[k - 1].logprob &&
-				                   a->id > r->alternatives[k - 1].id),
+				              (a->logprob == r->alternatives[k - 1].logprob &&
+				               a->id > r->alternatives[k - 1].id),
 				          "alternative %d out of order", k);
 			mass += exp(a->logprob);
 		}
@@ -593,17 +597,21 @@ Test(options, length_penalty_types_and_coverage, .init = open_enfr, .fini = clos
 				s2s_result *r = run(SENTENCES[k], &o);
 				for (int h = 0; h < r->n_hyps; h++) {
 					const s2s_hypothesis *x = &r->hyps[h];
-					float lp = type == S2S_LP_AVG    ? (float)x->n
-					           : type == S2S_LP_NONE ? 1.0f
-					                                 : (float)pow((5.0f + x->n) / 6.0f, 0.6);
+					float lp = type == S2S_LP_AVG ? (float)x->n
+					           : type == S2S_LP_NONE
+					               ? 1.0f
+					               : (float)pow((5.0f + x->n) / 6.0f, 0.6);
 					float want = x->score / lp;
 					if (cov)
 						want = want + coverage_of(x, r->n_src, 0.4f);
-					cr_assert(fabsf(want - x->norm_score) <= 1e-6f * fabsf(want) + 1e-6f,
-					          "type %d cov %d %s hyp %d: norm %.9g, expected %.9g", type,
-					          cov, SENTENCES[k], h, x->norm_score, want);
+					cr_assert(
+					    fabsf(want - x->norm_score) <=
+					        1e-6f * fabsf(want) + 1e-6f,
+					    "type %d cov %d %s hyp %d: norm %.9g, expected %.9g",
+					    type, cov, SENTENCES[k], h, x->norm_score, want);
 					if (h > 0)
-						cr_assert(x->norm_score <= r->hyps[h - 1].norm_score);
+						cr_assert(x->norm_score <=
+						          r->hyps[h - 1].norm_score);
 				}
 				if (cov) {
 					o.coverage_penalty = 0.0f;
@@ -647,7 +655,8 @@ Test(options, sampling_is_seeded_and_follows_topk_topp, .init = open_enfr, .fini
 		s2s_result *a = run("Close the window, close the window", &o);
 		s2s_result *b = run("Close the window, close the window", &o);
 		identical(a, b, "same seed");
-		/* The reported log-probabilities are the model's (τ 1): greedy's logprob bounds them. */
+		/* The reported log-probabilities are the model's (τ 1): greedy's logprob bounds
+		 * them. */
 		cr_assert(a->hyps[0].logprobs[0] <= plain->hyps[0].logprobs[0]);
 		if (!first)
 			first = a;
@@ -684,7 +693,7 @@ Test(options, sampling_is_seeded_and_follows_topk_topp, .init = open_enfr, .fini
 		q.return_alternatives = 2;
 		s2s_result *alt = run("Close the window, close the window", &q);
 		cr_assert(s->hyps[0].ids[t] == alt->alternatives[0].id ||
-		                  s->hyps[0].ids[t] == alt->alternatives[1].id,
+		              s->hyps[0].ids[t] == alt->alternatives[1].id,
 		          "step %d: %d is not among the top 2", t, s->hyps[0].ids[t]);
 		s2s_result_free(alt);
 	}
@@ -701,26 +710,72 @@ static s2s_decode_options mixed_option(int i, const int32_t *pre, int npre, cons
 {
 	s2s_decode_options o = i % 3 == 1 ? beam5() : greedy();
 	switch (i) {
-	case 1: o.coverage_penalty = 0.2f; o.length_penalty = 0.6f; break;
-	case 2: o.no_repeat_ngram_size = 2; o.repetition_penalty = 1.5f; break;
-	case 3: o.sampling_topk = 10; o.seed = 3; break;
-	case 4: o.beam_size = 3; o.n_best = 2; o.prefix = pre; o.n_prefix = 2; o.return_alternatives = 5; break;
-	case 5: o.sampling_topk = 0; o.sampling_topp = 0.9f; o.sampling_temperature = 0.8f; o.seed = 4; break;
-	case 6: o.force_eos = true; o.prefix = pre; o.n_prefix = npre; o.coverage_penalty = 0.1f; break;
-	case 7: o.suppress = sup; o.n_suppress = 2; o.disable_unk = true; o.min_length = 6; o.n_best = 2; break;
-	case 8: o.length_penalty_type = S2S_LP_AVG; o.beam_size = 4; o.n_best = 2; o.no_repeat_ngram_size = 1; break;
-	case 9: o.return_alternatives = 3; o.length_penalty_type = S2S_LP_NONE; break;
-	default: break;
+	case 1:
+		o.coverage_penalty = 0.2f;
+		o.length_penalty = 0.6f;
+		break;
+	case 2:
+		o.no_repeat_ngram_size = 2;
+		o.repetition_penalty = 1.5f;
+		break;
+	case 3:
+		o.sampling_topk = 10;
+		o.seed = 3;
+		break;
+	case 4:
+		o.beam_size = 3;
+		o.n_best = 2;
+		o.prefix = pre;
+		o.n_prefix = 2;
+		o.return_alternatives = 5;
+		break;
+	case 5:
+		o.sampling_topk = 0;
+		o.sampling_topp = 0.9f;
+		o.sampling_temperature = 0.8f;
+		o.seed = 4;
+		break;
+	case 6:
+		o.force_eos = true;
+		o.prefix = pre;
+		o.n_prefix = npre;
+		o.coverage_penalty = 0.1f;
+		break;
+	case 7:
+		o.suppress = sup;
+		o.n_suppress = 2;
+		o.disable_unk = true;
+		o.min_length = 6;
+		o.n_best = 2;
+		break;
+	case 8:
+		o.length_penalty_type = S2S_LP_AVG;
+		o.beam_size = 4;
+		o.n_best = 2;
+		o.no_repeat_ngram_size = 1;
+		break;
+	case 9:
+		o.return_alternatives = 3;
+		o.length_penalty_type = S2S_LP_NONE;
+		break;
+	default:
+		break;
 	}
 	return o;
 }
 
 Test(options, mixed_options_in_one_batch_equal_each_alone, .init = open_enfr, .fini = close_enfr)
 {
-	static const char *const text[NMIX] = {
-	    "Search the web", "Save the file as", REPEATS, "Close the window, close the window",
-	    "Save the file as", "Delete the selected items", "Search the web", REPEATS,
-	    "Could not connect to the server.", "Show the toolbar"};
+	static const char *const text[NMIX] = {"Search the web",
+	                                       "Save the file as",
+	                                       REPEATS,
+	                                       "Close the window, close the window",
+	                                       "Save the file as",
+	                                       "Delete the selected items",
+	                                       "Search the web",
+	                                       REPEATS,
+	                                       "Could not connect to the server.",
+	                                       "Show the toolbar"};
 	s2s_decode_options g = greedy();
 	s2s_result *own = run("Search the web", &g);
 	int32_t sup[2] = {8, 7}; /* "le", "la" */
@@ -739,7 +794,8 @@ Test(options, mixed_options_in_one_batch_equal_each_alone, .init = open_enfr, .f
 	int next = 0;
 	for (; next < NMIX / 2; next++)
 		cr_assert(s2s_batch_add(b, src[next], len[next], &o[next], (void *)(intptr_t)next,
-		                        &err) >= 0, "%d: %s", next, err.message);
+		                        &err) >= 0,
+		          "%d: %s", next, err.message);
 	while (s2s_batch_active(b) > 0 || next < NMIX) {
 		if (next < NMIX) {
 			cr_assert(s2s_batch_add(b, src[next], len[next], &o[next],

@@ -65,10 +65,11 @@ static void options_of(json_t *jo, s2s_decode_options *o, int32_t **sup, int32_t
 	o->length_penalty = (float)json_number_value(key(jo, "length_penalty", where));
 	const char *lpt = json_string_value(key(jo, "length_penalty_type", where));
 	cr_assert_not_null(lpt, "%s: length_penalty_type", where);
-	o->length_penalty_type = !strcmp(lpt, "avg") ? S2S_LP_AVG : !strcmp(lpt, "none") ? S2S_LP_NONE
-	                                                                                 : S2S_LP_WU;
-	cr_assert(!strcmp(lpt, "wu") || !strcmp(lpt, "avg") || !strcmp(lpt, "none"), "%s: %s", where,
-	          lpt);
+	o->length_penalty_type = !strcmp(lpt, "avg")    ? S2S_LP_AVG
+	                         : !strcmp(lpt, "none") ? S2S_LP_NONE
+	                                                : S2S_LP_WU;
+	cr_assert(!strcmp(lpt, "wu") || !strcmp(lpt, "avg") || !strcmp(lpt, "none"), "%s: %s",
+	          where, lpt);
 	o->coverage_penalty = (float)json_number_value(key(jo, "coverage_penalty", where));
 	o->min_length = (int)json_integer_value(key(jo, "min_length", where));
 	o->repetition_penalty = (float)json_number_value(key(jo, "repetition_penalty", where));
@@ -101,8 +102,8 @@ static void check_hyp(const s2s_hypothesis *h, json_t *jh, const char *where, in
 	for (int t = 0; t < h->n && t < n; t++) {
 		int want = (int)json_integer_value(json_array_get(ids, (size_t)t));
 		if (h->ids[t] != want) {
-			cr_expect_eq(h->ids[t], want, "%s hyp %d step %d: id %d, reference %d", where, k,
-			             t, h->ids[t], want);
+			cr_expect_eq(h->ids[t], want, "%s hyp %d step %d: id %d, reference %d",
+			             where, k, t, h->ids[t], want);
 			return;
 		}
 	}
@@ -119,7 +120,8 @@ static void check_hyp(const s2s_hypothesis *h, json_t *jh, const char *where, in
 		}
 	}
 	double sc = num(key(jh, "score", where)), ns = num(key(jh, "norm_score", where));
-	cr_expect(close_enough(h->score, sc), "%s hyp %d: score %.7g vs %.7g", where, k, h->score, sc);
+	cr_expect(close_enough(h->score, sc), "%s hyp %d: score %.7g vs %.7g", where, k, h->score,
+	          sc);
 	cr_expect(close_enough(h->norm_score, ns), "%s hyp %d: norm_score %.7g vs %.7g", where, k,
 	          h->norm_score, ns);
 	cr_expect_eq(h->finished, json_is_true(key(jh, "finished", where)), "%s hyp %d: finished",
