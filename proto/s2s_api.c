@@ -327,7 +327,7 @@ static int unknown_options(json_t *opts, const char *const *keys, s2s_api_error 
 			i++;
 		if (keys[i])
 			continue;
-		char known[400];
+		char known[800];
 		size_t n = 0;
 		for (i = 0; keys[i] && n < sizeof known; i++)
 			n += (size_t)snprintf(known + n, sizeof known - n, "%s%s", i ? ", " : "",
