@@ -1059,12 +1059,11 @@ static int check_conflicts(s2s_api_request *r, const s2s_model *m, s2s_api_error
 }
 
 int s2s_api_resolve_controls(s2s_api_request *r, const s2s_model *m, const int *n_src,
-			     int max_tokens, s2s_api_error *e)
+			     s2s_api_error *e)
 {
 	s2s_api_options *o = &r->opt;
 	s2s_decode_options *d = &o->decode;
 	s2s_error err = {0};
-	(void)max_tokens;
 	if (r->targets) { /* forced decoding: one hypothesis, the target and </s> */
 		d->beam_size = d->n_best = 1;
 		d->force_eos = true;

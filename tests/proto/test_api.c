@@ -616,7 +616,7 @@ Test(controls, resolve_looks_up_suppress_and_tokenizes_prefixes)
 	cr_assert_eq(parse("{\"text\":\"a b\",\"options\":{\"prefix\":\"a\",\"suppress\":[\"a\"]}}", &r,
 			   &e, false),
 		     S2S_API_OK);
-	cr_assert_eq(s2s_api_resolve_controls(&r, f.model, n_src, 100, &e), 0, "%s", e.message);
+	cr_assert_eq(s2s_api_resolve_controls(&r, f.model, n_src, &e), 0, "%s", e.message);
 	int32_t a = s2s_vocab_lookup(s2s_model_tgt_vocab(f.model), "a", 1);
 	cr_assert_eq(r.opt.decode.n_suppress, 1);
 	cr_assert_eq(r.opt.decode.suppress[0], a);
@@ -629,7 +629,7 @@ Test(controls, resolve_looks_up_suppress_and_tokenizes_prefixes)
 	cr_assert_eq(parse("{\"text\":\"a b\",\"options\":{\"suppress\":[\"a\",\"zz-none\"]}}", &r, &e,
 			   false),
 		     S2S_API_OK);
-	cr_assert_eq(s2s_api_resolve_controls(&r, f.model, n_src, 100, &e), -1);
+	cr_assert_eq(s2s_api_resolve_controls(&r, f.model, n_src, &e), -1);
 	cr_assert_eq(e.code, S2S_API_INVALID_OPTION);
 	cr_assert_not_null(strstr(e.message, "options.suppress[1]"), "%s", e.message);
 	s2s_api_request_deinit(&r);
@@ -637,13 +637,13 @@ Test(controls, resolve_looks_up_suppress_and_tokenizes_prefixes)
 	cr_assert_eq(parse("{\"text\":\"a b\",\"options\":{\"prefix\":\"a a\",\"max_length\":2}}", &r,
 			   &e, false),
 		     S2S_API_OK);
-	cr_assert_eq(s2s_api_resolve_controls(&r, f.model, n_src, 100, &e), -1);
+	cr_assert_eq(s2s_api_resolve_controls(&r, f.model, n_src, &e), -1);
 	cr_assert_not_null(strstr(e.message, "options.prefix"), "%s", e.message);
 	s2s_api_request_deinit(&r);
 	/* sampling without a seed draws one (within 2^53) */
 	cr_assert_eq(parse("{\"text\":\"a b\",\"options\":{\"sampling_topk\":0}}", &r, &e, false),
 		     S2S_API_OK);
-	cr_assert_eq(s2s_api_resolve_controls(&r, f.model, n_src, 100, &e), 0, "%s", e.message);
+	cr_assert_eq(s2s_api_resolve_controls(&r, f.model, n_src, &e), 0, "%s", e.message);
 	cr_assert(r.opt.decode.seed <= ((uint64_t)1 << 53));
 	s2s_api_request_deinit(&r);
 	unmake(&f);
