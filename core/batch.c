@@ -20,6 +20,7 @@
 #include "decoder.h"
 #include "encoder.h"
 #include "pool.h"
+#include "s2s_vocab.h"
 #include "s2s_kernels.h"
 #include "wmat.h"
 #include "s2s_decode.h"
@@ -59,6 +60,9 @@ struct s2s_batch {
 	const int32_t **enc_src; /* (max_rows) */
 	int *enc_len;            /* (max_rows) */
 	float **enc_mem;         /* (max_rows) */
+	s2s__search **row_search; /* (max_rows) the search whose processors row r needs, or NULL */
+	int *row_live;           /* (max_rows) row r's live index in that search */
+	bool any_proc;           /* this step, some row has processors (§7.1) */
 	s2s__logits_hook hook;
 	void *hook_ctx;
 };
@@ -102,7 +106,10 @@ static int s2s__batch_alloc(s2s_batch *b)
 	b->enc_src = calloc(R, sizeof(*b->enc_src));
 	b->enc_len = calloc(R, sizeof(*b->enc_len));
 	b->enc_mem = calloc(R, sizeof(*b->enc_mem));
-	if (!b->sents || !b->prev || !b->stats || !b->rw || !b->gather || !b->fin_h || !b->fin_c ||
+	b->row_search = calloc(R, sizeof(*b->row_search));
+	b->row_live = calloc(R, sizeof(*b->row_live));
+	if (!b->row_search || !b->row_live ||
+	    !b->sents || !b->prev || !b->stats || !b->rw || !b->gather || !b->fin_h || !b->fin_c ||
 	    !b->bridge_tmp || !b->enc_src || !b->enc_len || !b->enc_mem)
 		return S2S_ENOMEM;
 	if (s2s__decoder_init(&b->dec, b->m, b->max_rows) ||
@@ -153,6 +160,8 @@ void s2s_batch_free(s2s_batch *b)
 	free(b->enc_src);
 	free(b->enc_len);
 	free(b->enc_mem);
+	free(b->row_search);
+	free(b->row_live);
 	s2s__encoder_deinit(&b->enc);
 	s2s__decoder_deinit(&b->dec);
 	s2s__dec_state_deinit(&b->st[0]);
@@ -171,13 +180,55 @@ int s2s_batch_active(const s2s_batch *b)
 	return b->nsent;
 }
 
-/* T = min(max_len, floor(a n) + b), at least one step. */
+/*
+ * T = min(max_len, floor(a n) + b), at least one step; scoring (force_eos)
+ * takes exactly the prefix and </s> (§7.6).
+ */
 static int s2s__max_steps(const s2s_decode_options *o, int n)
 {
+	if (o->force_eos)
+		return o->n_prefix + 1;
 	double t = floor((double)o->max_len_a * n) + o->max_len_b;
 	if (t > o->max_len)
 		t = o->max_len;
 	return t < 1 ? 1 : (int)t;
+}
+
+/* The §7 controls against the model: target ids, top-k, attention, T (§7.6, Bounds). */
+static int s2s__check_controls(const s2s_model *m, const s2s_decode_options *o, int T,
+                               s2s_error *err)
+{
+	int V = m->cfg.tgt_vocab_size;
+	for (int k = 0; k < o->n_suppress; k++) {
+		int32_t w = o->suppress[k];
+		if (w < 0 || w >= V)
+			return s2s__error_set(err, S2S_EINVAL,
+			                      "suppress id %d outside the target vocabulary (0..%d)",
+			                      (int)w, V - 1);
+		if (w == S2S_PAD || w == S2S_BOS || w == S2S_EOS)
+			return s2s__error_set(err, S2S_EINVAL,
+			                      "suppress id %d is <pad>, <s> or </s>, which cannot be "
+			                      "suppressed", (int)w);
+	}
+	for (int k = 0; k < o->n_prefix; k++) {
+		int32_t w = o->prefix[k];
+		if (w < 0 || w >= V || w == S2S_PAD || w == S2S_BOS || w == S2S_EOS)
+			return s2s__error_set(err, S2S_EINVAL,
+			                      "prefix id %d at position %d is outside 0..%d or is "
+			                      "<pad>, <s> or </s>", (int)w, k, V - 1);
+	}
+	if (o->sampling_topk > V)
+		return s2s__error_set(err, S2S_EINVAL,
+		                      "sampling_topk %d is more than the target vocabulary (%d)",
+		                      o->sampling_topk, V);
+	if (o->coverage_penalty > 0.0f && m->cfg.attention == S2S_ATTN_NONE)
+		return s2s__error_set(err, S2S_EINVAL,
+		                      "coverage_penalty needs a model with attention; this one has none");
+	if (o->n_prefix > T - 1)
+		return s2s__error_set(err, S2S_EINVAL,
+		                      "prefix of %d tokens leaves no step within max_length %d",
+		                      o->n_prefix, T);
+	return 0;
 }
 
 static int s2s__check_src(const s2s_model *m, const int32_t *src, int n,
@@ -199,7 +250,7 @@ static int s2s__check_src(const s2s_model *m, const int32_t *src, int n,
 		                      "sentinel_ph %d / sentinel_pairs %d exceed the model's %d / %d",
 		                      o->sentinel_ph, o->sentinel_pairs, m->sentinels.n_ph,
 		                      m->sentinels.n_pairs);
-	return 0;
+	return s2s__check_controls(m, o, s2s__max_steps(o, n), err);
 }
 
 /*
@@ -226,8 +277,7 @@ static s2s__sent *s2s__sent_new(const s2s_model *m, const int32_t *src, int n,
 	s->keys = kd ? malloc((size_t)n * kd * sizeof(float)) : NULL;
 	bool attn = m->cfg.attention != S2S_ATTN_NONE;
 	if (!s->src || !s->mem || (kd && !s->keys) ||
-	    s2s__search_init(&s->s, o->beam_size, s2s__max_steps(o, n), n, m->cfg.tgt_vocab_size,
-	                     o->length_penalty, attn, o->attention) < 0 ||
+	    s2s__search_init(&s->s, o, s2s__max_steps(o, n), n, m->cfg.tgt_vocab_size, attn) < 0 ||
 	    (s2s__has_sentinels(m) &&
 	     s2s__search_constrain(&s->s, &m->sentinels, o->sentinel_ph, o->sentinel_pairs) < 0)) {
 		s2s__sent_free(s);
@@ -296,17 +346,27 @@ static int s2s__encode_newcomers(s2s_batch *b, int *rows)
 	return 0;
 }
 
-/* Fills each row's previous token and attention target; grows history. */
+/*
+ * Fills each row's previous token and attention target; grows history;
+ * notes the rows whose logits need §7.1's processors, with their histories.
+ */
 static int s2s__prepare_rows(s2s_batch *b)
 {
+	b->any_proc = false;
 	for (int j = 0; j < b->nsent; j++) {
 		s2s__sent *s = b->sents[j];
 		if (s2s__search_reserve(&s->s) < 0)
 			return S2S_ENOMEM;
 		if (s->s.t == 0)
 			clock_gettime(CLOCK_MONOTONIC, &s->t0);
+		if (s->s.proc) {
+			s2s__search_histories(&s->s);
+			b->any_proc = true;
+		}
 		for (int i = 0; i < s->s.live; i++) {
 			int r = s->row0 + i;
+			b->row_search[r] = s->s.proc ? &s->s : NULL;
+			b->row_live[r] = i;
 			b->prev[r] = s->s.live_tok[i];
 			b->rw[r].mem = s->mem;
 			b->rw[r].keys = s->keys;
@@ -377,9 +437,11 @@ static int s2s__retire(s2s_batch *b, s2s__sent *s)
 }
 
 typedef struct {
-	const float *logits;
+	float *logits;
 	s2s__row_stats *stats;
 	int V;
+	s2s__search *const *row_search; /* NULL: no row has processors this step */
+	const int *row_live;
 } s2s__stats_job;
 
 static void s2s__stats_rows(void *ctx, int begin, int end)
@@ -387,6 +449,10 @@ static void s2s__stats_rows(void *ctx, int begin, int end)
 	const s2s__stats_job *j = ctx;
 	for (int r = begin; r < end; r++) {
 		s2s__row_stats *st = &j->stats[r];
+		/* §7.1 before the statistics, per row: the split still changes nothing. */
+		if (j->row_search && j->row_search[r])
+			s2s__search_process(j->row_search[r], j->row_live[r],
+			                    j->logits + (size_t)r * j->V);
 		st->arg = s2s__logsoftmax_stats(j->logits + (size_t)r * j->V, j->V, &st->max, &st->lse);
 	}
 }
@@ -397,7 +463,11 @@ static void s2s__stats_rows(void *ctx, int begin, int end)
  */
 static void s2s__row_statistics(s2s_batch *b, int rows)
 {
-	s2s__stats_job j = {.logits = b->dec.logits, .stats = b->stats, .V = b->m->cfg.tgt_vocab_size};
+	s2s__stats_job j = {.logits = b->dec.logits,
+	                    .stats = b->stats,
+	                    .V = b->m->cfg.tgt_vocab_size,
+	                    .row_search = b->any_proc ? b->row_search : NULL,
+	                    .row_live = b->row_live};
 	s2s__parallel_for(rows, rows >= 8 ? s2s__kernel_threads() : 1, s2s__stats_rows, &j);
 }
 

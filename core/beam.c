@@ -11,15 +11,60 @@
 #define S2S__EOS 3
 #define S2S__BOS 2
 
-int s2s__search_init(s2s__search *s, int B, int T, int n_src, int V, float alpha, bool attn,
-                     bool keep_attn)
+/* Copies n ids into a new block (NULL when n == 0); false on ENOMEM. */
+static bool s2s__dup_ids(int32_t **dst, const int32_t *src, int n)
 {
+	*dst = NULL;
+	if (n <= 0)
+		return true;
+	if (!(*dst = malloc((size_t)n * sizeof(int32_t))))
+		return false;
+	memcpy(*dst, src, (size_t)n * sizeof(int32_t));
+	return true;
+}
+
+/* The §7.1-7.6 controls of o into s, with their scratch. */
+static int s2s__search_controls(s2s__search *s, const s2s_decode_options *o)
+{
+	s->lp_type = o->length_penalty_type;
+	s->beta = o->coverage_penalty;
+	s->n_prefix = o->n_prefix;
+	s->force_eos = o->force_eos;
+	s->sampling = o->sampling_topk != 1;
+	s->topk = o->sampling_topk;
+	s->topp = o->sampling_topp;
+	s->tau = o->sampling_temperature;
+	s->seed = o->seed;
+	s->n_alt_want = o->return_alternatives;
+	if (!s2s__dup_ids(&s->suppress, o->suppress, o->n_suppress) ||
+	    !s2s__dup_ids(&s->prefix, o->prefix, o->n_prefix))
+		return S2S_ENOMEM;
+	s->proc = s2s__procs_from(&s->procs, o, s->suppress);
+	size_t BT = (size_t)s->B * s->T;
+	if (s->proc && (!(s->rhist = malloc(BT * sizeof(int32_t))) ||
+	                !(s->rscratch = malloc(BT * sizeof(int32_t)))))
+		return S2S_ENOMEM;
+	if (s->sampling && (!(s->pool = malloc((size_t)s->V * sizeof(s2s__cand))) ||
+	                    !(s->weights = malloc((size_t)s->V * sizeof(double)))))
+		return S2S_ENOMEM;
+	if (s->n_alt_want && !(s->alt = malloc((size_t)s->n_alt_want * sizeof(s2s__cand))))
+		return S2S_ENOMEM;
+	if (s->beta > 0.0f && (!(s->cov = malloc((size_t)s->n_src * sizeof(float))) ||
+	                       !(s->cov_row = malloc((size_t)s->T * sizeof(size_t)))))
+		return S2S_ENOMEM;
+	return 0;
+}
+
+int s2s__search_init(s2s__search *s, const s2s_decode_options *o, int T, int n_src, int V,
+                     bool attn)
+{
+	int B = o->beam_size;
 	memset(s, 0, sizeof(*s));
 	s->B = B;
 	s->T = T;
 	s->n_src = n_src;
 	s->V = V;
-	s->alpha = alpha;
+	s->alpha = o->length_penalty;
 	s->live = 1;
 	s->live_score = calloc((size_t)B, sizeof(float));
 	s->live_tok = calloc((size_t)B, sizeof(int32_t));
@@ -30,12 +75,14 @@ int s2s__search_init(s2s__search *s, int B, int T, int n_src, int V, float alpha
 	s->cand_flat = calloc((size_t)B, sizeof(int));
 	s->cand_logp = calloc((size_t)B, sizeof(float));
 	if (!s->live_score || !s->live_tok || !s->live_parent || !s->live_slot || !s->fin ||
-	    !s->cand_score || !s->cand_flat || !s->cand_logp) {
+	    !s->cand_score || !s->cand_flat || !s->cand_logp || s2s__search_controls(s, o) < 0) {
 		s2s__search_deinit(s);
 		return S2S_ENOMEM;
 	}
 	s->live_tok[0] = S2S__BOS;
 	s->live_slot[0] = -1;
+	/* Coverage (§7.2) sums the hypothesis' attention rows at the end. */
+	bool keep_attn = o->attention || s->beta > 0.0f;
 	s->keep_attn = attn && keep_attn;
 	if (attn && !keep_attn && !(s->alpha_tmp = calloc((size_t)B * n_src, sizeof(float)))) {
 		s2s__search_deinit(s);
@@ -65,6 +112,15 @@ void s2s__search_deinit(s2s__search *s)
 	free(s->cand_score);
 	free(s->cand_flat);
 	free(s->cand_logp);
+	free(s->suppress);
+	free(s->prefix);
+	free(s->alt);
+	free(s->pool);
+	free(s->weights);
+	free(s->rhist);
+	free(s->rscratch);
+	free(s->cov);
+	free(s->cov_row);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -93,15 +149,27 @@ int s2s__search_constrain(s2s__search *s, const s2s_sentinels *table, int n_ph, 
 	return 0;
 }
 
-/* The tokens of live row i so far, oldest first, into s->hist (s->t of them). */
-static void s2s__live_history(const s2s__search *s, int i)
+/* The tokens of live row i so far, oldest first, into out (s->t of them). */
+static void s2s__live_history(const s2s__search *s, int i, int32_t *out)
 {
 	int k = s->live_slot[i];
 	for (int u = s->t - 1; u >= 0; u--) {
 		size_t o = (size_t)u * s->B + k;
-		s->hist[u] = s->tok[o];
+		out[u] = s->tok[o];
 		k = s->lslot[(size_t)u * s->B + s->par[o]];
 	}
+}
+
+void s2s__search_histories(s2s__search *s)
+{
+	for (int i = 0; i < s->live; i++)
+		s2s__live_history(s, i, s->rhist + (size_t)i * s->T);
+}
+
+void s2s__search_process(s2s__search *s, int i, float *z)
+{
+	size_t o = (size_t)i * s->T;
+	s2s__procs_apply(&s->procs, z, s->V, s->rhist + o, s->t, s->rscratch + o);
 }
 
 /* Index of id in ids[0..n), or -1. */
@@ -125,7 +193,7 @@ static int s2s__replay(s2s__search *s, int i)
 	if (P == 0 && T == 0)
 		return 0; /* nothing to replay: every sentinel is banned */
 	memset(s->seen, 0, (size_t)P + 2 * (size_t)T);
-	s2s__live_history(s, i);
+	s2s__live_history(s, i, s->hist);
 	for (int u = 0; u < s->t; u++) {
 		int32_t w = s->hist[u];
 		int k;
@@ -246,20 +314,54 @@ static void s2s__topk_push(s2s__search *s, int *n, float score, int flat, float 
 	s->cand_logp[pos] = logp;
 }
 
+/* The step's only candidate while decoding is forced (§7.6), else -1. */
+static int s2s__forced(const s2s__search *s)
+{
+	if (s->t < s->n_prefix)
+		return s->prefix[s->t];
+	if (s->force_eos && s->t == s->n_prefix)
+		return S2S__EOS;
+	return -1;
+}
+
+/* §7.5: a draw among row z's allowed ids; `arg` only if none is allowed. */
+static int s2s__sample(s2s__search *s, const float *z, float mx, float lse, bool banned, int arg)
+{
+	int n = s2s__top_allowed(z, mx, lse, banned ? s->ban : NULL, s->V, s->topk, s->pool);
+	if (n == 0)
+		return arg; /* unreachable: </s> or a sentinel is always allowed */
+	double u = s2s__uniform(s->seed, s->t);
+	return s->pool[s2s__sample_pick(s->pool, n, s->tau, s->topp, u, s->weights)].id;
+}
+
+/* The one candidate of a row when B is 1 or the step is forced. */
+static int s2s__single(s2s__search *s, const float *z, const s2s__row_stats *st, int forced,
+                       int nb)
+{
+	if (forced >= 0)
+		return forced;
+	if (s->sampling)
+		return s2s__sample(s, z, st->max, st->lse, nb > 0, st->arg);
+	return s->table ? s2s__allowed_argmax(s, z, st->arg) : st->arg;
+}
+
 /* Top-B candidates of all live rows into cand_*; returns how many. */
 static int s2s__select(s2s__search *s, const float *logits, const s2s__row_stats *stats)
 {
-	int n = 0, V = s->V;
+	int n = 0, V = s->V, forced = s2s__forced(s);
 	for (int i = 0; i < s->live; i++) {
 		const float *z = logits + (size_t)i * V;
 		float mx = stats[i].max, lse = stats[i].lse, base = s->live_score[i];
-		int arg = stats[i].arg, nb = s->table ? s2s__ban_row(s, i) : 0;
-		if (s->B == 1) {
+		/* A forced token ignores the sentinel constraint as it ignores everything else. */
+		int nb = s->table && forced < 0 ? s2s__ban_row(s, i) : 0;
+		if (s->n_alt_want && s->t == s->n_prefix) /* one live row here (§7.6) */
+			s->n_alt = s2s__top_allowed(z, mx, lse, nb ? s->ban : NULL, V, s->n_alt_want,
+			                            s->alt);
+		if (s->B == 1 || forced >= 0) {
 			/* Greedy: the arg-max is the only candidate (z[arg] - mx is 0 unconstrained). */
-			if (s->table)
-				arg = s2s__allowed_argmax(s, z, arg);
-			float lp = (z[arg] - mx) - lse;
-			s2s__topk_push(s, &n, base + lp, i * V + arg, lp);
+			int w = s2s__single(s, z, &stats[i], forced, nb);
+			float lp = (z[w] - mx) - lse;
+			s2s__topk_push(s, &n, base + lp, i * V + w, lp);
 		} else {
 			for (int w = 0; w < V; w++) {
 				float lp = (z[w] - mx) - lse;
@@ -277,13 +379,53 @@ static int s2s__select(s2s__search *s, const float *logits, const s2s__row_stats
 	return n;
 }
 
+/* Length normalisation (§7.2): wu, avg or none. */
+static float s2s__lp_of(const s2s__search *s, int len)
+{
+	switch (s->lp_type) {
+	case S2S_LP_AVG:
+		return (float)len;
+	case S2S_LP_NONE:
+		return 1.0f;
+	default:
+		return s2s__lp(s->alpha, len);
+	}
+}
+
+/*
+ * GNMT coverage penalty (§7.2) of the hypothesis ending in slot k at step
+ * t: beta * sum_j log(min(max(c_j, 1e-6), 1)), c_j its attention summed
+ * over its steps in order (float), the logs in double, cast once.
+ */
+static float s2s__coverage(s2s__search *s, int t, int k)
+{
+	int ns = s->n_src;
+	for (int u = t; u >= 0; u--) {
+		int i = s->par[(size_t)u * s->B + k];
+		s->cov_row[u] = ((size_t)u * s->B + i) * ns;
+		k = s->lslot[(size_t)u * s->B + i];
+	}
+	memset(s->cov, 0, (size_t)ns * sizeof(float));
+	for (int u = 0; u <= t; u++)
+		for (int j = 0; j < ns; j++)
+			s->cov[j] += s->attn[s->cov_row[u] + j];
+	double sum = 0.0;
+	for (int j = 0; j < ns; j++) {
+		float c = s->cov[j] < 1e-6f ? 1e-6f : s->cov[j];
+		sum += log((double)(c > 1.0f ? 1.0f : c));
+	}
+	return s->beta * (float)sum;
+}
+
 static void s2s__finish(s2s__search *s, int t, int k, float score, bool finished)
 {
 	s2s__final *f = &s->fin[s->nfin++];
 	f->t = t;
 	f->k = k;
 	f->score = score;
-	f->norm = score / s2s__lp(s->alpha, t + 1);
+	f->norm = score / s2s__lp_of(s, t + 1);
+	if (s->beta > 0.0f && s->keep_attn)
+		f->norm = f->norm + s2s__coverage(s, t, k);
 	f->finished = finished;
 }
 
@@ -364,5 +506,13 @@ int s2s__search_result(const s2s__search *s, int n_best, bool with_attn, s2s_res
 	for (int h = 0; h < r->n_hyps; h++)
 		if (s2s__build_hyp(s, &s->fin[order[h]], with_attn, &r->hyps[h]) < 0)
 			return S2S_ENOMEM;
+	if (s->n_alt > 0) {
+		r->alternatives = malloc((size_t)s->n_alt * sizeof(s2s_alternative));
+		if (!r->alternatives)
+			return S2S_ENOMEM;
+		r->n_alternatives = s->n_alt;
+		for (int k = 0; k < s->n_alt; k++)
+			r->alternatives[k] = (s2s_alternative){s->alt[k].id, s->alt[k].lp};
+	}
 	return 0;
 }

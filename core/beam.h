@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "logits.h"
 #include "s2s_decode.h"
 #include "s2s_spans.h"
 
@@ -53,15 +54,39 @@ typedef struct {
 	float *cand_score;
 	int *cand_flat;
 	float *cand_logp;
+	/* The sentence's §7.1-7.6 controls (docs/checkpoint-format.md). */
+	int lp_type;          /* s2s_length_penalty_type */
+	float beta;           /* coverage penalty; > 0 keeps the attention history */
+	bool proc;            /* some §7.1 processor is on: s2s__search_process has work */
+	s2s__procs procs;     /* its suppress points into `suppress` */
+	int32_t *suppress;    /* (n_suppress) owned copy */
+	int32_t *prefix;      /* (n_prefix) owned copy */
+	int n_prefix;
+	bool force_eos;
+	bool sampling;        /* sampling_topk != 1 (B == 1) */
+	int topk;
+	float topp, tau;
+	uint64_t seed;
+	int n_alt_want;       /* return_alternatives */
+	int n_alt;            /* recorded at step n_prefix */
+	s2s__cand *alt;       /* (n_alt_want) */
+	s2s__cand *pool;      /* (V) sampling's ranked candidates */
+	double *weights;      /* (V) sampling weights */
+	int32_t *rhist;       /* (B, T) live row i's history, filled by s2s__search_histories */
+	int32_t *rscratch;    /* (B, T) the processors' scratch per row */
+	float *cov;           /* (n_src) coverage sums */
+	size_t *cov_row;      /* (T) attention offsets of a hypothesis' steps */
 } s2s__search;
 
 /*
- * Prepares a search with live = [<s>]. `attn`: the model computes attention;
- * `keep_attn`: its history is kept for the results (else rows write into a
- * scratch block that each step overwrites).
+ * Prepares a search with live = [<s>] for the options o (checked; suppress
+ * and prefix are copied), T steps. `attn`: the model computes attention; its
+ * history is kept when o->attention asks for it in the results or the
+ * coverage penalty needs it (else rows write into a scratch block that each
+ * step overwrites). S2S_ENOMEM.
  */
-int s2s__search_init(s2s__search *s, int B, int T, int n_src, int V, float alpha, bool attn,
-                     bool keep_attn);
+int s2s__search_init(s2s__search *s, const s2s_decode_options *o, int T, int n_src, int V,
+                     bool attn);
 void s2s__search_deinit(s2s__search *s);
 /*
  * Turns the sentinel constraint on for a search just initialised: the
@@ -75,6 +100,17 @@ int s2s__search_constrain(s2s__search *s, const s2s_sentinels *table, int n_ph, 
 int s2s__search_reserve(s2s__search *s);
 /* Where live row i writes its attention at step s->t (NULL for a model without attention). */
 float *s2s__search_attn_row(s2s__search *s, int live_index);
+
+/*
+ * Before a step's logits are processed: each live row's history into
+ * s->rhist (only needed when s->proc). Not thread-safe for one search.
+ */
+void s2s__search_histories(s2s__search *s);
+/*
+ * §7.1 on live row i's logits z (V) of step s->t. Touches only row i's
+ * buffers, so the rows of one search may be processed on several threads.
+ */
+void s2s__search_process(s2s__search *s, int i, float *z);
 
 /* One row's log-softmax statistics (s2s__logsoftmax_stats), computed before selection. */
 typedef struct {

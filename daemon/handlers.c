@@ -297,6 +297,11 @@ static bool cost_ok(s2sd_req *r)
 		n_src[i] = tokens_of(r, i)->n;
 	int64_t cost = s2s_api_request_cost(&r->api.opt.decode, n_src, r->api.n);
 	free(n_src);
+	if (r->api.targets) { /* forced decoding: each pair takes its target's tokens and </s> */
+		cost = 0;
+		for (int i = 0; i < r->api.n; i++)
+			cost += r->api.opt.prefix_len[i] + 1;
+	}
 	long long limit = r->srv->cfg->max_request_cost;
 	if (cost <= limit)
 		return true;
@@ -315,7 +320,8 @@ static void submit(s2sd_req *r)
 	j->model = r->model;
 	j->opt = r->api.opt.decode;
 	/* the core records attention only when something in the response needs it */
-	j->opt.attention = r->api.opt.attention || r->api.opt.coverage || r->api.opt.replace_unk;
+	j->opt.attention = r->api.opt.attention || r->api.opt.coverage || r->api.opt.replace_unk ||
+			   r->api.opt.decode.coverage_penalty > 0;
 	j->arrival_ns = r->arrival_ns;
 	j->deadline_ns = r->api.opt.deadline_ms
 				 ? r->arrival_ns + (uint64_t)r->api.opt.deadline_ms * 1000000ull
@@ -335,6 +341,12 @@ static void submit(s2sd_req *r)
 			j->items[i].sentinel_ph = r->masked[i].n_ph;
 			j->items[i].sentinel_pairs = r->masked[i].n_pairs;
 		}
+		/* per sentence: its prefix (or scored target) and seed + i (docs §7.5) */
+		if (r->api.opt.prefix_ids && r->api.opt.prefix_ids[i]) {
+			j->items[i].prefix = r->api.opt.prefix_ids[i];
+			j->items[i].n_prefix = r->api.opt.prefix_len[i];
+		}
+		j->items[i].seed = j->opt.seed + (uint64_t)i;
 	}
 	if (s2sd_sched_submit(r->srv->sched, j) < 0) {
 		s2sd_req_error(r, S2S_API_QUEUE_FULL,
@@ -369,17 +381,54 @@ static s2sd_model_entry *pick_model(s2sd_req *r)
 	return e;
 }
 
-static void handle_translate(s2sd_req *r, bool opennmt)
+/*
+ * The controls that need the model (prefix, suppress, seed; a score
+ * request's targets): s2s_api_resolve_controls with each sentence's source
+ * length.
+ */
+static bool controls_ok(s2sd_req *r)
 {
+	s2s_api_error e = {0};
+	int *n_src = malloc((size_t)r->api.n * sizeof *n_src);
+	if (!n_src) {
+		s2sd_req_error(r, S2S_API_INTERNAL, "out of memory");
+		return false;
+	}
+	for (int i = 0; i < r->api.n; i++)
+		n_src[i] = tokens_of(r, i)->n;
+	int rc = s2s_api_resolve_controls(&r->api, r->model, n_src, r->srv->cfg->max_tokens, &e);
+	free(n_src);
+	if (rc < 0)
+		s2sd_req_error(r, e.code, "%s", e.message);
+	return rc == 0;
+}
+
+typedef enum { KIND_TRANSLATE, KIND_OPENNMT, KIND_SCORE } request_kind;
+
+static int parse_request(s2sd_req *r, request_kind kind, const s2s_api_limits *lim,
+			 s2s_api_error *e)
+{
+	const char *body = r->body ? r->body : "";
+	switch (kind) {
+	case KIND_OPENNMT:
+		return s2s_api_parse_opennmt(body, r->body_len, lim, &r->api, e);
+	case KIND_SCORE:
+		return s2s_api_parse_score(body, r->body_len, lim, &r->api, e);
+	default:
+		return s2s_api_parse_translate(body, r->body_len, lim, &r->api, e);
+	}
+}
+
+static void handle_translate(s2sd_req *r, request_kind kind)
+{
+	bool opennmt = kind == KIND_OPENNMT;
 	const s2sd_config *c = r->srv->cfg;
 	s2s_api_limits lim = {c->max_sentences, c->max_beam, c->default_deadline_ms,
 			      c->max_deadline_ms, c->allow_no_deadline};
 	s2s_api_error e = {0};
 	if (!body_ok(r))
 		return;
-	int rc = opennmt ? s2s_api_parse_opennmt(r->body ? r->body : "", r->body_len, &lim, &r->api, &e)
-			 : s2s_api_parse_translate(r->body ? r->body : "", r->body_len, &lim, &r->api, &e);
-	if (rc < 0) {
+	if (parse_request(r, kind, &lim, &e) < 0) {
 		s2sd_req_error(r, e.code, "%s", e.message);
 		return;
 	}
@@ -396,7 +445,7 @@ static void handle_translate(s2sd_req *r, bool opennmt)
 		s2sd_req_error(r, e.code, "%s", e.message);
 		return;
 	}
-	if (tokenize_all(r) && cost_ok(r))
+	if (tokenize_all(r) && controls_ok(r) && cost_ok(r))
 		submit(r);
 }
 
@@ -432,15 +481,17 @@ static void answer_job(s2sd_req *r)
 	s2s_api_view v = {r->model, r->model_name, r->request_id, &r->api.opt,
 			  (double)(s2sd_now_ns() - r->arrival_ns) / 1e6};
 	s2s_api_error e = {0};
-	char *body = r->api.opennmt_id >= 0 ? s2s_api_opennmt_response(&v, s, j->n_items, &e)
-					    : s2s_api_translate_response(&v, s, j->n_items, &e);
+	char *body = r->api.targets	     ? s2s_api_score_response(&v, s, r->api.targets, j->n_items, &e)
+		     : r->api.opennmt_id >= 0 ? s2s_api_opennmt_response(&v, s, j->n_items, &e)
+					      : s2s_api_translate_response(&v, s, j->n_items, &e);
 	free(s);
 	if (!body) {
 		s2sd_log(S2SD_LOG_ERR, "request %s: no response: %s", r->request_id, e.message);
 		s2sd_req_error(r, S2S_API_INTERNAL, "%s", e.message);
 		return;
 	}
-	remember(r, v.total_ms);
+	if (!r->api.targets) /* /v1/recent lists translations, not scored pairs */
+		remember(r, v.total_ms);
 	if (body)
 		s2sd_req_set(r, 200, body, "application/json");
 }
@@ -676,6 +727,7 @@ typedef struct {
 static const route_row routes[] = {
 	{"/v1/translate", false, NULL, S2SD_ROUTE_TRANSLATE, true},
 	{"/translator/translate", false, NULL, S2SD_ROUTE_OPENNMT, true},
+	{"/v1/score", false, NULL, S2SD_ROUTE_SCORE, true},
 	{"/v1/models", false, NULL, S2SD_ROUTE_MODELS, false},
 	{"/v1/models/", true, "/reload", S2SD_ROUTE_RELOAD, true},
 	{"/v1/models/", true, "", S2SD_ROUTE_MODEL, false},
@@ -712,10 +764,13 @@ static void dispatch(s2sd_req *r, const route_row *rt)
 	switch (rt->route) {
 	case S2SD_ROUTE_TRANSLATE:
 	case S2SD_ROUTE_OPENNMT:
+	case S2SD_ROUTE_SCORE:
 		if (r->srv->draining)
 			s2sd_req_error(r, S2S_API_DRAINING, "the daemon is shutting down");
 		else
-			handle_translate(r, rt->route == S2SD_ROUTE_OPENNMT);
+			handle_translate(r, rt->route == S2SD_ROUTE_OPENNMT ? KIND_OPENNMT
+					    : rt->route == S2SD_ROUTE_SCORE ? KIND_SCORE
+									    : KIND_TRANSLATE);
 		break;
 	case S2SD_ROUTE_MODELS:
 		handle_models(r);
@@ -797,7 +852,8 @@ bool s2sd_handle_early(s2sd_req *r)
 	const route_row *rt = route_of(r);
 	if (!rt)
 		return false;
-	if (rt->route != S2SD_ROUTE_TRANSLATE && rt->route != S2SD_ROUTE_OPENNMT)
+	if (rt->route != S2SD_ROUTE_TRANSLATE && rt->route != S2SD_ROUTE_OPENNMT &&
+	    rt->route != S2SD_ROUTE_SCORE)
 		return true;
 	const char *cl = s2sd_req_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (cl && strtoull(cl, NULL, 10) > (unsigned long long)r->srv->cfg->max_body_bytes)

@@ -20,7 +20,7 @@
 static const char *const route_names[S2SD_ROUTE_COUNT] = {
 	"/v1/translate", "/translator/translate", "/v1/models", "/v1/models/{name}",
 	"/v1/models/{name}/reload", "/healthz", "/readyz", "/metrics", "/v1/recent",
-	"/dashboard", "/v2/models/{name}/ready", "/translator/models", "/openapi.json", "other",
+	"/dashboard", "/v2/models/{name}/ready", "/translator/models", "/openapi.json", "/v1/score", "other",
 	"none"};
 
 /*

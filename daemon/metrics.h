@@ -24,6 +24,7 @@ typedef enum {
 	S2SD_ROUTE_MODEL_READY,
 	S2SD_ROUTE_OPENNMT_MODELS,
 	S2SD_ROUTE_OPENAPI,
+	S2SD_ROUTE_SCORE,
 	S2SD_ROUTE_OTHER,
 	S2SD_ROUTE_NONE, /* answered by libmicrohttpd itself, or closed before reaching a route */
 	S2SD_ROUTE_COUNT

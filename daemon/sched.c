@@ -229,6 +229,9 @@ static bool add_to_batch(worker *w, s2sd_item *it, uint64_t now)
 	s2s_decode_options o = j->opt;
 	o.sentinel_ph = it->sentinel_ph;
 	o.sentinel_pairs = it->sentinel_pairs;
+	o.prefix = it->prefix;
+	o.n_prefix = it->n_prefix;
+	o.seed = it->seed;
 	it->handle = s2s_batch_add(w->batch, it->ids, it->n, &o, it, &err);
 	it->queued_ms = (double)(now - j->arrival_ns) / 1e6;
 	if (it->handle < 0) {

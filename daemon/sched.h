@@ -46,6 +46,10 @@ typedef struct s2sd_item {
 	const int32_t *ids; /* borrowed from the job's owner; immutable until completion */
 	int n;
 	int sentinel_ph, sentinel_pairs; /* this sentence's sentinel constraint (s2s_decode_options) */
+	/* this sentence's target prefix (a scored target with opt.force_eos), borrowed like ids */
+	const int32_t *prefix;
+	int n_prefix;
+	uint64_t seed; /* sampling: this sentence's seed (the request's seed + its index) */
 	s2s_result *result; /* owned by the item after completion; NULL: not finished */
 	bool expired;       /* dropped at the deadline */
 	double queued_ms;   /* arrival -> admitted into a batch */

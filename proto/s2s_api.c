@@ -4,11 +4,14 @@
  */
 #include "s2s_api.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
 static const struct {
 	const char *name;
@@ -300,26 +303,227 @@ static int parse_glossary(json_t *opts, s2s_api_options *o, s2s_api_error *e)
 static const char *const option_keys[] = {
 	"beam_size", "n_best", "max_length", "max_len_a", "max_len_b", "length_penalty",
 	"attention", "attention_level", "coverage", "coverage_threshold", "replace_unk",
-	"deadline_ms", "partial", "format", "glossary", NULL};
+	"deadline_ms", "partial", "format", "glossary",
+	/* issue 14: decoding controls (docs/checkpoint-format.md §7.1-7.6) */
+	"prefix", "min_length", "repetition_penalty", "no_repeat_ngram_size", "suppress",
+	"disable_unk", "coverage_penalty", "length_penalty_type", "sampling_topk",
+	"sampling_topp", "sampling_temperature", "seed", "return_alternatives", NULL};
 
-static int unknown_options(json_t *opts, s2s_api_error *e)
+/* The options of POST /v1/score: those that change a given target's score or its display. */
+static const char *const score_keys[] = {"length_penalty", "length_penalty_type",
+					 "coverage_penalty", "attention", "attention_level",
+					 "deadline_ms", NULL};
+
+/* The issue-14 keys (the tail of option_keys): naming any sets o->controls. */
+#define FIRST_CONTROL "prefix"
+
+static int unknown_options(json_t *opts, const char *const *keys, s2s_api_error *e)
 {
 	const char *k;
 	json_t *v;
 	json_object_foreach(opts, k, v) {
 		size_t i = 0;
-		while (option_keys[i] && strcmp(option_keys[i], k))
+		while (keys[i] && strcmp(keys[i], k))
 			i++;
-		if (option_keys[i])
+		if (keys[i])
 			continue;
 		char known[400];
 		size_t n = 0;
-		for (i = 0; option_keys[i] && n < sizeof known; i++)
+		for (i = 0; keys[i] && n < sizeof known; i++)
 			n += (size_t)snprintf(known + n, sizeof known - n, "%s%s", i ? ", " : "",
-					      option_keys[i]);
+					      keys[i]);
 		return s2s_api_fail(e, S2S_API_UNKNOWN_OPTION,
 				    "unknown option \"options.%.100s\"; the options are %s", k, known);
 	}
+	return 0;
+}
+
+/* ---- issue-14 controls: a bad value is 422 invalid_option naming the field ---- */
+
+static int opt_int(json_t *obj, const char *key, long min, long max, int *dst, s2s_api_error *e)
+{
+	json_t *v = json_object_get(obj, key);
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
+		return s2s_api_fail(e, S2S_API_INVALID_OPTION,
+				    "field \"options.%s\" must be an integer in %ld..%ld", key, min, max);
+	*dst = (int)json_integer_value(v);
+	return 0;
+}
+
+/* A number in [min, max], or (min, max] when open_min; the message says which. */
+static int opt_num(json_t *obj, const char *key, double min, bool open_min, double max,
+		   float *dst, s2s_api_error *e)
+{
+	json_t *v = json_object_get(obj, key);
+	if (!v || json_is_null(v))
+		return 0;
+	double x = json_is_number(v) ? json_number_value(v) : NAN;
+	if (!(open_min ? x > min : x >= min) || !(x <= max))
+		return s2s_api_fail(e, S2S_API_INVALID_OPTION,
+				    "field \"options.%s\" must be a number in %s%g, %g]", key,
+				    open_min ? "(" : "[", min, max);
+	*dst = (float)x;
+	return 0;
+}
+
+static int opt_bool(json_t *obj, const char *key, bool *dst, s2s_api_error *e)
+{
+	json_t *v = json_object_get(obj, key);
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_boolean(v))
+		return s2s_api_fail(e, S2S_API_INVALID_OPTION,
+				    "field \"options.%s\" must be true or false", key);
+	*dst = json_is_true(v);
+	return 0;
+}
+
+static int parse_lp_type(json_t *opts, s2s_decode_options *d, s2s_api_error *e)
+{
+	static const char *const names[] = {"wu", "avg", "none"}; /* s2s_length_penalty_type order */
+	json_t *v = json_object_get(opts, "length_penalty_type");
+	if (!v || json_is_null(v))
+		return 0;
+	for (int i = 0; i < 3 && json_is_string(v); i++)
+		if (!strcmp(json_string_value(v), names[i]) && !has_nul(v)) {
+			d->length_penalty_type = i;
+			return 0;
+		}
+	return s2s_api_fail(e, S2S_API_INVALID_OPTION,
+			    "field \"options.length_penalty_type\" must be \"wu\", \"avg\" or \"none\"");
+}
+
+/* JSON numbers are doubles: a seed above 2^53 would not come back as it went. */
+#define SEED_MAX ((json_int_t)1 << 53)
+
+static int parse_seed(json_t *opts, s2s_api_options *o, s2s_api_error *e)
+{
+	json_t *v = json_object_get(opts, "seed");
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > SEED_MAX)
+		return s2s_api_fail(e, S2S_API_INVALID_OPTION,
+				    "field \"options.seed\" must be an integer in 0..%lld",
+				    (long long)SEED_MAX);
+	o->decode.seed = (uint64_t)json_integer_value(v);
+	o->seed_given = true;
+	return 0;
+}
+
+/* options.suppress: an array of target token strings (looked up once the model is known). */
+static int parse_suppress(json_t *opts, s2s_api_options *o, s2s_api_error *e)
+{
+	json_t *v = json_object_get(opts, "suppress");
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_array(v) || json_array_size(v) > S2S_MAX_SUPPRESS)
+		return s2s_api_fail(e, S2S_API_INVALID_OPTION,
+				    "field \"options.suppress\" must be an array of at most %d target "
+				    "token strings",
+				    S2S_MAX_SUPPRESS);
+	size_t n = json_array_size(v);
+	o->suppress_text = calloc(n + 1, sizeof *o->suppress_text);
+	o->suppress_ids = calloc(n + 1, sizeof *o->suppress_ids);
+	if (!o->suppress_text || !o->suppress_ids)
+		return s2s_api_fail(e, S2S_API_INTERNAL, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		json_t *t = json_array_get(v, i);
+		if (!json_is_string(t) || has_nul(t))
+			return s2s_api_fail(e, S2S_API_INVALID_OPTION,
+					    "field \"options.suppress[%zu]\" must be a token string", i);
+		if (!(o->suppress_text[o->n_suppress_text++] = strdup(json_string_value(t))))
+			return s2s_api_fail(e, S2S_API_INTERNAL, "out of memory");
+	}
+	return 0;
+}
+
+/*
+ * options.prefix: one string for every sentence, or an array parallel to the
+ * sentences of strings or null (no prefix). Called once n is known.
+ */
+static int parse_prefix(json_t *opts, s2s_api_request *r, s2s_api_error *e)
+{
+	json_t *v = opts ? json_object_get(opts, "prefix") : NULL;
+	s2s_api_options *o = &r->opt;
+	if (!v || json_is_null(v))
+		return 0;
+	if (json_is_array(v) && json_array_size(v) != (size_t)r->n)
+		return s2s_api_fail(e, S2S_API_INVALID_OPTION,
+				    "field \"options.prefix\" has %zu entries; it needs one per sentence "
+				    "(%d), each a string or null",
+				    json_array_size(v), r->n);
+	if (!json_is_array(v) && !json_is_string(v))
+		return s2s_api_fail(e, S2S_API_INVALID_OPTION,
+				    "field \"options.prefix\" must be a string or an array of strings "
+				    "or null, one per sentence");
+	o->prefix = calloc((size_t)r->n, sizeof *o->prefix);
+	if (!o->prefix)
+		return s2s_api_fail(e, S2S_API_INTERNAL, "out of memory");
+	o->n_prefix_text = r->n;
+	o->prefix_one = !json_is_array(v);
+	for (int i = 0; i < r->n; i++) {
+		json_t *p = json_is_array(v) ? json_array_get(v, (size_t)i) : v;
+		if (json_is_null(p))
+			continue;
+		if (!json_is_string(p) || has_nul(p))
+			return s2s_api_fail(e, S2S_API_INVALID_OPTION,
+					    "field \"options.prefix[%d]\" must be a string or null", i);
+		if (!(o->prefix[i] = strdup(json_string_value(p))))
+			return s2s_api_fail(e, S2S_API_INTERNAL, "out of memory");
+	}
+	return 0;
+}
+
+/* Whether opts names any key of option_keys from FIRST_CONTROL on. */
+static bool names_controls(json_t *opts)
+{
+	bool on = false;
+	for (size_t i = 0; option_keys[i]; i++) {
+		on |= !strcmp(option_keys[i], FIRST_CONTROL);
+		json_t *v = on ? json_object_get(opts, option_keys[i]) : NULL;
+		if (v && !json_is_null(v))
+			return true;
+	}
+	return false;
+}
+
+/* The controls both routes take (score: only the length and coverage penalties). */
+static int parse_penalties(json_t *opts, s2s_api_options *o, s2s_api_error *e)
+{
+	s2s_decode_options *d = &o->decode;
+	return parse_lp_type(opts, d, e) < 0 ||
+			       opt_num(opts, "coverage_penalty", 0, false, 100, &d->coverage_penalty, e) < 0
+		       ? -1
+		       : 0;
+}
+
+static int parse_controls(json_t *opts, s2s_api_options *o, s2s_api_error *e)
+{
+	s2s_decode_options *d = &o->decode;
+	if (parse_penalties(opts, o, e) < 0 ||
+	    opt_int(opts, "min_length", 0, 4096, &d->min_length, e) < 0 ||
+	    opt_num(opts, "repetition_penalty", 0, true, 100, &d->repetition_penalty, e) < 0 ||
+	    opt_int(opts, "no_repeat_ngram_size", 0, S2S_MAX_NGRAM, &d->no_repeat_ngram_size, e) < 0 ||
+	    parse_suppress(opts, o, e) < 0 || opt_bool(opts, "disable_unk", &d->disable_unk, e) < 0 ||
+	    opt_int(opts, "sampling_topk", 0, 1 << 24, &d->sampling_topk, e) < 0 ||
+	    opt_num(opts, "sampling_topp", 0, true, 1, &d->sampling_topp, e) < 0 ||
+	    opt_num(opts, "sampling_temperature", 0, true, 100, &d->sampling_temperature, e) < 0 ||
+	    parse_seed(opts, o, e) < 0 ||
+	    opt_int(opts, "return_alternatives", 0, 64, &d->return_alternatives, e) < 0)
+		return -1;
+	o->controls = names_controls(opts);
+	o->sampling = d->sampling_topk != 1;
+	if (!o->sampling && d->sampling_topp < 1.0f)
+		return s2s_api_fail(e, S2S_API_INVALID_OPTION,
+				    "field \"options.sampling_topp\" needs \"options.sampling_topk\" "
+				    "other than 1 (0 = the whole vocabulary), as in CTranslate2");
+	if (!o->sampling && d->sampling_temperature != 1.0f)
+		return s2s_api_fail(e, S2S_API_INVALID_OPTION,
+				    "field \"options.sampling_temperature\" needs "
+				    "\"options.sampling_topk\" other than 1 (0 = the whole vocabulary), "
+				    "as in CTranslate2");
 	return 0;
 }
 
@@ -333,7 +537,7 @@ static int parse_options(json_t *opts, const s2s_api_limits *lim, s2s_api_option
 		return 0;
 	if (!json_is_object(opts))
 		return s2s_api_fail(e, S2S_API_INVALID_FIELD, "field \"options\" must be an object");
-	if (unknown_options(opts, e) < 0)
+	if (unknown_options(opts, option_keys, e) < 0)
 		return -1;
 	if (get_int(opts, "beam_size", 1, lim->max_beam, &d->beam_size, e) < 0 ||
 	    get_int(opts, "n_best", 1, lim->max_beam, &d->n_best, e) < 0 ||
@@ -347,7 +551,7 @@ static int parse_options(json_t *opts, const s2s_api_limits *lim, s2s_api_option
 	    get_bool(opts, "replace_unk", &o->replace_unk, e) < 0 ||
 	    get_int(opts, "deadline_ms", 0, 600000, &o->deadline_ms, e) < 0 ||
 	    get_bool(opts, "partial", &o->partial, e) < 0 || parse_format(opts, o, e) < 0 ||
-	    parse_glossary(opts, o, e) < 0)
+	    parse_glossary(opts, o, e) < 0 || parse_controls(opts, o, e) < 0)
 		return -1;
 	d->max_len_a = (float)a;
 	d->length_penalty = (float)lp;
@@ -547,10 +751,13 @@ static int parse_translate_root(json_t *root, const s2s_api_limits *lim, s2s_api
 	if (arr && !json_is_array(arr))
 		return s2s_api_fail(e, S2S_API_INVALID_FIELD,
 				    "field \"sentences\" must be an array of strings");
-	if (parse_options(json_object_get(root, "options"), lim, &out->opt, e) < 0)
+	json_t *opts = json_object_get(root, "options");
+	if (parse_options(opts, lim, &out->opt, e) < 0)
 		return -1;
 	clamp_deadline(&out->opt, lim);
-	return take_sentences(arr, text, false, lim, out, e);
+	if (take_sentences(arr, text, false, lim, out, e) < 0)
+		return -1;
+	return json_is_object(opts) ? parse_prefix(opts, out, e) : 0;
 }
 
 int s2s_api_parse_translate(const char *body, size_t len, const s2s_api_limits *lim,
@@ -610,10 +817,291 @@ int s2s_api_parse_opennmt(const char *body, size_t len, const s2s_api_limits *li
 	return rc;
 }
 
+/* ---- POST /v1/score ---- */
+
+/* The targets, parallel to the sentences: "targets" (array) or "target" (with "text"). */
+static int take_targets(json_t *arr, json_t *one, s2s_api_request *r, s2s_api_error *e)
+{
+	const char *name = one ? "target" : "targets";
+	if (!arr && !one)
+		return s2s_api_fail(e, S2S_API_INVALID_FIELD,
+				    "field \"%s\" is required: the translation to score", name);
+	if (arr && (!json_is_array(arr) || json_array_size(arr) != (size_t)r->n))
+		return s2s_api_fail(e, S2S_API_INVALID_FIELD,
+				    "field \"targets\" must be an array of %d strings, one per sentence",
+				    r->n);
+	r->single = one != NULL;
+	r->targets = calloc((size_t)r->n, sizeof *r->targets);
+	if (!r->targets)
+		return s2s_api_fail(e, S2S_API_INTERNAL, "out of memory");
+	for (int i = 0; i < r->n; i++) {
+		json_t *t = one ? one : json_array_get(arr, (size_t)i);
+		char path[32];
+		snprintf(path, sizeof path, one ? "target" : "targets[%d]", i);
+		if (!json_is_string(t) || has_nul(t))
+			return s2s_api_fail(e, S2S_API_INVALID_FIELD,
+					    "field \"%s\" must be a string without NUL", path);
+		if (!(r->targets[i] = strdup(json_string_value(t))))
+			return s2s_api_fail(e, S2S_API_INTERNAL, "out of memory");
+		if (blank(r->targets[i]))
+			return s2s_api_fail(e, S2S_API_EMPTY_INPUT,
+					    "%s is empty; scoring needs a target sentence", path);
+	}
+	return 0;
+}
+
+static int parse_score_options(json_t *opts, s2s_api_options *o, s2s_api_error *e)
+{
+	s2s_decode_options *d = &o->decode;
+	double lp = d->length_penalty;
+	if (!opts || json_is_null(opts))
+		return 0;
+	if (!json_is_object(opts))
+		return s2s_api_fail(e, S2S_API_INVALID_FIELD, "field \"options\" must be an object");
+	if (unknown_options(opts, score_keys, e) < 0 ||
+	    get_num(opts, "length_penalty", 0, 10, &lp, e) < 0 || parse_penalties(opts, o, e) < 0 ||
+	    get_bool(opts, "attention", &o->attention, e) < 0 || parse_level(opts, o, e) < 0 ||
+	    get_int(opts, "deadline_ms", 0, 600000, &o->deadline_ms, e) < 0)
+		return -1;
+	d->length_penalty = (float)lp;
+	o->given = given_fields(opts);
+	return 0;
+}
+
+static int parse_score_root(json_t *root, const s2s_api_limits *lim, s2s_api_request *out,
+			    s2s_api_error *e)
+{
+	if (!json_is_object(root))
+		return s2s_api_fail(e, S2S_API_INVALID_FIELD, "the body must be a JSON object");
+	json_t *model = json_object_get(root, "model");
+	if (model && !json_is_null(model)) {
+		if (!json_is_string(model) || has_nul(model))
+			return s2s_api_fail(e, S2S_API_INVALID_FIELD, "field \"model\" must be a string");
+		out->model = strdup(json_string_value(model));
+	}
+	json_t *text = json_object_get(root, "text"), *arr = json_object_get(root, "sentences");
+	if (!text == !arr)
+		return s2s_api_fail(e, S2S_API_INVALID_FIELD,
+				    "exactly one of field \"sentences\" (with \"targets\") and field "
+				    "\"text\" (with \"target\") is required");
+	if (arr && !json_is_array(arr))
+		return s2s_api_fail(e, S2S_API_INVALID_FIELD,
+				    "field \"sentences\" must be an array of strings");
+	if (parse_score_options(json_object_get(root, "options"), &out->opt, e) < 0)
+		return -1;
+	clamp_deadline(&out->opt, lim);
+	if (take_sentences(arr, text, false, lim, out, e) < 0)
+		return -1;
+	return take_targets(arr ? json_object_get(root, "targets") : NULL,
+			    text ? json_object_get(root, "target") : NULL, out, e);
+}
+
+int s2s_api_parse_score(const char *body, size_t len, const s2s_api_limits *lim,
+			s2s_api_request *out, s2s_api_error *e)
+{
+	memset(out, 0, sizeof *out);
+	out->opennmt_id = -1;
+	options_defaults(&out->opt, lim);
+	out->opt.attention = true; /* the point of scoring: the matrix of the given target */
+	out->opt.coverage = false;
+	json_t *root = load_body(body, len, e);
+	if (!root)
+		return -1;
+	int rc = parse_score_root(root, lim, out, e);
+	json_decref(root);
+	return rc;
+}
+
+/* ---- controls that need the model ---- */
+
+uint64_t s2s_api_draw_seed(void)
+{
+	uint64_t x = 0;
+	/* getrandom does not fail for 8 bytes once the pool is ready; the clock is a fallback */
+	if (getrandom(&x, sizeof x, 0) != (ssize_t)sizeof x) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		x = (uint64_t)ts.tv_sec * 1000000007u ^ (uint64_t)ts.tv_nsec;
+	}
+	return x & (((uint64_t)1 << 53) - 1);
+}
+
+static int resolve_suppress(s2s_api_options *o, const s2s_model *m, s2s_api_error *e)
+{
+	const s2s_vocab *v = s2s_model_tgt_vocab(m);
+	for (int k = 0; k < o->n_suppress_text; k++) {
+		const char *t = o->suppress_text[k];
+		int32_t id = s2s_vocab_lookup(v, t, strlen(t));
+		if (id == S2S_UNK && strcmp(t, s2s_vocab_token(v, S2S_UNK)))
+			return s2s_api_fail(e, S2S_API_INVALID_OPTION,
+					    "field \"options.suppress[%d]\": \"%.100s\" is not a token of "
+					    "the target vocabulary",
+					    k, o->suppress_text[k]);
+		if (id == S2S_PAD || id == S2S_BOS || id == S2S_EOS)
+			return s2s_api_fail(e, S2S_API_INVALID_OPTION,
+					    "field \"options.suppress[%d]\": \"%.100s\" cannot be "
+					    "suppressed (a sentence must be able to end)",
+					    k, o->suppress_text[k]);
+		o->suppress_ids[k] = id;
+	}
+	o->decode.suppress = o->n_suppress_text ? o->suppress_ids : NULL;
+	o->decode.n_suppress = o->n_suppress_text;
+	return 0;
+}
+
+/* T of docs/checkpoint-format.md §7 for a source of n tokens (as s2s_api_request_cost). */
+static int steps_for(const s2s_decode_options *o, int n)
+{
+	double t = floor((double)o->max_len_a * n) + o->max_len_b;
+	if (t > o->max_len)
+		t = o->max_len;
+	return t >= 1 ? (int)t : 1;
+}
+
+/*
+ * Text `s` into target ids in *ids and *len (owned). `path` names it in errors.
+ * Translation prefixes must leave a step (at most T - 1 tokens); score
+ * targets must fit max_length - 1 and hold a token.
+ */
+static int target_ids(const s2s_model *m, const char *s, const char *path, int max,
+		      const char *why, int32_t **ids, int *len, s2s_api_error *e)
+{
+	s2s_tokens t = {0};
+	s2s_error err = {0};
+	if (s2s_tokenize(s2s_model_tgt_tokenizer(m), s2s_model_tgt_vocab(m), s, strlen(s), &t,
+			 &err) < 0)
+		return s2s_api_fail(e, err.code == S2S_ENOMEM ? S2S_API_INTERNAL : S2S_API_INVALID_FIELD,
+				    "field \"%s\": %s", path, err.message);
+	int rc = 0;
+	if (t.n > max)
+		rc = s2s_api_fail(e, why ? S2S_API_INVALID_OPTION : S2S_API_INPUT_TOO_LONG,
+				  "field \"%s\" has %d target tokens; at most %d fit %s", path, t.n,
+				  max, why ? why : "max_length - 1 (the model's max_length)");
+	else if (t.n > 0 && !(*ids = malloc((size_t)t.n * sizeof **ids)))
+		rc = s2s_api_fail(e, S2S_API_INTERNAL, "out of memory");
+	if (rc == 0 && t.n > 0)
+		memcpy(*ids, t.ids, (size_t)t.n * sizeof **ids);
+	if (rc == 0)
+		*len = t.n;
+	s2s_tokens_deinit(&t);
+	return rc;
+}
+
+static int resolve_prefixes(s2s_api_request *r, const s2s_model *m, const int *n_src,
+			    s2s_api_error *e)
+{
+	s2s_api_options *o = &r->opt;
+	bool score = r->targets != NULL;
+	int n = score ? r->n : o->n_prefix_text;
+	char why[160], path[48];
+	if (n == 0)
+		return 0;
+	o->prefix_ids = calloc((size_t)n, sizeof *o->prefix_ids);
+	o->prefix_len = calloc((size_t)n, sizeof *o->prefix_len);
+	if (!o->prefix_ids || !o->prefix_len)
+		return s2s_api_fail(e, S2S_API_INTERNAL, "out of memory");
+	o->n_prefix_text = n;
+	for (int i = 0; i < n; i++) {
+		const char *s = score ? r->targets[i] : o->prefix[i];
+		int T = steps_for(&o->decode, n_src[i]);
+		if (!s)
+			continue;
+		snprintf(path, sizeof path,
+			 score ? (r->single ? "target" : "targets[%d]")
+			       : (o->prefix_one ? "options.prefix" : "options.prefix[%d]"),
+			 i);
+		snprintf(why, sizeof why,
+			 "the %d steps this sentence may take (max_length, max_len_a, max_len_b), "
+			 "leaving one step to continue", T);
+		if (target_ids(m, s, path, score ? o->decode.max_len - 1 : T - 1, score ? NULL : why,
+			       &o->prefix_ids[i], &o->prefix_len[i], e) < 0)
+			return -1;
+		if (score && o->prefix_len[i] == 0)
+			return s2s_api_fail(e, S2S_API_EMPTY_INPUT, "%s has no token", path);
+	}
+	return 0;
+}
+
+/* Conflicts with the model and between options, each naming the fields (422). */
+static int check_conflicts(s2s_api_request *r, const s2s_model *m, s2s_api_error *e)
+{
+	s2s_api_options *o = &r->opt;
+	s2s_decode_options *d = &o->decode;
+	if (o->sampling && d->beam_size > 1) {
+		if (o->given & S2S_DEC_BEAM_SIZE)
+			return s2s_api_fail(e, S2S_API_INVALID_OPTION,
+					    "field \"options.sampling_topk\" (sampling) needs "
+					    "\"options.beam_size\" 1, not %d (as in CTranslate2)",
+					    d->beam_size);
+		d->beam_size = d->n_best = 1; /* a checkpoint's default beam yields to sampling */
+	}
+	if (o->sampling && d->n_best > 1)
+		return s2s_api_fail(e, S2S_API_INVALID_OPTION,
+				    "field \"options.n_best\" must be 1 with sampling");
+	if (o->prefix && s2s_api_protects(o))
+		return s2s_api_fail(e, S2S_API_INVALID_OPTION,
+				    "field \"options.prefix\" cannot be combined with \"options.format\" "
+				    "or \"options.glossary\" (the prefix would bypass the protected spans)");
+	if (d->coverage_penalty > 0 && s2s_model_config(m)->attention == S2S_ATTN_NONE)
+		return s2s_api_fail(e, S2S_API_INVALID_OPTION,
+				    "field \"options.coverage_penalty\" needs a model with attention; "
+				    "this one has none");
+	if (d->sampling_topk > s2s_model_config(m)->tgt_vocab_size)
+		return s2s_api_fail(e, S2S_API_INVALID_OPTION,
+				    "field \"options.sampling_topk\" (%d) is more than the target "
+				    "vocabulary (%d tokens)",
+				    d->sampling_topk, s2s_model_config(m)->tgt_vocab_size);
+	if (d->min_length > d->max_len)
+		return s2s_api_fail(e, S2S_API_INVALID_OPTION,
+				    "field \"options.min_length\" (%d) is more than max_length (%d)",
+				    d->min_length, d->max_len);
+	return 0;
+}
+
+int s2s_api_resolve_controls(s2s_api_request *r, const s2s_model *m, const int *n_src,
+			     int max_tokens, s2s_api_error *e)
+{
+	s2s_api_options *o = &r->opt;
+	s2s_decode_options *d = &o->decode;
+	s2s_error err = {0};
+	(void)max_tokens;
+	if (r->targets) { /* forced decoding: one hypothesis, the target and </s> */
+		d->beam_size = d->n_best = 1;
+		d->force_eos = true;
+	}
+	if (check_conflicts(r, m, e) < 0 || resolve_suppress(o, m, e) < 0 ||
+	    resolve_prefixes(r, m, n_src, e) < 0)
+		return -1;
+	if (o->sampling && !o->seed_given)
+		d->seed = s2s_api_draw_seed();
+	/* the rest of the bounds, as the core states them (one prefix at a time: none here) */
+	if (s2s_decode_options_check(d, &err) < 0)
+		return s2s_api_fail(e, S2S_API_INVALID_OPTION, "options: %s", err.message);
+	return 0;
+}
+
 void s2s_api_request_deinit(s2s_api_request *r)
 {
-	for (int i = 0; i < r->n; i++)
+	for (int i = 0; i < r->n; i++) {
 		free(r->sentences[i]);
+		if (r->targets)
+			free(r->targets[i]);
+	}
+	free(r->targets);
+	s2s_api_options *o = &r->opt;
+	for (int i = 0; i < o->n_prefix_text; i++) {
+		if (o->prefix)
+			free(o->prefix[i]);
+		if (o->prefix_ids)
+			free(o->prefix_ids[i]);
+	}
+	free(o->prefix);
+	free(o->prefix_ids);
+	free(o->prefix_len);
+	for (int i = 0; i < o->n_suppress_text; i++)
+		free(o->suppress_text[i]);
+	free(o->suppress_text);
+	free(o->suppress_ids);
 	free(r->sentences);
 	free(r->model);
 	s2s_glossary_deinit(&r->opt.glossary);

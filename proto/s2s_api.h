@@ -48,6 +48,7 @@
 	X(UNBALANCED_MARKUP, "unbalanced_markup", 422)                        \
 	X(TOO_MANY_SPANS, "too_many_spans", 422)                              \
 	X(UNKNOWN_OPTION, "unknown_option", 422)                              \
+	X(INVALID_OPTION, "invalid_option", 422)                              \
 	X(HEADERS_TOO_LARGE, "headers_too_large", 431)                        \
 	X(INTERNAL, "internal", 500)                                          \
 	X(RELOAD_FAILED, "reload_failed", 500)                                \
@@ -118,6 +119,23 @@ typedef struct {
 	unsigned given; /* S2S_DEC_* bits of the decoding fields the request named */
 	unsigned formats;      /* options.format: S2S_FMT_* bits; 0 = "text" */
 	s2s_glossary glossary; /* options.glossary (owned; freed by s2s_api_request_deinit) */
+	/*
+	 * Decoding controls of issue 14 (docs/api.md; semantics in
+	 * docs/checkpoint-format.md §7.1-7.6). The plain ones are parsed into
+	 * `decode`; these need the model and are resolved by
+	 * s2s_api_resolve_controls (all owned; freed by s2s_api_request_deinit).
+	 */
+	char **prefix;         /* (n_prefix_text) options.prefix per sentence, NULL = none; or NULL */
+	int n_prefix_text;     /* 0, or the request's sentence count */
+	bool prefix_one;       /* options.prefix was one string for every sentence */
+	char **suppress_text;  /* (n_suppress_text) options.suppress token strings */
+	int n_suppress_text;
+	int32_t *suppress_ids; /* (n_suppress_text) resolved; decode.suppress points here */
+	int32_t **prefix_ids;  /* (n_prefix_text) resolved prefix of each sentence, or NULL */
+	int *prefix_len;       /* (n_prefix_text) their lengths */
+	bool seed_given;       /* options.seed was named; else a sampling request draws one */
+	bool sampling;         /* decode.sampling_topk != 1: results carry "seed" */
+	bool controls;         /* any issue-14 option was named (else the response is as before) */
 } s2s_api_options;
 
 /* Whether a request protects spans (a format other than text, or a glossary). */
@@ -129,12 +147,23 @@ typedef struct {
 	int opennmt_id;    /* OpenNMT route: model id, or S2S_API_DEFAULT_MODEL_ID; -1 otherwise */
 	int n;             /* sentences */
 	char **sentences;  /* (n) NUL-terminated UTF-8 */
+	char **targets;    /* /v1/score: (n) target sentences; else NULL */
+	bool single;       /* /v1/score: "text" and "target" (paths name "target") */
 	s2s_api_options opt;
 } s2s_api_request;
 
 /* POST /v1/translate body. 0, or -1 with *e set (400/422). */
 int s2s_api_parse_translate(const char *body, size_t len, const s2s_api_limits *lim,
 			    s2s_api_request *out, s2s_api_error *e);
+/*
+ * POST /v1/score body: {"sentences", "targets"} or {"text", "target"}, and
+ * options (length_penalty, length_penalty_type, coverage_penalty, attention,
+ * attention_level, deadline_ms). The targets land in out->targets (n of
+ * them); decode is set up for forced decoding (force_eos, beam 1). 0, or -1
+ * with *e set (400/422; an empty target is 422 empty_input naming it).
+ */
+int s2s_api_parse_score(const char *body, size_t len, const s2s_api_limits *lim,
+			s2s_api_request *out, s2s_api_error *e);
 /* POST /translator/translate body (OpenNMT-py). 0, or -1 with *e set. */
 int s2s_api_parse_opennmt(const char *body, size_t len, const s2s_api_limits *lim,
 			  s2s_api_request *out, s2s_api_error *e);
@@ -149,6 +178,27 @@ void s2s_api_request_deinit(s2s_api_request *r);
  */
 int s2s_api_apply_model_defaults(s2s_api_options *o, const s2s_model *m,
 				 const s2s_api_limits *lim, s2s_api_error *e);
+
+/*
+ * The decoding controls that need the model (issue 14): suppress strings
+ * looked up in the target vocabulary (422 invalid_option naming an unknown
+ * one), each prefix tokenized with the target tokenizer (422 when it leaves
+ * no step within max_length: n_src[i] gives sentence i's T), conflicts with
+ * the model (coverage_penalty without attention) and with the request
+ * (prefix with a format or glossary), then s2s_decode_options_check as 422
+ * invalid_option. Call after s2s_api_apply_model_defaults and tokenizing
+ * the sources. For a score request (r->targets) the targets become the
+ * prefixes (422 input_too_long past max_tokens - 1 tokens, empty_input when
+ * one has no token). 0, or -1 with *e set.
+ */
+int s2s_api_resolve_controls(s2s_api_request *r, const s2s_model *m, const int *n_src,
+			     int max_tokens, s2s_api_error *e);
+
+/*
+ * A seed for a sampling request that named none (from getrandom, within
+ * 0..2^53 so that JSON numbers carry it exactly).
+ */
+uint64_t s2s_api_draw_seed(void);
 
 /*
  * Decoding cost of a request: the sum over its sentences of beam_size x T,
@@ -190,6 +240,14 @@ char *s2s_api_translate_response(const s2s_api_view *v, const s2s_api_sentence *
 				 s2s_api_error *e);
 char *s2s_api_opennmt_response(const s2s_api_view *v, const s2s_api_sentence *s, int n,
 			       s2s_api_error *e);
+/*
+ * POST /v1/score: per pair source, source_tokens, target, tokens (target
+ * tokens and "</s>"), logprobs, score, norm_score, attention, timings
+ * (docs/api.md). `targets` are the request's target strings. A score or
+ * log-probability of -inf (a token the model cannot produce) is null.
+ */
+char *s2s_api_score_response(const s2s_api_view *v, const s2s_api_sentence *s,
+			     char *const *targets, int n, s2s_api_error *e);
 
 /*
  * The text of the best hypothesis of s->res exactly as the translate response

@@ -204,6 +204,37 @@ static void float_array(build *b, const float *v, int n, const char *what)
 	PUT(b, "]");
 }
 
+/*
+ * A forced token (a prefix, a scored target) may be one the model gives
+ * probability 0 (docs/checkpoint-format.md §7.6): its log-probability, and
+ * the score, are -inf, written as null. NaN and +inf still fail.
+ */
+static void num_or_null(build *b, double x, const char *what, int idx)
+{
+	if (isinf(x) && x < 0)
+		PUT(b, "null");
+	else
+		num(b, x, what, idx);
+}
+
+static void forced_array(build *b, const float *v, int n, const char *what)
+{
+	PUT(b, "[");
+	for (int i = 0; i < n; i++) {
+		if (i)
+			PUT(b, ",");
+		num_or_null(b, v[i], what, i);
+	}
+	PUT(b, "]");
+}
+
+static void integer(build *b, long long x)
+{
+	char buf[32];
+	int n = snprintf(buf, sizeof buf, "%lld", x);
+	put(b, buf, (size_t)n);
+}
+
 static void boolean(build *b, bool v)
 {
 	if (v)
@@ -520,12 +551,17 @@ static void hypothesis_json(build *b, const s2s_api_view *v, const s2s_api_sente
 	key(b, false, "tokens");
 	if (t)
 		str_array(b, t, h->n);
+	/* with a prefix, a forced token may have probability 0: -inf is null */
+	void (*number)(build *, double, const char *, int) = v->opt->prefix ? num_or_null : num;
 	key(b, false, "score");
-	num(b, h->score, "score", -1);
+	number(b, h->score, "score", -1);
 	key(b, false, "norm_score");
-	num(b, h->norm_score, "norm_score", -1);
+	number(b, h->norm_score, "norm_score", -1);
 	key(b, false, "logprobs");
-	float_array(b, h->logprobs, h->n, "logprobs");
+	if (v->opt->prefix)
+		forced_array(b, h->logprobs, h->n, "logprobs");
+	else
+		float_array(b, h->logprobs, h->n, "logprobs");
 	key(b, false, "finished");
 	boolean(b, h->finished);
 	if (s->spans && text)
@@ -693,6 +729,41 @@ static void spans_json(build *b, const s2s_api_sentence *s)
 	free(c);
 }
 
+/*
+ * The issue-14 additions of result i: "seed" (sampling: the request's seed
+ * + i), "prefix_tokens" (a prefix was given) and "alternatives" (asked for).
+ * A request without these options gets none of them.
+ */
+static void controls_json(build *b, const s2s_api_view *v, const s2s_api_sentence *s, int i)
+{
+	const s2s_api_options *o = v->opt;
+	if (o->sampling) {
+		key(b, false, "seed");
+		integer(b, (long long)(o->decode.seed + (uint64_t)i));
+	}
+	if (o->prefix) {
+		key(b, false, "prefix_tokens");
+		integer(b, o->prefix_len && i < o->n_prefix_text ? o->prefix_len[i] : 0);
+	}
+	if (o->decode.return_alternatives <= 0)
+		return;
+	key(b, false, "alternatives");
+	PUT(b, "[");
+	for (int k = 0; s->res && k < s->res->n_alternatives; k++) {
+		const s2s_alternative *a = &s->res->alternatives[k];
+		if (k)
+			PUT(b, ",");
+		key(b, true, "token");
+		str(b, s2s_vocab_token(s2s_model_tgt_vocab(v->model), a->id));
+		key(b, false, "id");
+		integer(b, a->id);
+		key(b, false, "logprob");
+		num(b, a->logprob, "alternatives.logprob", k);
+		PUT(b, "}");
+	}
+	PUT(b, "]");
+}
+
 static void sentence_json(build *b, const s2s_api_view *v, const s2s_api_sentence *s, int i)
 {
 	char **words;
@@ -724,6 +795,7 @@ static void sentence_json(build *b, const s2s_api_view *v, const s2s_api_sentenc
 	}
 	PUT(b, "]");
 	snprintf(b->where, sizeof b->where, "results[%d]", i);
+	controls_json(b, v, s, i);
 	if (v->opt->coverage)
 		add_coverage(b, v, s, words, nwords);
 	key(b, false, "timings");
@@ -752,6 +824,67 @@ char *s2s_api_translate_response(const s2s_api_view *v, const s2s_api_sentence *
 		if (i)
 			PUT(&b, ",");
 		sentence_json(&b, v, &s[i], i);
+	}
+	PUT(&b, "]");
+	snprintf(b.where, sizeof b.where, "timings");
+	key(&b, false, "timings");
+	key(&b, true, "total_ms");
+	num(&b, v->total_ms, "total_ms", -1);
+	PUT(&b, "}}");
+	return finish(&b);
+}
+
+/* One scored pair (POST /v1/score). */
+static void score_json(build *b, const s2s_api_view *v, const s2s_api_sentence *s,
+		       const char *target)
+{
+	const s2s_hypothesis *h = s->res && s->res->n_hyps > 0 ? &s->res->hyps[0] : NULL;
+	key(b, true, "source");
+	str(b, s->source);
+	key(b, false, "source_tokens");
+	str_array(b, (const char *const *)s->tok->pieces, s->tok->n);
+	key(b, false, "target");
+	str(b, target);
+	if (!h) { /* only with a deadline: the response says "truncated" */
+		PUT(b, ",\"truncated\":true");
+	} else {
+		const char **t = hyp_tokens(v->model, s, h, false);
+		if (!t)
+			build_oom(b);
+		key(b, false, "tokens");
+		if (t)
+			str_array(b, t, h->n);
+		key(b, false, "logprobs");
+		forced_array(b, h->logprobs, h->n, "logprobs");
+		key(b, false, "score");
+		num_or_null(b, h->score, "score", -1);
+		key(b, false, "norm_score");
+		num_or_null(b, h->norm_score, "norm_score", -1);
+		if (t && v->opt->attention)
+			add_attention(b, h, s->tok, t, v->opt->word_level);
+		free(t);
+	}
+	key(b, false, "timings");
+	timings(b, s);
+	PUT(b, "}");
+}
+
+char *s2s_api_score_response(const s2s_api_view *v, const s2s_api_sentence *s,
+			     char *const *targets, int n, s2s_api_error *e)
+{
+	build b;
+	build_init(&b, e);
+	key(&b, true, "model");
+	str(&b, v->model_name);
+	key(&b, false, "request_id");
+	str(&b, v->request_id);
+	key(&b, false, "results");
+	PUT(&b, "[");
+	for (int i = 0; i < n && !b.failed; i++) {
+		snprintf(b.where, sizeof b.where, "results[%d]", i);
+		if (i)
+			PUT(&b, ",");
+		score_json(&b, v, &s[i], targets[i]);
 	}
 	PUT(&b, "]");
 	snprintf(b.where, sizeof b.where, "timings");
