@@ -806,7 +806,11 @@ function renderStrip(box, tokens, logprobs, diverge, first, threshold) {
       'data-logprob': logprobs[k] === null ? 'null' : String(logprobs[k])});
     const why = [low ? `probability below ${threshold}` : '', k === first ? 'first difference from the other translation' : diverge[k] ? 'differs from the other translation here' : ''].filter(Boolean);
     chip.title = `${t}: p = ${fmtP(p)} (log-probability ${logprobs[k] === null ? '−∞' : logprobs[k]})${why.length ? '; ' + why.join('; ') : ''}`;
-    chip.append(el('span', {class: 'tok-text'}, (lab.start ? '·' : '') + lab.text), el('span', {class: 'p'}, fmtP(p)));
+    // The word-start dot, as on the heatmap's labels: "b", "an", "ane" are one word.
+    const text = el('span', {class: 'tok-text'});
+    if (lab.start) text.append(el('span', {class: 'ws', 'aria-hidden': 'true'}, '\u00b7'));
+    text.append(lab.text);
+    chip.append(text, el('span', {class: 'p'}, fmtP(p)));
     box.append(chip);
   });
 }
@@ -855,8 +859,8 @@ function renderExplain() {
   const f = dm.first;
   $('#explain-summary').textContent = f < 0
     ? `The same tokens as the model's best${lowN ? `; ${lowN} of them below p = ${threshold}` : ''}.`
-    : `Yours parts from the model's best at token ${f + 1} ("${mine.tokens[f]}" where the model has ` +
-      `${best.tokens[f] === undefined ? 'nothing' : `"${best.tokens[f]}"`}); ${dm.diverge.filter(Boolean).length} of ` +
+    : `Yours parts from the model's best at token ${f + 1} ("${tokenLabel(mine.tokens[f]).text}" where the model has ` +
+      `${best.tokens[f] === undefined ? 'nothing' : `"${tokenLabel(best.tokens[f]).text}"`}); ${dm.diverge.filter(Boolean).length} of ` +
       `your ${mine.tokens.length} tokens differ by position, ${lowN} are below p = ${threshold}.`;
   const o = state.request.options;
   const used = PROCESSORS.filter((k) => o[k] !== undefined);
