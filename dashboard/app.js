@@ -851,6 +851,7 @@ function renderExplain() {
   const diff = (a, b) => (a === null || b === null ? '—' : (b - a >= 0 ? '+' : '') + (b - a).toFixed(3));
   $('#diff-score').textContent = diff(best.score, mine.score);
   $('#diff-norm').textContent = diff(best.norm_score, mine.norm_score);
+  $('#explain-source').textContent = `Source: ${state.request.text}`;
   $('#best-text').textContent = best.text;
   $('#mine-text').textContent = mine.target;
   renderStrip($('#best-tokens'), best.tokens, best.logprobs, db.diverge, db.first, threshold);
@@ -861,7 +862,7 @@ function renderExplain() {
     ? `The same tokens as the model's best${lowN ? `; ${lowN} of them below p = ${threshold}` : ''}.`
     : `Yours parts from the model's best at token ${f + 1} ("${tokenLabel(mine.tokens[f]).text}" where the model has ` +
       `${best.tokens[f] === undefined ? 'nothing' : `"${tokenLabel(best.tokens[f]).text}"`}); ${dm.diverge.filter(Boolean).length} of ` +
-      `your ${mine.tokens.length} tokens differ by position, ${lowN} are below p = ${threshold}.`;
+      `your ${mine.tokens.length} tokens differ by position; ${lowN} below p = ${threshold}.`;
   const o = state.request.options;
   const used = PROCESSORS.filter((k) => o[k] !== undefined);
   const notes = [];

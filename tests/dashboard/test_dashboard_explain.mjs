@@ -419,7 +419,13 @@ async function main() {
     eq(indexes(await readStrip(page, '#mine-tokens'), (c) => c.low), [], 'low tokens at threshold 0');
     await page.fill('#prob-threshold', String(LOW_P));
     await frames(page);
-    const file = await shot(page, 'dashboard-explain.png');
+    // The README's picture: the explain section alone (the form above it is
+    // the translate view's), nothing focused; the whole page beside it.
+    await page.evaluate(() => document.activeElement && document.activeElement.blur());
+    await shot(page, 'dashboard-explain-page.png');
+    fs.mkdirSync(SHOTS, {recursive: true});
+    const file = path.join(SHOTS, 'dashboard-explain.png');
+    await page.locator('#explain').screenshot({path: file});
     if (process.env.S2S_SCREENSHOT_DIR) {
       fs.mkdirSync(process.env.S2S_SCREENSHOT_DIR, {recursive: true});
       fs.copyFileSync(file, path.join(process.env.S2S_SCREENSHOT_DIR, 'dashboard-explain.png'));
