@@ -449,6 +449,58 @@ async function main() {
     check(!(await page.isVisible('#explain-result')), 'the score of the previous sentence is still shown');
   });
 
+  await test('explain at word level: your heatmap is |target_words| x |source_words| with the API\'s weights', async () => {
+    await clearAdvanced(page);
+    await translateVia(page, {'#source': SRC, '#beam': '1', [NBEST_INPUT]: '1'});
+    const t = await translateVia(page, {}, () => page.click('#level-word'));
+    eq(t.body.options.attention_level, 'word', 'translate attention_level');
+    await page.click('#edit');
+    await page.fill('#mine', (await page.inputValue('#mine')).replace('fichier', 'dossier'));
+    const s = await scoreVia(page);
+    eq(s.status, 200, 'score status');
+    eq(s.body.options.attention_level, 'word', 'score attention_level');
+    const mine = s.json.results[0];
+    const cols = t.json.results[0].source_words;
+    const cells = await page.$$eval('#mine-map rect.cell', (cs) => cs.map((c) => [Number(c.dataset.row), Number(c.dataset.col), Number(c.dataset.weight)]));
+    eq(cells.length, mine.target_words.length * cols.length, 'cells of your word-level heatmap');
+    for (const [i, j, w] of cells) check(Math.abs(w - mine.attention[i][j]) <= 1e-6, `cell (${i},${j}) ${w} vs ${mine.attention[i][j]}`);
+    const rows = await page.$$eval('#mine-map text.tgt-label', (ts) => ts.map((x) => x.dataset.token));
+    eq(rows, mine.target_words, 'row labels');
+    // The chips stay per token: probabilities belong to tokens.
+    eq((await readStrip(page, '#mine-tokens')).map((c) => c.token), mine.tokens, 'chips at word level');
+    await page.click('#level-subword');
+    await page.waitForFunction(() => !document.querySelector('#translate').disabled);
+  });
+
+  await test('explain: a translation decoded with a repetition penalty carries a note that the scores do not compare', async () => {
+    await clearAdvanced(page);
+    const t = await translateVia(page, {'#source': SRC, '#beam': '1', [NBEST_INPUT]: '1', '#repetition-penalty': '1.5'});
+    eq(t.status, 200, 'status');
+    await page.click('#edit');
+    await scoreVia(page);
+    check(await page.isVisible('#explain-note'), '#explain-note hidden');
+    check((await page.textContent('#explain-note')).includes('repetition_penalty'), `#explain-note: ${await page.textContent('#explain-note')}`);
+    await clearAdvanced(page);
+    await translateVia(page);
+    await page.click('#edit');
+    await scoreVia(page);
+    check(!(await page.isVisible('#explain-note')), '#explain-note shown without such options');
+  });
+
+  await test('narrow screen (390 px), Advanced open and a score shown: nothing wider than the screen', async () => {
+    await page.setViewportSize({width: 390, height: 844});
+    await page.evaluate(() => { document.querySelector('#advanced').open = true; });
+    await page.click('#edit');
+    await scoreVia(page);
+    await frames(page);
+    const w = await page.evaluate(() => [document.documentElement.scrollWidth, document.body.scrollWidth]);
+    const wide = await page.evaluate(() => [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > 391 && e.offsetParent !== null)
+      .map((e) => `${e.tagName}#${e.id}.${e.className && e.className.baseVal === undefined ? e.className : ''} ${e.getBoundingClientRect().right.toFixed(0)}`).slice(0, 12));
+    check(w[0] <= 391 && w[1] <= 391, `page is ${w} px wide at 390 px: ${wide.join(', ')}`);
+    await shot(page, 'dashboard-explain-narrow.png');
+    await page.setViewportSize({width: 1280, height: 900});
+  });
+
   await test('the whole run: every request stayed on the daemon; no page errors', async () => {
     const external = requests.filter((u) => !(u.startsWith(origin + '/') || u.startsWith('data:') || u.startsWith(`blob:${origin}/`)));
     eq(external, [], 'requests outside the daemon');
