@@ -341,14 +341,14 @@ function fmtP(p) {
 }
 
 /* The prefix with one more target token: a token with the word-start mark
- * starts a new word (a space before it), any other continues the last word. */
+ * starts a new word (a space before it, unless the prefix is empty or
+ * already ends with one), any other continues the last word. The marks
+ * inside a token are spaces (a lone mark, in a character-level model, is
+ * one space). */
 function appendToken(prefix, token) {
-  const head = prefix.replace(/\s+$/, '');
-  if (token.startsWith(WORD_START)) {
-    const word = token.split(WORD_START).join(' ').trim();
-    return head === '' ? word : `${head} ${word}`;
-  }
-  return head + token;
+  const text = token.split(WORD_START).join(' ');
+  if (!token.startsWith(WORD_START) || (text.trim() === '' && prefix !== '')) return prefix + text;
+  return prefix === '' || /\s$/.test(prefix) ? prefix + text.slice(1) : prefix + text;
 }
 
 function renderControls(r) {
@@ -747,8 +747,8 @@ function editBest() {
  * translation", with the translation's length and coverage penalties and
  * attention level, so that the two scores are comparable. */
 async function scoreMine() {
-  if (!state.result || !state.request) {
-    explainError(new ApiError(0, 'no_translation', 'translate a sentence first: your translation is compared with the model\'s'));
+  if (!state.result || !state.request || !bestHyp()) {
+    explainError(new ApiError(0, 'no_translation', 'translate a sentence first: your translation is compared with the model\'s best'));
     return;
   }
   const o = state.request.options;
@@ -760,6 +760,7 @@ async function scoreMine() {
   $('#explain').setAttribute('aria-busy', 'true');
   try {
     const resp = await api('/v1/score', body);
+    if (!Array.isArray(resp.results[0].tokens)) throw new ApiError(200, 'truncated', 'the deadline passed before the target was scored');
     clearExplainError();
     state.explain = {request: body, result: resp.results[0]};
     renderExplain();
