@@ -375,9 +375,13 @@ function renderControls(r) {
       b.disabled = true;
       b.title = a.token === '</s>' ? 'the end of the sentence' : 'not a word';
     } else {
+      // The same request (sentence, model, options) with the longer prefix:
+      // what the alternatives were computed for, whatever the boxes say now.
       b.addEventListener('click', () => {
-        $('#prefix').value = appendToken(prefix, a.token);
-        translate(requestBody());
+        const body = structuredClone(state.request);
+        body.options.prefix = appendToken(prefix, a.token);
+        $('#prefix').value = body.options.prefix;
+        translate(body);
       });
     }
     list.append(b);

@@ -278,8 +278,13 @@ async function main() {
     check(pick > 0, `no word-start alternative but the best in ${JSON.stringify(r0.alternatives)}`);
     const tok = r0.alternatives[pick].token;
     const word = tok.slice(1);
+    // A source edited since is not what the alternatives were for: the click
+    // asks again for the translated sentence, only the prefix longer.
+    await page.fill('#source', 'Show the toolbar');
     const second = await translateVia(page, {}, () => page.click(`#alternatives-list button.alternative >> nth=${pick}`));
     eq(second.status, 200, 'status after the click');
+    eq({...second.body, options: {...second.body.options, prefix: null}}, {...first.body, options: {...first.body.options, prefix: null}},
+      'the request after the click, but for the prefix');
     eq(second.body.options.prefix, `Enregistrer ${word}`, 'prefix sent after the click');
     eq(await page.inputValue('#prefix'), `Enregistrer ${word}`, '#prefix after the click');
     const r1 = second.json.results[0];
