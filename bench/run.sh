@@ -45,3 +45,6 @@ int8=
 [ "${BENCH_INT8:-1}" = 1 ] && int8=--int8
 "$build/bench/bench_core" "$model" --f16 "$model16" $int8 --torch "$torch_out" \
 	--threads "$threads" --seconds "$secs"
+
+echo "== decoding controls (issue 14), against plain greedy / beam 5 in the same run"
+"$build/bench/bench_options" "$src" "${BENCH_OPTION_ROUNDS:-15}"

@@ -44,7 +44,7 @@ static int s2s__search_controls(s2s__search *s, const s2s_decode_options *o)
 	if (s->proc && (!(s->rhist = malloc(BT * sizeof(int32_t))) ||
 	                !(s->rscratch = malloc(BT * sizeof(int32_t)))))
 		return S2S_ENOMEM;
-	if (s->sampling && (!(s->pool = malloc((size_t)s->V * sizeof(s2s__cand))) ||
+	if (s->sampling && (!(s->pool = malloc(2 * (size_t)s->V * sizeof(s2s__cand))) ||
 	                    !(s->weights = malloc((size_t)s->V * sizeof(double)))))
 		return S2S_ENOMEM;
 	if (s->n_alt_want && !(s->alt = malloc((size_t)s->n_alt_want * sizeof(s2s__cand))))
@@ -327,11 +327,21 @@ static int s2s__forced(const s2s__search *s)
 /* §7.5: a draw among row z's allowed ids; `arg` only if none is allowed. */
 static int s2s__sample(s2s__search *s, const float *z, float mx, float lse, bool banned, int arg)
 {
-	int n = s2s__top_allowed(z, mx, lse, banned ? s->ban : NULL, s->V, s->topk, s->pool);
+	const unsigned char *ban = banned ? s->ban : NULL;
+	s2s__cand worst = {0};
+	int tail = 0, n;
+	if (s->topk == 0)
+		n = s2s__sampling_candidates(z, mx, lse, ban, s->V, s->tau, s->pool, s->pool + s->V,
+		                             &worst, &tail);
+	else
+		n = s2s__top_allowed(z, mx, lse, ban, s->V, s->topk, s->pool, NULL);
 	if (n == 0)
 		return arg; /* unreachable: </s> or a sentinel is always allowed */
 	double u = s2s__uniform(s->seed, s->t);
-	return s->pool[s2s__sample_pick(s->pool, n, s->tau, s->topp, u, s->weights)].id;
+	int k = s2s__sample_pick(s->pool, n, s->tau, s->topp, u, s->weights);
+	if (k == n)
+		return tail ? worst.id : s->pool[n - 1].id;
+	return s->pool[k].id;
 }
 
 /* The one candidate of a row when B is 1 or the step is forced. */
@@ -356,7 +366,7 @@ static int s2s__select(s2s__search *s, const float *logits, const s2s__row_stats
 		int nb = s->table && forced < 0 ? s2s__ban_row(s, i) : 0;
 		if (s->n_alt_want && s->t == s->n_prefix) /* one live row here (§7.6) */
 			s->n_alt = s2s__top_allowed(z, mx, lse, nb ? s->ban : NULL, V, s->n_alt_want,
-			                            s->alt);
+			                            s->alt, NULL);
 		if (s->B == 1 || forced >= 0) {
 			/* Greedy: the arg-max is the only candidate (z[arg] - mx is 0 unconstrained). */
 			int w = s2s__single(s, z, &stats[i], forced, nb);

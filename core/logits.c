@@ -45,6 +45,8 @@ static void s2s__repetition(float *z, float theta, const int32_t *h, int len, in
  */
 static void s2s__ngram_block(float *z, int N, const int32_t *h, int len)
 {
+	if (len < N)
+		return; /* no N-gram yet (and the tail pointer below would precede h) */
 	const int32_t *tail = h + len - (N - 1);
 	for (int u = 0; u + N <= len; u++)
 		if (memcmp(h + u, tail, (size_t)(N - 1) * sizeof(int32_t)) == 0)
@@ -78,17 +80,46 @@ void s2s__procs_apply(const s2s__procs *p, float *z, int V, const int32_t *h, in
 		z[S2S_EOS] = eos;
 }
 
-/* Ranking order: log-probability descending, then lower id. */
-static int s2s__cmp_cand(const void *a, const void *b)
+/*
+ * A key whose ascending unsigned order is descending log-probability
+ * (finite floats; -0 counts as +0, as == does).
+ */
+static uint32_t s2s__desc_key(float lp)
 {
-	const s2s__cand *x = a, *y = b;
-	if (x->lp != y->lp)
-		return x->lp > y->lp ? -1 : 1;
-	return (x->id > y->id) - (x->id < y->id);
+	union {
+		float f;
+		uint32_t u;
+	} v = {.f = lp + 0.0f};
+	uint32_t asc = v.u & 0x80000000u ? ~v.u : v.u | 0x80000000u;
+	return ~asc;
+}
+
+/*
+ * Stable LSD radix sort of c[0..n) by s2s__desc_key (tmp: n entries): the
+ * ids arrive ascending, so ties keep the lower id first. Four byte passes
+ * instead of a comparison sort: sampling over the whole vocabulary sorts
+ * it at every step.
+ */
+static void s2s__rank(s2s__cand *c, s2s__cand *tmp, int n)
+{
+	s2s__cand *from = c, *to = tmp;
+	for (int shift = 0; shift < 32; shift += 8) {
+		int count[257] = {0};
+		for (int i = 0; i < n; i++)
+			count[((s2s__desc_key(from[i].lp) >> shift) & 0xff) + 1]++;
+		for (int b = 0; b < 256; b++)
+			count[b + 1] += count[b];
+		for (int i = 0; i < n; i++)
+			to[count[(s2s__desc_key(from[i].lp) >> shift) & 0xff]++] = from[i];
+		s2s__cand *x = from;
+		from = to;
+		to = x;
+	}
+	/* Four passes: the result is back in c. */
 }
 
 int s2s__top_allowed(const float *z, float mx, float lse, const unsigned char *ban, int V, int k,
-                     s2s__cand *out)
+                     s2s__cand *out, s2s__cand *tmp)
 {
 	int n = 0;
 	for (int w = 0; w < V; w++) {
@@ -109,7 +140,7 @@ int s2s__top_allowed(const float *z, float mx, float lse, const unsigned char *b
 		out[pos] = (s2s__cand){lp, w};
 	}
 	if (k == 0)
-		qsort(out, (size_t)n, sizeof(*out), s2s__cmp_cand);
+		s2s__rank(out, tmp, n);
 	return n;
 }
 
@@ -150,5 +181,39 @@ int s2s__sample_pick(const s2s__cand *c, int n, float tau, float p, double u, do
 		if (run > target)
 			return i;
 	}
-	return keep - 1;
+	return keep == n ? n : keep - 1; /* n: "the last kept id" may lie in the caller's tail */
+}
+
+/*
+ * Weights below 2^-54 change no running sum (each sum is >= 1, the best
+ * weight being exp(0) = 1): exp(-38) < 2^-54. Those ids are left out of
+ * the ranking, which is what makes whole-vocabulary sampling cheap.
+ */
+#define S2S__NEGLIGIBLE (-38.0)
+
+int s2s__sampling_candidates(const float *z, float mx, float lse, const unsigned char *ban, int V,
+                             float tau, s2s__cand *out, s2s__cand *tmp, s2s__cand *worst,
+                             int *n_tail)
+{
+	float best = -INFINITY;
+	for (int w = 0; w < V; w++) {
+		float lp = (z[w] - mx) - lse;
+		if (lp > best && !(ban && ban[w]))
+			best = lp;
+	}
+	double top = (double)(best / tau);
+	int n = 0;
+	*n_tail = 0;
+	for (int w = 0; w < V; w++) {
+		float lp = (z[w] - mx) - lse;
+		if (!(lp > -INFINITY) || (ban && ban[w]))
+			continue;
+		if ((double)(lp / tau) - top >= S2S__NEGLIGIBLE) {
+			out[n++] = (s2s__cand){lp, w};
+		} else if ((*n_tail)++ == 0 || !(lp > worst->lp)) {
+			*worst = (s2s__cand){lp, w}; /* last in ranking order: lowest, then highest id */
+		}
+	}
+	s2s__rank(out, tmp, n);
+	return n;
 }

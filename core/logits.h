@@ -45,19 +45,30 @@ typedef struct {
 /*
  * The k allowed ids (ban NULL or ban[w] == 0, log-probability finite) with
  * the highest log-probability (z[w] - mx) - lse, descending, ties by lower
- * id; k == 0: all of them. out: (k) entries, or (V) when k == 0. Returns
- * how many were found.
+ * id; k == 0: all of them. out: (k) entries, or (V) when k == 0, with tmp
+ * (V) scratch (unused for k > 0). Returns how many were found.
  */
 int s2s__top_allowed(const float *z, float mx, float lse, const unsigned char *ban, int V, int k,
-                     s2s__cand *out);
+                     s2s__cand *out, s2s__cand *tmp);
 
 /* §7.5's u(seed, t): splitmix64 of seed + (t + 1) * golden gamma, in [0, 1). */
 double s2s__uniform(uint64_t seed, int t);
 
 /*
+ * s2s__top_allowed with k == 0 for sampling at temperature tau, less the
+ * tail of ids whose §7.5 weight is below 2^-54 (they change no sum of
+ * weights): *n_tail of them, *worst the last of them in ranking order.
+ */
+int s2s__sampling_candidates(const float *z, float mx, float lse, const unsigned char *ban, int V,
+                             float tau, s2s__cand *out, s2s__cand *tmp, s2s__cand *worst,
+                             int *n_tail);
+
+/*
  * §7.5's draw from the ranked candidates c[0..n) (n >= 1, from
  * s2s__top_allowed): temperature tau, top-p p, uniform u. w: (n) scratch.
- * Returns the index into c of the chosen id.
+ * Returns the index into c of the chosen id, or n when no running sum
+ * passed the target with all n kept: the last kept id, which is c[n - 1]
+ * unless the caller left a tail out (s2s__sampling_candidates).
  */
 int s2s__sample_pick(const s2s__cand *c, int n, float tau, float p, double u, double *w);
 

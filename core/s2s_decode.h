@@ -96,7 +96,12 @@ typedef struct {
 
 /* Fills the defaults: greedy, n_best 1, alpha 0, a 2.0, b 10, max_len 256, attention on. */
 void s2s_decode_options_init(s2s_decode_options *o);
-/* Checks bounds; S2S_EINVAL naming the field. */
+/*
+ * Checks bounds and conflicts (docs/checkpoint-format.md §7.1-7.6);
+ * S2S_EINVAL naming the field. What needs the model (target ids of
+ * suppress and prefix, sampling_topk <= V, coverage needing attention, the
+ * prefix fitting in T) is checked by s2s_batch_add.
+ */
 int s2s_decode_options_check(const s2s_decode_options *o, s2s_error *err);
 
 /*
@@ -127,11 +132,11 @@ void s2s_decode_options_merge(s2s_decode_options *dst, unsigned given,
                               const s2s_decode_options *defaults, unsigned set);
 
 typedef struct {
-	int n;             /* generated tokens, including the final </s> when finished */
+	int n;             /* tokens, the prefix and the final </s> (when finished) included */
 	int32_t *ids;      /* (n) */
 	float *logprobs;   /* (n) log-probability of each token */
-	float score;       /* sum of logprobs */
-	float norm_score;  /* score / lp(n) */
+	float score;       /* sum of logprobs (-inf when a forced token had probability 0) */
+	float norm_score;  /* score / lp(n), plus the coverage penalty when asked (§7.2) */
 	bool finished;     /* ended with </s> (false: hit the length limit) */
 	float *attention;  /* (n, n_src) row-major, or NULL (attention off or model without attention) */
 } s2s_hypothesis;
@@ -205,7 +210,9 @@ int s2s_batch_cancel(s2s_batch *b, int handle);
 /*
  * Convenience: translates `count` sentences of source ids in one batch
  * (row budget = count * beam_size) and returns their results in order in
- * results[0..count-1] (caller frees each). Thread-safe for a shared model.
+ * results[0..count-1] (caller frees each). Sentence i samples with seed
+ * o->seed + i, as the daemon numbers a request's sentences (§7.5).
+ * Thread-safe for a shared model.
  */
 int s2s_translate_ids(s2s_model *model, const int32_t *const *src, const int *lens, int count,
 		      const s2s_decode_options *o, s2s_result **results, s2s_error *err);

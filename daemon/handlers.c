@@ -396,7 +396,7 @@ static bool controls_ok(s2sd_req *r)
 	}
 	for (int i = 0; i < r->api.n; i++)
 		n_src[i] = tokens_of(r, i)->n;
-	int rc = s2s_api_resolve_controls(&r->api, r->model, n_src, r->srv->cfg->max_tokens, &e);
+	int rc = s2s_api_resolve_controls(&r->api, r->model, n_src, &e);
 	free(n_src);
 	if (rc < 0)
 		s2sd_req_error(r, e.code, "%s", e.message);

@@ -327,7 +327,7 @@ static int unknown_options(json_t *opts, const char *const *keys, s2s_api_error 
 			i++;
 		if (keys[i])
 			continue;
-		char known[400];
+		char known[800];
 		size_t n = 0;
 		for (i = 0; keys[i] && n < sizeof known; i++)
 			n += (size_t)snprintf(known + n, sizeof known - n, "%s%s", i ? ", " : "",
@@ -1059,12 +1059,11 @@ static int check_conflicts(s2s_api_request *r, const s2s_model *m, s2s_api_error
 }
 
 int s2s_api_resolve_controls(s2s_api_request *r, const s2s_model *m, const int *n_src,
-			     int max_tokens, s2s_api_error *e)
+			     s2s_api_error *e)
 {
 	s2s_api_options *o = &r->opt;
 	s2s_decode_options *d = &o->decode;
 	s2s_error err = {0};
-	(void)max_tokens;
 	if (r->targets) { /* forced decoding: one hypothesis, the target and </s> */
 		d->beam_size = d->n_best = 1;
 		d->force_eos = true;

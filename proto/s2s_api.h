@@ -188,11 +188,11 @@ int s2s_api_apply_model_defaults(s2s_api_options *o, const s2s_model *m,
  * (prefix with a format or glossary), then s2s_decode_options_check as 422
  * invalid_option. Call after s2s_api_apply_model_defaults and tokenizing
  * the sources. For a score request (r->targets) the targets become the
- * prefixes (422 input_too_long past max_tokens - 1 tokens, empty_input when
- * one has no token). 0, or -1 with *e set.
+ * prefixes (422 input_too_long past max_length - 1 tokens, the model's
+ * max_length; empty_input when one has no token). 0, or -1 with *e set.
  */
 int s2s_api_resolve_controls(s2s_api_request *r, const s2s_model *m, const int *n_src,
-			     int max_tokens, s2s_api_error *e);
+			     s2s_api_error *e);
 
 /*
  * A seed for a sampling request that named none (from getrandom, within

@@ -36,7 +36,16 @@ __all__ = ["Client", "SeqdError"]
 _OPTIONS = ("beam_size", "n_best", "max_length", "max_len_a", "max_len_b",
             "length_penalty", "attention", "attention_level", "coverage",
             "coverage_threshold", "replace_unk", "deadline_ms", "partial",
-            "format", "glossary")
+            "format", "glossary",
+            # decoding controls (docs/api.md, issue 14)
+            "prefix", "min_length", "repetition_penalty",
+            "no_repeat_ngram_size", "suppress", "disable_unk",
+            "coverage_penalty", "length_penalty_type", "sampling_topk",
+            "sampling_topp", "sampling_temperature", "seed",
+            "return_alternatives")
+# The options of POST /v1/score.
+_SCORE_OPTIONS = ("length_penalty", "length_penalty_type", "coverage_penalty",
+                  "attention", "attention_level", "deadline_ms")
 
 
 class SeqdError(Exception):
@@ -164,6 +173,37 @@ class Client:
         texts = [r["hypotheses"][0]["text"] if r["hypotheses"] else None
                  for r in res]
         return texts[0] if isinstance(sentences, str) else texts
+
+    def score_raw(self, sentences, targets, model=None, **options):
+        """POST /v1/score: forced decoding of ``targets[i]`` as the
+        translation of ``sentences[i]`` (or one string each); returns the
+        whole answer (``model``, ``request_id``, ``results``, ``timings``).
+        Each result has ``tokens`` (the target's and ``</s>``),
+        ``logprobs``, ``score``, ``norm_score`` and ``attention``. Options:
+        ``length_penalty``, ``length_penalty_type``, ``coverage_penalty``,
+        ``attention``, ``attention_level``, ``deadline_ms``."""
+        bad = [k for k in options if k not in _SCORE_OPTIONS]
+        if bad:
+            raise TypeError("unknown score option(s): %s" % ", ".join(bad))
+        if isinstance(sentences, str) != isinstance(targets, str):
+            raise TypeError("give sentences and targets both as strings or both as lists")
+        body = {"model": model} if model is not None else {}
+        if isinstance(sentences, str):
+            body.update(text=sentences, target=targets)
+        else:
+            body.update(sentences=list(sentences), targets=list(targets))
+        opts = {k: v for k, v in options.items() if v is not None}
+        if opts:
+            body["options"] = opts
+        return self._json("POST", "/v1/score", body)
+
+    def score(self, sentences, targets, model=None, **options):
+        """The ``results`` of :meth:`score_raw`, one per pair in order.
+
+        >>> c.score("3/7/98", "1998-03-07")[0]["score"]  # doctest: +SKIP
+        -0.0045
+        """
+        return self.score_raw(sentences, targets, model, **options)["results"]
 
     def models(self):
         """GET /v1/models: the list of model descriptions."""

@@ -14,6 +14,13 @@
  * are decoded in groups of equal sentinel counts (results do not depend on
  * the batch), and every hypothesis is rendered with its spans put back.
  *
+ * Decoding controls (docs/checkpoint-format.md §7.1-7.6) have the API's names
+ * as flags (--min-length, --sampling-topk, ...). --prefix-file gives line i a
+ * target prefix; --score FILE scores line i of FILE as the translation of
+ * input line i (forced decoding) instead of translating. Lines with their own
+ * prefix, target or seed are decoded one at a time (a batch would give the
+ * same result: results never depend on the batch).
+ *
  * A line that cannot be translated (invalid UTF-8, too long) is reported on
  * stderr with its line number and gives an empty output so that output line
  * i still belongs to input line i; the exit status is then 1. Bad options
@@ -30,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "heatmap.h"
 #include "s2s_decode.h"
@@ -55,6 +63,13 @@ typedef struct {
 	unsigned formats;      /* --format: S2S_FMT_* bits */
 	const char *glossary_path;
 	s2s_glossary glossary; /* --glossary, loaded by main */
+	/* issue-14 controls that need the model or a file */
+	const char *suppress_list; /* --suppress: comma-separated target tokens */
+	int32_t *suppress;         /* their ids (owned), dec.suppress points here */
+	const char *prefix_path;   /* --prefix-file */
+	const char *score_path;    /* --score */
+	FILE *prefix_f, *score_f;  /* opened by main, read in step with stdin */
+	bool seed_given;
 } cli_options;
 
 /* One input line on its way through a batch; all fields owned here. */
@@ -67,6 +82,9 @@ typedef struct {
 	s2s_masked masked;
 	s2s_result *res; /* NULL: empty line or failed */
 	bool failed;
+	char *target;    /* --score: the target text (owned) */
+	s2s_tokens prefix; /* --prefix-file or --score: target tokens forced first */
+	uint64_t seed;   /* sampling: --seed + (line number - 1) */
 } cli_line;
 
 /* Whether the command line asked for protected spans. */
@@ -110,6 +128,23 @@ static void usage(FILE *f)
 	      "                       accelerator, auto; comma-separated (docs/localisation.md)\n"
 	      "  -g, --glossary FILE  forced terms: 'source<TAB>target' lines (empty target:\n"
 	      "                       keep the source term) or a JSON object {source: target|null}\n"
+	      "Decoding controls (docs/checkpoint-format.md §7, as in the HTTP API):\n"
+	      "      --min-length N           </s> banned before N tokens\n"
+	      "      --repetition-penalty X   CTRL penalty on tokens already generated (1 = none)\n"
+	      "      --no-repeat-ngram-size N no n-gram of size N twice (0 = none)\n"
+	      "      --suppress LIST          comma-separated target tokens never generated\n"
+	      "      --disable-unk            never generate <unk>\n"
+	      "      --coverage-penalty B     GNMT coverage penalty beta (0 = none)\n"
+	      "      --length-penalty-type T  wu (default), avg or none\n"
+	      "      --sampling-topk K        sample from the K best (0 = all; 1 = no sampling)\n"
+	      "      --sampling-topp P        nucleus within the top K, (0, 1]\n"
+	      "      --sampling-temperature T (default 1)\n"
+	      "      --seed S                 sampling seed; line i uses S + i - 1 (default:\n"
+	      "                               drawn, printed on stderr)\n"
+	      "      --prefix-file FILE       line i of FILE is the target prefix of input line i\n"
+	      "      --return-alternatives K  (--json) the K best tokens after the prefix\n"
+	      "      --score FILE             score line i of FILE as the translation of input\n"
+	      "                               line i: 'score<TAB>norm_score' lines, or JSON\n"
 	      "  -h, --help           this text\n"
 	      "  -V, --version        print the version\n\n"
 	      "An empty input line gives an empty output line ({\"hypotheses\":[]} with --json).\n"
@@ -147,7 +182,21 @@ enum {
 	OPT_BATCH,
 	OPT_ATTENTION,
 	OPT_QUANTIZE,
-	OPT_COLOR
+	OPT_COLOR,
+	OPT_MIN_LENGTH,
+	OPT_REPETITION_PENALTY,
+	OPT_NO_REPEAT_NGRAM,
+	OPT_SUPPRESS,
+	OPT_DISABLE_UNK,
+	OPT_COVERAGE_PENALTY,
+	OPT_LP_TYPE,
+	OPT_TOPK,
+	OPT_TOPP,
+	OPT_TEMPERATURE,
+	OPT_SEED,
+	OPT_PREFIX_FILE,
+	OPT_ALTERNATIVES,
+	OPT_SCORE
 };
 
 static const struct option long_options[] = {
@@ -167,6 +216,20 @@ static const struct option long_options[] = {
 	{"replace-unk", no_argument, NULL, 'u'},
 	{"format", required_argument, NULL, 'f'},
 	{"glossary", required_argument, NULL, 'g'},
+	{"min-length", required_argument, NULL, OPT_MIN_LENGTH},
+	{"repetition-penalty", required_argument, NULL, OPT_REPETITION_PENALTY},
+	{"no-repeat-ngram-size", required_argument, NULL, OPT_NO_REPEAT_NGRAM},
+	{"suppress", required_argument, NULL, OPT_SUPPRESS},
+	{"disable-unk", no_argument, NULL, OPT_DISABLE_UNK},
+	{"coverage-penalty", required_argument, NULL, OPT_COVERAGE_PENALTY},
+	{"length-penalty-type", required_argument, NULL, OPT_LP_TYPE},
+	{"sampling-topk", required_argument, NULL, OPT_TOPK},
+	{"sampling-topp", required_argument, NULL, OPT_TOPP},
+	{"sampling-temperature", required_argument, NULL, OPT_TEMPERATURE},
+	{"seed", required_argument, NULL, OPT_SEED},
+	{"prefix-file", required_argument, NULL, OPT_PREFIX_FILE},
+	{"return-alternatives", required_argument, NULL, OPT_ALTERNATIVES},
+	{"score", required_argument, NULL, OPT_SCORE},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
 	{NULL, 0, NULL, 0},
@@ -180,10 +243,68 @@ static const char *option_name(int c)
 	return "?";
 }
 
+/* A float in (lo, hi]: the open lower bound of penalties and temperatures. */
+static bool parse_positive(const char *s, float hi, float *out)
+{
+	return parse_float(s, 0.0f, hi, out) && *out > 0.0f;
+}
+
+static bool parse_seed(const char *s, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-')
+		return false;
+	*out = v;
+	return true;
+}
+
+static bool parse_lp_type(const char *s, int *out)
+{
+	static const char *const names[] = {"wu", "avg", "none"}; /* s2s_length_penalty_type */
+	for (int i = 0; i < 3; i++)
+		if (!strcmp(s, names[i])) {
+			*out = i;
+			return true;
+		}
+	return false;
+}
+
+/* The issue-14 decoding controls; -1 when c is none of them. */
+static int apply_control(cli_options *o, int c, const char *arg)
+{
+	s2s_decode_options *d = &o->dec;
+	switch (c) {
+	case OPT_MIN_LENGTH: return parse_int(arg, 0, 100000, &d->min_length);
+	case OPT_REPETITION_PENALTY: return parse_positive(arg, 100.0f, &d->repetition_penalty);
+	case OPT_NO_REPEAT_NGRAM: return parse_int(arg, 0, S2S_MAX_NGRAM, &d->no_repeat_ngram_size);
+	case OPT_SUPPRESS: o->suppress_list = arg; return true;
+	case OPT_DISABLE_UNK: d->disable_unk = true; return true;
+	case OPT_COVERAGE_PENALTY: return parse_float(arg, 0.0f, 100.0f, &d->coverage_penalty);
+	case OPT_LP_TYPE: return parse_lp_type(arg, &d->length_penalty_type);
+	case OPT_TOPK: return parse_int(arg, 0, 1 << 24, &d->sampling_topk);
+	case OPT_TOPP: return parse_positive(arg, 1.0f, &d->sampling_topp);
+	case OPT_TEMPERATURE: return parse_positive(arg, 100.0f, &d->sampling_temperature);
+	case OPT_SEED: o->seed_given = true; return parse_seed(arg, &d->seed);
+	case OPT_PREFIX_FILE: o->prefix_path = arg; return true;
+	case OPT_ALTERNATIVES: return parse_int(arg, 0, 64, &d->return_alternatives);
+	case OPT_SCORE: o->score_path = arg; return true;
+	default: return -1;
+	}
+}
+
 /* Applies one option; false (after a message) when its value is bad. */
 static bool apply_option(cli_options *o, int c, const char *arg)
 {
 	bool ok = true;
+	int r = apply_control(o, c, arg);
+	if (r >= 0) {
+		if (!r)
+			fprintf(stderr, "seq2seq-translate: invalid value '%s' for --%s\n", arg,
+				option_name(c));
+		return r;
+	}
 	switch (c) {
 	case 'm': o->model_path = arg; break;
 	case 'b': ok = parse_int(arg, 1, 64, &o->dec.beam_size); break;
@@ -253,8 +374,65 @@ static int parse_args(int argc, char **argv, cli_options *o)
 		return EXIT_USAGE;
 	}
 	/* Attention is only paid for when something consumes it (spans are put back by it). */
-	o->dec.attention = o->replace_unk || o->attention || protecting(o);
+	o->dec.attention = o->replace_unk || o->attention || protecting(o) ||
+			   o->dec.coverage_penalty > 0;
+	if (o->dec.return_alternatives > 0 && !o->json) {
+		fputs("seq2seq-translate: --return-alternatives needs --json\n", stderr);
+		return EXIT_USAGE;
+	}
+	if ((o->prefix_path || o->score_path) && protecting(o)) {
+		fputs("seq2seq-translate: --prefix-file and --score do not go with --format or "
+		      "--glossary\n", stderr);
+		return EXIT_USAGE;
+	}
+	if (o->prefix_path && o->score_path) {
+		fputs("seq2seq-translate: --score forces the whole target; --prefix-file does not "
+		      "go with it\n", stderr);
+		return EXIT_USAGE;
+	}
 	return 0;
+}
+
+/* --suppress: each comma-separated token looked up in the target vocabulary. 0 or EXIT_USAGE. */
+static int resolve_suppress(const s2s_model *m, cli_options *o)
+{
+	if (!o->suppress_list)
+		return 0;
+	char *list = strdup(o->suppress_list), *save = NULL;
+	int n = 0;
+	o->suppress = calloc(strlen(o->suppress_list) + 1, sizeof *o->suppress);
+	if (!list || !o->suppress) {
+		free(list);
+		fputs("seq2seq-translate: out of memory\n", stderr);
+		return EXIT_USAGE;
+	}
+	const s2s_vocab *v = s2s_model_tgt_vocab(m);
+	for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		int32_t id = s2s_vocab_lookup(v, t, strlen(t));
+		if (id == S2S_UNK && strcmp(t, s2s_vocab_token(v, S2S_UNK))) {
+			fprintf(stderr, "seq2seq-translate: --suppress: '%s' is not a token of the "
+				"target vocabulary\n", t);
+			free(list);
+			return EXIT_USAGE;
+		}
+		o->suppress[n++] = id;
+	}
+	free(list);
+	o->dec.suppress = o->suppress;
+	o->dec.n_suppress = n;
+	return 0;
+}
+
+/* A seed for sampling without --seed: from /dev/urandom, within 2^53 like the API's. */
+static uint64_t draw_seed(void)
+{
+	uint64_t x = 0;
+	FILE *f = fopen("/dev/urandom", "rb");
+	if (!f || fread(&x, sizeof x, 1, f) != 1)
+		x = (uint64_t)time(NULL);
+	if (f)
+		fclose(f);
+	return x & (((uint64_t)1 << 53) - 1);
 }
 
 /*
@@ -268,6 +446,19 @@ static int finish_options(const s2s_model *m, cli_options *o)
 	s2s_decode_options_merge(&o->dec, o->given, &def, set);
 	if (!(o->given & S2S_DEC_N_BEST) && o->dec.n_best > o->dec.beam_size)
 		o->dec.n_best = o->dec.beam_size;
+	bool sampling = o->dec.sampling_topk != 1;
+	/* a checkpoint's default beam yields to sampling and to scoring; an explicit one is refused */
+	if ((sampling || o->score_path) && !(o->given & S2S_DEC_BEAM_SIZE))
+		o->dec.beam_size = o->dec.n_best = 1;
+	if (o->score_path)
+		o->dec.force_eos = true;
+	if (sampling && !o->seed_given) {
+		o->dec.seed = draw_seed();
+		fprintf(stderr, "seq2seq-translate: sampling with --seed %llu\n",
+			(unsigned long long)o->dec.seed);
+	}
+	if (resolve_suppress(m, o) != 0)
+		return EXIT_USAGE;
 	s2s_error err = {0};
 	if (s2s_decode_options_check(&o->dec, &err) < 0) {
 		fprintf(stderr, "seq2seq-translate: %s\n", err.message);
@@ -390,6 +581,80 @@ static json_t *json_hyp(const s2s_hypothesis *h, const char **tokens, const char
 	return o;
 }
 
+static int draw_heatmap(const cli_options *o, const cli_line *l, const s2s_hypothesis *h,
+			const char **tokens, const int32_t *where);
+
+/* The API's per-result additions: "seed", "prefix_tokens", "alternatives". */
+static void json_controls(const s2s_model *m, const cli_options *o, const cli_line *l,
+			  json_t *line)
+{
+	if (o->dec.sampling_topk != 1)
+		json_object_set_new(line, "seed", json_integer((json_int_t)l->seed));
+	if (o->prefix_f)
+		json_object_set_new(line, "prefix_tokens", json_integer(l->prefix.n));
+	if (o->dec.return_alternatives <= 0)
+		return;
+	json_t *alts = json_array();
+	for (int k = 0; alts && l->res && k < l->res->n_alternatives; k++) {
+		const s2s_alternative *a = &l->res->alternatives[k];
+		json_array_append_new(alts, json_pack("{s:s, s:i, s:o}", "token",
+						      s2s_vocab_token(s2s_model_tgt_vocab(m), a->id),
+						      "id", (int)a->id, "logprob",
+						      json_float(a->logprob)));
+	}
+	json_object_set_new(line, "alternatives", alts);
+}
+
+/*
+ * --score --json: one object per line with the names of POST /v1/score
+ * (source, source_tokens, target, tokens, ids, logprobs, score, norm_score,
+ * and attention with --attention). False on allocation failure.
+ */
+static bool emit_score_json(const s2s_model *m, const cli_options *o, const cli_line *l)
+{
+	const s2s_hypothesis *h = l->res && l->res->n_hyps > 0 ? &l->res->hyps[0] : NULL;
+	json_t *src = json_array();
+	for (int i = 0; src && i < l->tok.n; i++)
+		json_array_append_new(src, json_string(l->tok.pieces[i]));
+	json_t *line = json_pack("{s:I, s:s, s:o, s:s}", "line", (json_int_t)l->lineno, "source",
+				 l->source ? l->source : "", "source_tokens", src, "target",
+				 l->target ? l->target : "");
+	const char **tokens = h ? hyp_tokens(m, h, l, false) : NULL;
+	json_t *j = h && tokens ? json_hyp(h, tokens, "", l->tok.n, o->attention) : NULL;
+	if (line && j) {
+		json_object_del(j, "text");
+		json_object_del(j, "finished");
+		json_object_update(line, j);
+	}
+	if (line && !h)
+		json_object_set_new(line, "error", json_true());
+	json_decref(j);
+	free(tokens);
+	char *s = line ? json_dumps(line, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
+	if (s)
+		puts(s);
+	free(s);
+	json_decref(line);
+	return s != NULL && (!h || tokens);
+}
+
+/* --score in text: 'score<TAB>norm_score' (an empty line for a failed one), heatmap with --attention. */
+static bool emit_score_text(const s2s_model *m, const cli_options *o, const cli_line *l)
+{
+	const s2s_hypothesis *h = l->res && l->res->n_hyps > 0 ? &l->res->hyps[0] : NULL;
+	if (!h) {
+		puts("");
+		return true;
+	}
+	printf("%.6f\t%.6f\n", (double)h->score, (double)h->norm_score);
+	if (!o->attention)
+		return true;
+	const char **tokens = hyp_tokens(m, h, l, false);
+	bool ok = tokens && draw_heatmap(o, l, h, tokens, NULL) == 0;
+	free(tokens);
+	return ok;
+}
+
 /* Writes the JSON line of one input line; false on allocation failure. */
 static bool emit_json(const s2s_model *m, const cli_options *o, const cli_line *l)
 {
@@ -422,6 +687,8 @@ static bool emit_json(const s2s_model *m, const cli_options *o, const cli_line *
 				 "source_ids", src_ids, "hypotheses", hyps);
 	if (line && l->failed)
 		json_object_set_new(line, "error", json_true());
+	if (line)
+		json_controls(m, o, l, line);
 	char *s = ok && line ? json_dumps(line, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
 	if (s)
 		puts(s);
@@ -504,6 +771,12 @@ static bool emit_text(const s2s_model *m, const cli_options *o, const cli_line *
 	return true;
 }
 
+/* Whether lines carry options of their own (prefix, target, seed): decoded one by one. */
+static bool per_line(const cli_options *o)
+{
+	return o->prefix_f || o->score_f || o->dec.sampling_topk != 1;
+}
+
 /* Whether line l takes part in the group of sentinel counts (ph, pairs). */
 static bool in_group(const cli_line *l, int ph, int pairs)
 {
@@ -543,13 +816,16 @@ static int translate_group(s2s_model *m, const cli_options *o, cli_line *lines, 
 		which[count++] = i;
 	}
 	s2s_error err = {0};
-	if (count > 0 && s2s_translate_ids(m, src, lens, count, &dec, res, &err) >= 0) {
+	if (count > 0 && !per_line(o) && s2s_translate_ids(m, src, lens, count, &dec, res, &err) >= 0) {
 		for (int k = 0; k < count; k++)
 			lines[which[k]].res = res[k];
 	} else {
 		for (int k = 0; k < count; k++) {
 			cli_line *l = &lines[which[k]];
 			s2s_error_clear(&err);
+			dec.prefix = l->prefix.n > 0 ? l->prefix.ids : NULL;
+			dec.n_prefix = l->prefix.n;
+			dec.seed = l->seed;
 			if (s2s_translate_ids(m, &src[k], &lens[k], 1, &dec, &l->res, &err) < 0) {
 				fprintf(stderr, "seq2seq-translate: line %ld: %s\n", l->lineno,
 					err.message[0] ? err.message : s2s_strerror(err.code));
@@ -598,6 +874,42 @@ static bool protect_line(const s2s_model *m, const cli_options *o, const char *t
 			    err) == 0;
 }
 
+/*
+ * Line `lineno` of --prefix-file or --score, tokenized with the target
+ * tokenizer into l->prefix (the target text kept in l->target). False after
+ * a message: the file ended early, or the line does not tokenize, or a
+ * score target is empty.
+ */
+static bool read_target(const s2s_model *m, const cli_options *o, cli_line *l)
+{
+	FILE *f = o->score_f ? o->score_f : o->prefix_f;
+	const char *path = o->score_f ? o->score_path : o->prefix_path;
+	char *buf = NULL;
+	size_t cap = 0;
+	ssize_t n = getline(&buf, &cap, f);
+	s2s_error err = {0};
+	bool ok = n >= 0;
+	if (!ok)
+		fprintf(stderr, "seq2seq-translate: line %ld: %s has no line %ld\n", l->lineno, path,
+			l->lineno);
+	while (ok && n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = '\0';
+	if (ok && s2s_tokenize(s2s_model_tgt_tokenizer(m), s2s_model_tgt_vocab(m), buf, (size_t)n,
+			       &l->prefix, &err) < 0) {
+		fprintf(stderr, "seq2seq-translate: %s:%ld: %s\n", path, l->lineno, err.message);
+		ok = false;
+	}
+	if (ok && o->score_f && l->prefix.n == 0) {
+		fprintf(stderr, "seq2seq-translate: %s:%ld: the target is empty\n", path, l->lineno);
+		ok = false;
+	}
+	if (ok && o->score_f)
+		l->target = buf;
+	else
+		free(buf);
+	return ok;
+}
+
 /* Tokenizes one input line into l; a failure marks it failed (reported). */
 static void tokenize_line(const s2s_model *m, const cli_options *o, char *text, size_t len,
 			  long lineno, cli_line *l)
@@ -606,6 +918,10 @@ static void tokenize_line(const s2s_model *m, const cli_options *o, char *text, 
 		len--;
 	memset(l, 0, sizeof *l);
 	l->lineno = lineno;
+	l->seed = o->dec.seed + (uint64_t)(lineno - 1);
+	/* read in step with stdin, also for an empty input line */
+	if ((o->prefix_f || o->score_f) && !read_target(m, o, l))
+		l->failed = true;
 	s2s_error err = {0};
 	/* kept for the JSON "source" and for heatmap labels (NULL only when out of memory) */
 	l->source = strndup(text, len);
@@ -617,6 +933,11 @@ static void tokenize_line(const s2s_model *m, const cli_options *o, char *text, 
 		fprintf(stderr, "seq2seq-translate: line %ld: %s\n", lineno, err.message);
 		l->failed = true;
 	}
+	if (o->score_f && len == 0 && !l->failed) {
+		fprintf(stderr, "seq2seq-translate: line %ld: an empty source cannot be scored\n",
+			lineno);
+		l->failed = true;
+	}
 }
 
 /* Frees what a line holds. */
@@ -624,7 +945,9 @@ static void line_deinit(cli_line *l)
 {
 	s2s_result_free(l->res);
 	free(l->source);
+	free(l->target);
 	s2s_tokens_deinit(&l->tok);
+	s2s_tokens_deinit(&l->prefix);
 	if (l->protect) {
 		s2s_masked_deinit(&l->masked);
 		s2s_spans_deinit(&l->spans);
@@ -640,7 +963,10 @@ static int flush_batch(s2s_model *m, const cli_options *o, cli_line *lines, int 
 	int r = translate_batch(m, o, lines, n);
 	bool ok = r >= 0;
 	for (int i = 0; i < n; i++) {
-		if (ok)
+		if (ok && o->score_f)
+			ok = o->json ? emit_score_json(m, o, &lines[i])
+				     : emit_score_text(m, o, &lines[i]);
+		else if (ok)
 			ok = o->json ? emit_json(m, o, &lines[i]) : emit_text(m, o, &lines[i]);
 		line_deinit(&lines[i]);
 	}
@@ -758,6 +1084,24 @@ static int load_glossary(cli_options *o)
 	return rc < 0 ? EXIT_USAGE : 0;
 }
 
+/* Opens --prefix-file / --score. 0 or EXIT_USAGE. */
+static int open_targets(cli_options *o)
+{
+	const char *path = o->score_path ? o->score_path : o->prefix_path;
+	if (!path)
+		return 0;
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		fprintf(stderr, "seq2seq-translate: %s: %s\n", path, strerror(errno));
+		return EXIT_USAGE;
+	}
+	if (o->score_path)
+		o->score_f = f;
+	else
+		o->prefix_f = f;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	cli_options o;
@@ -775,7 +1119,14 @@ int main(int argc, char **argv)
 	if (rc == 0)
 		rc = load_glossary(&o);
 	if (rc == 0)
+		rc = open_targets(&o);
+	if (rc == 0)
 		rc = run(m, &o);
+	if (o.prefix_f)
+		fclose(o.prefix_f);
+	if (o.score_f)
+		fclose(o.score_f);
+	free(o.suppress);
 	s2s_glossary_deinit(&o.glossary);
 	s2s_model_unref(m);
 	return rc;

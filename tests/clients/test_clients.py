@@ -370,6 +370,78 @@ def tests(url, c):
         if not re_search(r"protected \((alignment|sentinels)\): placeholder %s", out):
             raise AssertionError("no span line in %r" % out[-300:])
 
+    # -- issue 14: decoding controls and POST /v1/score ------------------
+
+    @t("Client.score: the best translation's score equals translate's")
+    def _():
+        src = list(EXAMPLES)
+        for opts in ({}, {"beam_size": 5}):
+            res = c.translate(src, model="dates", **opts)
+            sc = c.score(src, [r["hypotheses"][0]["text"] for r in res], model="dates")
+            for r, s in zip(res, sc):
+                eq(s["tokens"], r["hypotheses"][0]["tokens"], "tokens")
+                eq(s["score"], r["hypotheses"][0]["score"], "score %s" % opts)
+                eq(len(s["attention"]), len(s["tokens"]), "attention rows")
+        one = c.score("3/7/98", "1998-03-07", model="dates", attention=False)
+        eq("attention" in one[0], False, "attention off")
+        try:
+            c.score("3/7/98", "1998", beam_size=2)
+            raise AssertionError("beam_size accepted by score")
+        except TypeError:
+            pass
+
+    @t("Client: the decoding controls pass through (seed, prefix, alternatives)")
+    def _():
+        r = c.translate("3/7/98", model="dates", sampling_topk=0, seed=5)[0]
+        eq(r["seed"], 5, "seed")
+        r = c.translate("3/7/98", model="dates", prefix="1998",
+                        return_alternatives=2)[0]
+        eq(r["hypotheses"][0]["text"][:4], "1998", "prefix")
+        eq(len(r["alternatives"]), 2, "alternatives")
+        try:
+            c.translate("3/7/98", model="dates", sampling_topp=0)
+            raise AssertionError("sampling_topp 0 accepted")
+        except SeqdError as e:
+            eq((e.status, e.code), (422, "invalid_option"), "error")
+
+    @t("CLI --score TARGET prints score, norm_score and the target; --heatmap draws it")
+    def _():
+        rc, out, err = cli(url, "-m", "dates", "--score", "1998-03-07", "3/7/98")
+        eq(rc, 0, "rc (%s)" % err)
+        want = c.translate("3/7/98", model="dates")[0]["hypotheses"][0]["score"]
+        f = out.split("\t")
+        eq(len(f), 3, "fields of %r" % out)
+        eq(f[2].strip(), "1998-03-07", "target")
+        if abs(float(f[0]) - want) > 1e-4:
+            raise AssertionError("score %s vs %s" % (f[0], want))
+        rc, out, err = cli(url, "-m", "dates", "--score", "1998-03-07", "--heatmap",
+                           "--color", "never", "3/7/98")
+        eq(rc, 0, "rc (%s)" % err)
+        if "3/7/98 -> 1998-03-07" not in out or "legend:" not in out:
+            raise AssertionError(out[-300:])
+        eq(cli(url, "-m", "dates", "--score", "a", "--score", "b", "3/7/98")[0], 2,
+           "one target per sentence")
+
+    @t("CLI decoding flags: prefix, alternatives, sampling with a seed, a 422 is exit 1")
+    def _():
+        rc, out, err = cli(url, "-m", "dates", "--prefix", "1998", "--return-alternatives",
+                           "2", "3/7/98")
+        eq(rc, 0, "rc (%s)" % err)
+        if not out.startswith("1998") or "alternatives: " not in out:
+            raise AssertionError(out)
+        a = cli(url, "-m", "en-fr", "--sampling-topk", "0", "--seed", "9", "--json",
+                "Search the web")
+        b = cli(url, "-m", "en-fr", "--sampling-topk", "0", "--seed", "9", "--json",
+                "Search the web")
+        eq(a[0], 0, "rc (%s)" % a[2])
+        ja, jb = json.loads(a[1]), json.loads(b[1])
+        eq(ja["results"][0]["seed"], 9, "seed")
+        eq(ja["results"][0]["hypotheses"], jb["results"][0]["hypotheses"], "same seed")
+        rc, out, err = cli(url, "-m", "en-fr", "--suppress", "zz-not-a-token", "x")
+        eq(rc, 1, "rc")
+        if "options.suppress[0]" not in err:
+            raise AssertionError(err)
+
     return T
 
 

@@ -533,3 +533,138 @@ Test(cli, attention_heatmap_labels_spans)
 	cr_expect_not_null(strstr(t.out, "[%s] "), "%s", t.out);
 	run_free(&t);
 }
+
+/* ---- issue 14: decoding controls, --prefix-file, --score ---- */
+
+static void write_file(const char *name, const char *text, char *path, size_t cap)
+{
+	snprintf(path, cap, "%s/%s", tmpdir, name);
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* --score of each line's own greedy and beam-5 output prints exactly the score translate printed. */
+Test(cli, score_of_the_best_translation_equals_its_score)
+{
+	const char *in = "Search the web\nSave the file as\nThe file could not be found.\n";
+	static const char *modes[] = {"", "-b 5 -a 0.6", "-b 5 --coverage-penalty 0.2"};
+	for (size_t k = 0; k < sizeof modes / sizeof *modes; k++) {
+		char args[8800], tgt[256];
+		snprintf(args, sizeof args, "-m '%s' %s --json", builtin_model("en-fr"), modes[k]);
+		run_result t = run_cli(args, in, strlen(in));
+		cr_assert_eq(t.status, 0, "%s", t.err);
+		char targets[4096] = "", scores[3][64];
+		const char *p = t.out;
+		for (int i = 0; i < 3; i++) {
+			json_t *o = json_loads(p, JSON_DISABLE_EOF_CHECK, NULL);
+			cr_assert_not_null(o, "%s", p);
+			json_t *h = json_array_get(json_object_get(o, "hypotheses"), 0);
+			strcat(targets, json_string_value(json_object_get(h, "text")));
+			strcat(targets, "\n");
+			snprintf(scores[i], sizeof scores[i], "%.6f\t%.6f",
+				 json_number_value(json_object_get(h, "score")),
+				 json_number_value(json_object_get(h, "norm_score")));
+			json_decref(o);
+			p = strchr(p, '\n') + 1;
+		}
+		write_file("targets", targets, tgt, sizeof tgt);
+		const char *extra = k == 1 ? "-a 0.6" : k == 2 ? "--coverage-penalty 0.2" : "";
+		snprintf(args, sizeof args, "-m '%s' %s --score '%s'", builtin_model("en-fr"), extra, tgt);
+		run_result s = run_cli(args, in, strlen(in));
+		cr_assert_eq(s.status, 0, "%s", s.err);
+		char line[256];
+		for (int i = 0; i < 3; i++) {
+			cr_assert(nth_line(s.out, i, line, sizeof line));
+			cr_expect_str_eq(line, scores[i], "mode %zu line %d", k, i);
+		}
+		run_free(&t);
+		run_free(&s);
+	}
+}
+
+Test(cli, score_json_has_the_api_names_and_empty_targets_fail_their_line)
+{
+	char tgt[256], args[8800];
+	write_file("targets", "Rechercher sur le Web\n\n", tgt, sizeof tgt);
+	snprintf(args, sizeof args, "-m '%s' --json --attention --score '%s'", builtin_model("en-fr"), tgt);
+	const char *in = "Search the web\nSave the file as\n";
+	run_result r = run_cli(args, in, strlen(in));
+	cr_expect_eq(r.status, 1, "an empty target fails its line: %s", r.err);
+	cr_expect_not_null(strstr(r.err, "empty"), "%s", r.err);
+	json_t *o = json_loads(r.out, JSON_DISABLE_EOF_CHECK, NULL);
+	cr_assert_not_null(o, "%s", r.out);
+	json_t *toks = json_object_get(o, "tokens");
+	cr_expect_str_eq(json_string_value(json_array_get(toks, json_array_size(toks) - 1)), "</s>");
+	cr_expect_eq(json_array_size(json_object_get(o, "logprobs")), json_array_size(toks));
+	cr_expect_eq(json_array_size(json_object_get(o, "attention")), json_array_size(toks));
+	cr_expect_str_eq(json_string_value(json_object_get(o, "target")), "Rechercher sur le Web");
+	cr_expect_not_null(json_object_get(o, "norm_score"));
+	json_decref(o);
+	run_free(&r);
+}
+
+Test(cli, prefix_file_and_alternatives)
+{
+	char pre[256], args[8800];
+	write_file("prefix", "Fermer\n\n", pre, sizeof pre);
+	snprintf(args, sizeof args, "-m '%s' --json --return-alternatives 3 --prefix-file '%s'",
+		 builtin_model("en-fr"), pre);
+	const char *in = "Save changes to the document before closing?\nSearch the web\n";
+	run_result r = run_cli(args, in, strlen(in));
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	json_t *o = json_loads(r.out, JSON_DISABLE_EOF_CHECK, NULL);
+	cr_assert_not_null(o);
+	json_t *h = json_array_get(json_object_get(o, "hypotheses"), 0);
+	cr_expect_eq(strncmp(json_string_value(json_object_get(h, "text")), "Fermer", 6), 0, "%s",
+		     json_string_value(json_object_get(h, "text")));
+	cr_expect_geq(json_integer_value(json_object_get(o, "prefix_tokens")), 1);
+	json_t *alts = json_object_get(o, "alternatives");
+	cr_expect_eq(json_array_size(alts), 3);
+	cr_expect_not_null(json_object_get(json_array_get(alts, 0), "token"));
+	json_decref(o);
+	run_free(&r);
+	/* --return-alternatives needs --json */
+	snprintf(args, sizeof args, "-m '%s' --return-alternatives 3", builtin_model("en-fr"));
+	r = run_cli(args, in, strlen(in));
+	cr_expect_eq(r.status, 2);
+	run_free(&r);
+}
+
+Test(cli, controls_change_the_output_and_bad_values_exit_two)
+{
+	const char *in = "3/7/98\n";
+	char args[4400];
+	snprintf(args, sizeof args, "-m '%s'", builtin_model("dates"));
+	run_result plain = run_cli(args, in, strlen(in));
+	snprintf(args, sizeof args, "-m '%s' --repetition-penalty 10", builtin_model("dates"));
+	run_result rp = run_cli(args, in, strlen(in));
+	cr_expect_str_neq(plain.out, rp.out, "repetition penalty changed nothing");
+	snprintf(args, sizeof args, "-m '%s' --no-repeat-ngram-size 2 --min-length 3 --disable-unk "
+		 "--length-penalty-type avg", builtin_model("dates"));
+	run_result nr = run_cli(args, in, strlen(in));
+	cr_expect_eq(nr.status, 0, "%s", nr.err);
+	cr_expect_str_neq(plain.out, nr.out, "no_repeat_ngram_size changed nothing");
+	run_free(&plain);
+	run_free(&rp);
+	run_free(&nr);
+	/* sampling: the same seed gives the same output; line i uses seed + i - 1 */
+	const char *two = "Search the web\nSearch the web\n";
+	snprintf(args, sizeof args, "-m '%s' --json --sampling-topk 0 --sampling-temperature 2 --seed 11",
+		 builtin_model("en-fr"));
+	run_result a = run_cli(args, two, strlen(two)), b = run_cli(args, two, strlen(two));
+	cr_expect_str_eq(a.out, b.out);
+	cr_expect_not_null(strstr(a.out, "\"seed\":11}") ? strstr(a.out, "\"seed\":12") : NULL, "%s", a.out);
+	run_free(&a);
+	run_free(&b);
+	static const char *bad[] = {"--sampling-topp 0", "--sampling-topp 1.5", "--repetition-penalty 0",
+				    "--length-penalty-type gnmt", "--suppress no-such-token",
+				    "--sampling-topk 3 -b 4", "--sampling-topp 0.5"};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		snprintf(args, sizeof args, "-m '%s' %s", builtin_model("en-fr"), bad[i]);
+		run_result r = run_cli(args, in, strlen(in));
+		cr_expect_eq(r.status, 2, "%s: %d %s", bad[i], r.status, r.err);
+		run_free(&r);
+	}
+}

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "logits.h"
 #include "s2s_decode.h"
 #include "s2s_tokenizer.h"
 #include "toy_model.h"
@@ -801,4 +802,35 @@ Test(options, suppress_and_prefix_are_copied_at_add, .init = open_enfr, .fini = 
 	s2s_result_free(want);
 	s2s_result_free(got);
 	free(src);
+}
+
+/* §7.5's pieces on known values: splitmix64's published first outputs, the draw's rules. */
+Test(options, sampling_rng_and_draw_rules)
+{
+	/* splitmix64 seeded with 0 starts 0xe220a8397b1dcdaf, 0x6e789e6aa1b965f4. */
+	cr_assert_eq(s2s__uniform(0, 0), (double)(0xe220a8397b1dcdafull >> 11) * 0x1.0p-53);
+	cr_assert_eq(s2s__uniform(0, 1), (double)(0x6e789e6aa1b965f4ull >> 11) * 0x1.0p-53);
+	cr_assert_eq(s2s__uniform(0x9E3779B97F4A7C15ull, 0), s2s__uniform(0, 1));
+	/* Weights 1, e^-1, e^-2 (sum 1.5032): u picks by running sum. */
+	s2s__cand c[3] = {{-0.5f, 7}, {-1.5f, 3}, {-2.5f, 9}};
+	double w[3];
+	cr_assert_eq(s2s__sample_pick(c, 3, 1.0f, 1.0f, 0.0, w), 0);
+	cr_assert_eq(s2s__sample_pick(c, 3, 1.0f, 1.0f, 0.66, w), 0);
+	cr_assert_eq(s2s__sample_pick(c, 3, 1.0f, 1.0f, 0.67, w), 1);
+	cr_assert_eq(s2s__sample_pick(c, 3, 1.0f, 1.0f, 0.92, w), 2);
+	/* Top-p 0.9: 1 + e^-1 = 1.3679 >= 0.9 * 1.5032 = 1.3529, so id 9 is dropped. */
+	cr_assert_eq(s2s__sample_pick(c, 3, 1.0f, 0.9f, 0.99, w), 1);
+	/* Top-p 0.5: the best alone. */
+	cr_assert_eq(s2s__sample_pick(c, 3, 1.0f, 0.5f, 0.99, w), 0);
+	/* Temperature 0.5 sharpens: weights 1, e^-2, e^-4; u 0.9 now picks the best. */
+	cr_assert_eq(s2s__sample_pick(c, 3, 0.5f, 1.0f, 0.85, w), 0);
+	/* Ranking: log-probability descending, ties by lower id, bans and -inf left out. */
+	float z[6] = {0.0f, 2.0f, -INFINITY, 2.0f, 1.0f, 3.0f};
+	unsigned char ban[6] = {0, 0, 0, 0, 0, 1};
+	s2s__cand out[6], tmp[6];
+	int n = s2s__top_allowed(z, 0.0f, 0.0f, ban, 6, 0, out, tmp);
+	cr_assert_eq(n, 4);
+	cr_assert(out[0].id == 1 && out[1].id == 3 && out[2].id == 4 && out[3].id == 0);
+	n = s2s__top_allowed(z, 0.0f, 0.0f, ban, 6, 2, out, NULL);
+	cr_assert(n == 2 && out[0].id == 1 && out[1].id == 3);
 }

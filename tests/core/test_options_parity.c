@@ -89,38 +89,57 @@ static void options_of(json_t *jo, s2s_decode_options *o, int32_t **sup, int32_t
 	o->max_len = (int)json_integer_value(key(jo, "max_len", where));
 }
 
+/*
+ * Compares one hypothesis; a mismatch is reported (cr_expect) and ends the
+ * comparison of this hypothesis, so every case is still checked and the
+ * log lists each one that differs.
+ */
 static void check_hyp(const s2s_hypothesis *h, json_t *jh, const char *where, int k)
 {
 	json_t *ids = key(jh, "ids", where), *lps = key(jh, "logprobs", where);
-	cr_assert_eq(h->n, (int)json_array_size(ids), "%s hyp %d: %d tokens, reference %d", where,
-	             k, h->n, (int)json_array_size(ids));
-	for (int t = 0; t < h->n; t++) {
+	int n = (int)json_array_size(ids);
+	for (int t = 0; t < h->n && t < n; t++) {
 		int want = (int)json_integer_value(json_array_get(ids, (size_t)t));
-		cr_assert_eq(h->ids[t], want, "%s hyp %d step %d: id %d, reference %d", where, k, t,
-		             h->ids[t], want);
+		if (h->ids[t] != want) {
+			cr_expect_eq(h->ids[t], want, "%s hyp %d step %d: id %d, reference %d", where, k,
+			             t, h->ids[t], want);
+			return;
+		}
+	}
+	if (h->n != n) {
+		cr_expect_eq(h->n, n, "%s hyp %d: %d tokens, reference %d", where, k, h->n, n);
+		return;
+	}
+	for (int t = 0; t < h->n; t++) {
 		double lp = num(json_array_get(lps, (size_t)t));
-		cr_assert(close_enough(h->logprobs[t], lp), "%s hyp %d step %d: logprob %.7g vs %.7g",
-		          where, k, t, h->logprobs[t], lp);
+		if (!close_enough(h->logprobs[t], lp)) {
+			cr_expect(0, "%s hyp %d step %d: logprob %.7g vs %.7g", where, k, t,
+			          h->logprobs[t], lp);
+			return;
+		}
 	}
 	double sc = num(key(jh, "score", where)), ns = num(key(jh, "norm_score", where));
-	cr_assert(close_enough(h->score, sc), "%s hyp %d: score %.7g vs %.7g", where, k, h->score, sc);
-	cr_assert(close_enough(h->norm_score, ns), "%s hyp %d: norm_score %.7g vs %.7g", where, k,
+	cr_expect(close_enough(h->score, sc), "%s hyp %d: score %.7g vs %.7g", where, k, h->score, sc);
+	cr_expect(close_enough(h->norm_score, ns), "%s hyp %d: norm_score %.7g vs %.7g", where, k,
 	          h->norm_score, ns);
-	cr_assert_eq(h->finished, json_is_true(key(jh, "finished", where)), "%s hyp %d: finished",
+	cr_expect_eq(h->finished, json_is_true(key(jh, "finished", where)), "%s hyp %d: finished",
 	             where, k);
 }
 
 static void check_alternatives(const s2s_result *r, json_t *ja, const char *where)
 {
-	cr_assert_eq(r->n_alternatives, (int)json_array_size(ja), "%s: %d alternatives, reference %d",
-	             where, r->n_alternatives, (int)json_array_size(ja));
+	if (r->n_alternatives != (int)json_array_size(ja)) {
+		cr_expect(0, "%s: %d alternatives, reference %d", where, r->n_alternatives,
+		          (int)json_array_size(ja));
+		return;
+	}
 	for (int k = 0; k < r->n_alternatives; k++) {
 		json_t *a = json_array_get(ja, (size_t)k);
 		int id = (int)json_integer_value(key(a, "id", where));
 		double lp = num(key(a, "logprob", where));
-		cr_assert_eq(r->alternatives[k].id, id, "%s alternative %d: id %d vs %d", where, k,
+		cr_expect_eq(r->alternatives[k].id, id, "%s alternative %d: id %d vs %d", where, k,
 		             r->alternatives[k].id, id);
-		cr_assert(close_enough(r->alternatives[k].logprob, lp),
+		cr_expect(close_enough(r->alternatives[k].logprob, lp),
 		          "%s alternative %d: logprob %.7g vs %.7g", where, k,
 		          r->alternatives[k].logprob, lp);
 	}
@@ -141,9 +160,9 @@ static int check_case(s2s_model *m, json_t *c, const char *file)
 	cr_assert_eq(s2s_translate_ids(m, (const int32_t *const *)&src, &n, 1, &o, &r, &err), 0,
 	             "%s: %s", where, err.message);
 	json_t *hyps = key(c, "hyps", where);
-	cr_assert_eq(r->n_hyps, (int)json_array_size(hyps), "%s: %d hyps, reference %d", where,
+	cr_expect_eq(r->n_hyps, (int)json_array_size(hyps), "%s: %d hyps, reference %d", where,
 	             r->n_hyps, (int)json_array_size(hyps));
-	for (int k = 0; k < r->n_hyps; k++)
+	for (int k = 0; k < r->n_hyps && k < (int)json_array_size(hyps); k++)
 		check_hyp(&r->hyps[k], json_array_get(hyps, (size_t)k), where, k);
 	json_t *alts = json_object_get(c, "alternatives");
 	if (o.return_alternatives > 0)

@@ -538,3 +538,212 @@ Test(response, a_source_that_is_not_utf8_fails_the_response)
 	}
 	unmake(&f);
 }
+
+/* ---- issue 14: decoding controls and POST /v1/score ---- */
+
+static void expect_option_error(const char *body, const char *field)
+{
+	s2s_api_request r;
+	s2s_api_error e;
+	cr_assert_eq(parse(body, &r, &e, false), S2S_API_INVALID_OPTION, "%s: code %s (%s)", body,
+		     s2s_api_code_name(e.code), e.message);
+	cr_assert_eq(s2s_api_status(e.code), 422);
+	cr_assert_not_null(strstr(e.message, field), "%s: \"%s\" does not name %s", body, e.message,
+			   field);
+	s2s_api_request_deinit(&r);
+}
+
+Test(controls, bad_values_are_422_invalid_option_naming_the_field)
+{
+	expect_option_error("{\"text\":\"a\",\"options\":{\"sampling_topk\":0,\"sampling_topp\":0}}",
+			    "options.sampling_topp");
+	expect_option_error("{\"text\":\"a\",\"options\":{\"sampling_topk\":0,\"sampling_topp\":1.01}}",
+			    "options.sampling_topp");
+	expect_option_error("{\"text\":\"a\",\"options\":{\"sampling_topp\":0.5}}", "options.sampling_topk");
+	expect_option_error("{\"text\":\"a\",\"options\":{\"sampling_temperature\":2}}",
+			    "options.sampling_temperature");
+	expect_option_error("{\"text\":\"a\",\"options\":{\"repetition_penalty\":0}}",
+			    "options.repetition_penalty");
+	expect_option_error("{\"text\":\"a\",\"options\":{\"length_penalty_type\":\"x\"}}",
+			    "options.length_penalty_type");
+	expect_option_error("{\"text\":\"a\",\"options\":{\"seed\":9007199254740993}}", "options.seed");
+	expect_option_error("{\"text\":\"a\",\"options\":{\"suppress\":[1]}}", "options.suppress[0]");
+	expect_option_error("{\"sentences\":[\"a\",\"b\"],\"options\":{\"prefix\":[\"x\"]}}",
+			    "options.prefix");
+	expect_option_error("{\"text\":\"a\",\"options\":{\"return_alternatives\":65}}",
+			    "options.return_alternatives");
+}
+
+Test(controls, options_are_parsed_and_a_plain_request_names_none)
+{
+	s2s_api_request r;
+	s2s_api_error e;
+	cr_assert_eq(parse("{\"sentences\":[\"a\",\"b\"],\"options\":{\"prefix\":[\"le\",null],"
+			   "\"min_length\":3,\"repetition_penalty\":1.5,\"no_repeat_ngram_size\":2,"
+			   "\"suppress\":[\"x\"],\"disable_unk\":true,\"coverage_penalty\":0.2,"
+			   "\"length_penalty_type\":\"avg\",\"sampling_topk\":0,\"sampling_topp\":0.9,"
+			   "\"sampling_temperature\":0.7,\"seed\":42,\"return_alternatives\":3}}",
+			   &r, &e, false),
+		     S2S_API_OK, "%s", e.message);
+	const s2s_decode_options *d = &r.opt.decode;
+	cr_assert(r.opt.controls && r.opt.sampling && r.opt.seed_given);
+	cr_assert_eq(d->min_length, 3);
+	cr_assert_float_eq(d->repetition_penalty, 1.5f, 0);
+	cr_assert_eq(d->no_repeat_ngram_size, 2);
+	cr_assert(d->disable_unk);
+	cr_assert_float_eq(d->coverage_penalty, 0.2f, 0);
+	cr_assert_eq(d->length_penalty_type, S2S_LP_AVG);
+	cr_assert_eq(d->sampling_topk, 0);
+	cr_assert_eq(d->seed, 42u);
+	cr_assert_eq(d->return_alternatives, 3);
+	cr_assert_eq(r.opt.n_prefix_text, 2);
+	cr_assert_str_eq(r.opt.prefix[0], "le");
+	cr_assert_null(r.opt.prefix[1]);
+	cr_assert_eq(r.opt.n_suppress_text, 1);
+	s2s_api_request_deinit(&r);
+	cr_assert_eq(parse("{\"text\":\"a\",\"options\":{\"beam_size\":2}}", &r, &e, false), S2S_API_OK);
+	cr_assert(!r.opt.controls && !r.opt.sampling && !r.opt.prefix);
+	s2s_api_request_deinit(&r);
+}
+
+Test(controls, resolve_looks_up_suppress_and_tokenizes_prefixes)
+{
+	fixture f;
+	make(&f, 1, 3);
+	s2s_api_request r;
+	s2s_api_error e;
+	int n_src[1] = {3};
+	cr_assert_eq(parse("{\"text\":\"a b\",\"options\":{\"prefix\":\"a\",\"suppress\":[\"a\"]}}", &r,
+			   &e, false),
+		     S2S_API_OK);
+	cr_assert_eq(s2s_api_resolve_controls(&r, f.model, n_src, &e), 0, "%s", e.message);
+	int32_t a = s2s_vocab_lookup(s2s_model_tgt_vocab(f.model), "a", 1);
+	cr_assert_eq(r.opt.decode.n_suppress, 1);
+	cr_assert_eq(r.opt.decode.suppress[0], a);
+	/* the target tokenizer's pieces: a word-start mark may come first */
+	int n = r.opt.prefix_len[0];
+	cr_assert(n >= 1 && n <= 2, "%d", n);
+	cr_assert_eq(r.opt.prefix_ids[0][n - 1], a);
+	s2s_api_request_deinit(&r);
+	/* an unknown token, and </s>, are refused naming the entry */
+	cr_assert_eq(parse("{\"text\":\"a b\",\"options\":{\"suppress\":[\"a\",\"zz-none\"]}}", &r, &e,
+			   false),
+		     S2S_API_OK);
+	cr_assert_eq(s2s_api_resolve_controls(&r, f.model, n_src, &e), -1);
+	cr_assert_eq(e.code, S2S_API_INVALID_OPTION);
+	cr_assert_not_null(strstr(e.message, "options.suppress[1]"), "%s", e.message);
+	s2s_api_request_deinit(&r);
+	/* a prefix leaving no step: T = floor(2 * 3) + 10 = 16, max_length 2 -> 1 token at most */
+	cr_assert_eq(parse("{\"text\":\"a b\",\"options\":{\"prefix\":\"a a\",\"max_length\":2}}", &r,
+			   &e, false),
+		     S2S_API_OK);
+	cr_assert_eq(s2s_api_resolve_controls(&r, f.model, n_src, &e), -1);
+	cr_assert_not_null(strstr(e.message, "options.prefix"), "%s", e.message);
+	s2s_api_request_deinit(&r);
+	/* sampling without a seed draws one (within 2^53) */
+	cr_assert_eq(parse("{\"text\":\"a b\",\"options\":{\"sampling_topk\":0}}", &r, &e, false),
+		     S2S_API_OK);
+	cr_assert_eq(s2s_api_resolve_controls(&r, f.model, n_src, &e), 0, "%s", e.message);
+	cr_assert(r.opt.decode.seed <= ((uint64_t)1 << 53));
+	s2s_api_request_deinit(&r);
+	unmake(&f);
+}
+
+Test(score, parse_and_refusals_name_the_target)
+{
+	s2s_api_request r;
+	s2s_api_error e = {0};
+	const char *ok = "{\"sentences\":[\"a\",\"b\"],\"targets\":[\"x\",\"y\"],"
+			 "\"options\":{\"length_penalty\":0.6,\"coverage_penalty\":0.1}}";
+	cr_assert_eq(s2s_api_parse_score(ok, strlen(ok), &LIMITS, &r, &e), 0, "%s", e.message);
+	cr_assert_eq(r.n, 2);
+	cr_assert_str_eq(r.targets[1], "y");
+	cr_assert(r.opt.attention);
+	cr_assert(r.opt.given & S2S_DEC_LENGTH_PENALTY);
+	s2s_api_request_deinit(&r);
+	static const struct {
+		const char *body;
+		s2s_api_code code;
+		const char *field;
+	} bad[] = {
+		{"{\"text\":\"a\",\"target\":\" \"}", S2S_API_EMPTY_INPUT, "target"},
+		{"{\"sentences\":[\"a\",\"b\"],\"targets\":[\"x\",\"\"]}", S2S_API_EMPTY_INPUT, "targets[1]"},
+		{"{\"sentences\":[\"a\"],\"targets\":[\"x\",\"y\"]}", S2S_API_INVALID_FIELD, "targets"},
+		{"{\"text\":\"a\"}", S2S_API_INVALID_FIELD, "target"},
+		{"{\"text\":\"a\",\"target\":\"x\",\"options\":{\"beam_size\":2}}", S2S_API_UNKNOWN_OPTION,
+		 "options.beam_size"},
+		{"{\"text\":\"a\",\"target\":\"x\",\"options\":{\"length_penalty_type\":1}}",
+		 S2S_API_INVALID_OPTION, "options.length_penalty_type"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		memset(&e, 0, sizeof e);
+		cr_assert_eq(s2s_api_parse_score(bad[i].body, strlen(bad[i].body), &LIMITS, &r, &e), -1,
+			     "%s", bad[i].body);
+		cr_assert_eq(e.code, bad[i].code, "%s: %s", bad[i].body, e.message);
+		cr_assert_not_null(strstr(e.message, bad[i].field), "%s: %s", bad[i].body, e.message);
+		s2s_api_request_deinit(&r);
+	}
+}
+
+Test(score, response_is_jansson_bytes_and_minus_infinity_is_null)
+{
+	fixture f;
+	make(&f, 1, 3);
+	f.res->hyps[0].logprobs[1] = -INFINITY;
+	f.res->hyps[0].score = -INFINITY;
+	f.res->hyps[0].norm_score = -INFINITY;
+	char *targets[1] = {"a a"};
+	s2s_api_sentence s = {"a b", &f.tok, f.res, 0.25, NULL, NULL};
+	s2s_api_view v = {f.model, "m", "r", &f.opt, 1.0};
+	s2s_api_error e = {0};
+	for (int level = 0; level < 2; level++) {
+		f.opt.word_level = level;
+		char *body = s2s_api_score_response(&v, &s, targets, 1, &e);
+		cr_assert_not_null(body, "%s", e.message);
+		expect_jansson_bytes(body);
+		cr_assert_not_null(strstr(body, "\"logprobs\":[-0.5,null,-0.5],\"score\":null"), "%s", body);
+		cr_assert_not_null(strstr(body, "\"target\":\"a a\",\"tokens\":"), "%s", body);
+		free(body);
+	}
+	/* NaN still fails, naming it */
+	f.res->hyps[0].logprobs[1] = NAN;
+	cr_assert_null(s2s_api_score_response(&v, &s, targets, 1, &e));
+	unmake(&f);
+}
+
+Test(controls, response_keys_only_when_asked)
+{
+	fixture f;
+	make(&f, 1, 3);
+	s2s_alternative alts[2] = {{3, -0.25f}, {4, -1.5f}};
+	f.res->alternatives = malloc(sizeof alts);
+	memcpy(f.res->alternatives, alts, sizeof alts);
+	f.res->n_alternatives = 2;
+	s2s_api_sentence s = {"a b", &f.tok, f.res, 0.5, NULL, NULL};
+	s2s_api_view v = {f.model, "m", "r", &f.opt, 1.0};
+	s2s_api_error e = {0};
+	char *body = s2s_api_translate_response(&v, &s, 1, &e);
+	cr_assert_not_null(body);
+	cr_assert_null(strstr(body, "\"seed\""));
+	cr_assert_null(strstr(body, "\"alternatives\""));
+	cr_assert_null(strstr(body, "\"prefix_tokens\""));
+	free(body);
+	char *prefix[1] = {"a"};
+	int32_t pid[1] = {5}, *pids[1] = {pid};
+	int plen[1] = {1};
+	f.opt.sampling = true;
+	f.opt.decode.seed = 7;
+	f.opt.decode.return_alternatives = 2;
+	f.opt.prefix = prefix;
+	f.opt.prefix_ids = pids;
+	f.opt.prefix_len = plen;
+	f.opt.n_prefix_text = 1;
+	body = s2s_api_translate_response(&v, &s, 1, &e);
+	cr_assert_not_null(body, "%s", e.message);
+	expect_jansson_bytes(body);
+	cr_assert_not_null(strstr(body, "\"seed\":7,\"prefix_tokens\":1,\"alternatives\":[{\"token\":\"</s>\",\"id\":3,\"logprob\":-0.25},"),
+			   "%s", body);
+	free(body);
+	f.opt.prefix = NULL; /* borrowed arrays: not freed by unmake */
+	unmake(&f);
+}
