@@ -18,6 +18,7 @@ const state = {
   result: null, // results[0] of its response
   modelName: '',
   hyp: 0, // index of the hypothesis on the heatmap
+  explain: null, // {request, result}: the last POST /v1/score of "Your translation"
   active: null, // {row, col} of the highlighted cell
   mapBox: 0, // width of #heatmap-wrap the heatmap was drawn for
 };
@@ -200,7 +201,62 @@ function requestBody() {
   if ($('#format').value !== 'text') body.options.format = $('#format').value;
   const g = glossary();
   if (Object.keys(g).length) body.options.glossary = g;
+  Object.assign(body.options, advancedOptions());
   return body;
+}
+
+/* The "Advanced" boxes (issue 14) as API options: option name -> element.
+ * A box left empty is not sent, so the daemon's default applies; a value is
+ * sent as typed (a number when it is one) and the daemon judges it. */
+const ADVANCED = {
+  length_penalty_type: '#lp-type',
+  coverage_penalty: '#coverage-penalty',
+  min_length: '#min-length',
+  repetition_penalty: '#repetition-penalty',
+  no_repeat_ngram_size: '#no-repeat',
+  suppress: '#suppress',
+  disable_unk: '#disable-unk',
+  sampling_topk: '#topk',
+  sampling_topp: '#topp',
+  sampling_temperature: '#temperature',
+  seed: '#seed',
+  prefix: '#prefix',
+  return_alternatives: '#alternatives-k',
+};
+// The form boxes of the other options, for marking the field a 422 names.
+const FIELDS = {...ADVANCED, beam_size: '#beam', n_best: 'input#nbest', length_penalty: '#length-penalty',
+  format: '#format', glossary: '#glossary'};
+
+function advancedOptions() {
+  const o = {};
+  for (const [name, sel] of Object.entries(ADVANCED)) {
+    const e = $(sel);
+    if (e.type === 'checkbox') {
+      if (e.checked) o[name] = true;
+    } else if (name === 'suppress') {
+      const list = e.value.split(/\s+/).filter(Boolean);
+      if (list.length) o[name] = list;
+    } else if (name === 'prefix') {
+      // Sent as written: spaces are part of how the target tokenizer cuts it.
+      if (e.value.trim() !== '') o[name] = e.value;
+    } else if (e.value.trim() !== '') {
+      o[name] = e.tagName === 'SELECT' ? e.value : numberField(sel);
+    }
+  }
+  return o;
+}
+
+/* A 422 names the option it rejects ("options.sampling_topp"): its box is
+ * marked invalid (and the Advanced section opened when it is there). */
+function markFields(message) {
+  for (const e of document.querySelectorAll('[aria-invalid]')) e.removeAttribute('aria-invalid');
+  const named = new Set([...String(message || '').matchAll(/options\.([a-z_]+)/g)].map((m) => m[1]));
+  for (const name of named) {
+    const sel = FIELDS[name];
+    if (!sel) continue;
+    $(sel).setAttribute('aria-invalid', 'true');
+    if (ADVANCED[name]) $('#advanced').open = true;
+  }
 }
 
 async function translate(body) {
@@ -210,17 +266,23 @@ async function translate(body) {
   try {
     const resp = await api('/v1/translate', body);
     clearError();
+    markFields('');
     state.request = body;
     state.result = resp.results[0];
     state.modelName = resp.model;
     state.hyp = 0;
     state.active = null;
+    // A score of the previous sentence's translation explains nothing here.
+    state.explain = null;
+    $('#explain-result').hidden = true;
+    clearExplainError();
     renderResult();
   } catch (e) {
     // The old result must not pass for the answer to this request.
     state.result = null;
     $('#result').hidden = true;
     showError(e);
+    markFields(e.message);
     // The daemon restarted or reloaded with other models: the list is stale.
     if (e.code === 'model_not_found' || e.code === 'network') loadModels();
   } finally {
@@ -235,6 +297,7 @@ function renderResult() {
   const hyps = r.hypotheses || [];
   $('#translation').textContent = hyps.length ? hyps[0].text : '(no hypothesis: the deadline passed)';
   renderSpans(r, hyps[state.hyp]);
+  renderControls(r);
   const body = $('#nbest tbody');
   body.replaceChildren();
   // Without a length penalty the normalised score is the score: a second
@@ -263,6 +326,67 @@ function renderResult() {
     body.append(tr);
   });
   renderHeatmap();
+}
+
+/* ---------- seed and alternatives (issue 14) ---------- */
+
+/* p = exp(log-probability), as printed beside tokens; null (a forced token
+ * the model gives probability 0, -inf in the engine) is 0. */
+function prob(lp) {
+  return lp === null || lp === undefined ? 0 : Math.exp(lp);
+}
+
+function fmtP(p) {
+  return p >= 0.001 || p === 0 ? p.toFixed(3) : p.toExponential(1);
+}
+
+/* The prefix with one more target token: a token with the word-start mark
+ * starts a new word (a space before it, unless the prefix is empty or
+ * already ends with one), any other continues the last word. The marks
+ * inside a token are spaces (a lone mark, in a character-level model, is
+ * one space). */
+function appendToken(prefix, token) {
+  const text = token.split(WORD_START).join(' ');
+  if (!token.startsWith(WORD_START) || (text.trim() === '' && prefix !== '')) return prefix + text;
+  return prefix === '' || /\s$/.test(prefix) ? prefix + text.slice(1) : prefix + text;
+}
+
+function renderControls(r) {
+  const seeded = r.seed !== undefined;
+  $('#seed-line').hidden = !seeded;
+  if (seeded) {
+    $('#seed-text').textContent = `Sampled with seed ${r.seed}: the same seed and options give the same translation.`;
+    $('#seed-line').dataset.seed = String(r.seed);
+  }
+  const alts = Array.isArray(r.alternatives) ? r.alternatives : null;
+  $('#alternatives').hidden = !alts;
+  const list = $('#alternatives-list');
+  list.replaceChildren();
+  if (!alts) return;
+  const prefix = state.request.options.prefix || '';
+  $('#alternatives-title').textContent = (prefix ? `Next token after "${prefix}"` : 'First token') +
+    ' (probability); a click appends it to the prefix and translates again:';
+  for (const a of alts) {
+    const special = /^<.*>$/.test(a.token); // </s>, <unk>: no text to append
+    const b = el('button', {type: 'button', class: 'alternative', 'data-token': a.token, 'data-logprob': String(a.logprob)});
+    b.append(el('span', {class: 'alt-token'}, special ? a.token : tokenLabel(a.token).text),
+      el('span', {class: 'p'}, fmtP(prob(a.logprob))));
+    if (special) {
+      b.disabled = true;
+      b.title = a.token === '</s>' ? 'the end of the sentence' : 'not a word';
+    } else {
+      // The same request (sentence, model, options) with the longer prefix:
+      // what the alternatives were computed for, whatever the boxes say now.
+      b.addEventListener('click', () => {
+        const body = structuredClone(state.request);
+        body.options.prefix = appendToken(prefix, a.token);
+        $('#prefix').value = body.options.prefix;
+        translate(body);
+      });
+    }
+    list.append(b);
+  }
+  if (!alts.length) list.append(el('span', {class: 'muted'}, 'none (the prefix leaves no step)'));
 }
 
 /* ---------- protected spans (docs/localisation.md) ---------- */
@@ -334,9 +458,9 @@ function targetWordOf(tokens) {
  * hypothesis at word level this is the daemon's own `coverage`; otherwise it
  * is summed from the matrix shown (word rows are averages over their tokens,
  * so they are weighted by token count to get back to token totals). */
-function columnCoverage(r, h, lvl) {
+function columnCoverage(r, h, lvl, best) {
   const A = h.attention;
-  if (lvl === 'word' && state.hyp === 0 && Array.isArray(r.coverage)) return r.coverage;
+  if (lvl === 'word' && best && Array.isArray(r.coverage)) return r.coverage;
   const weight = lvl === 'word' ? countTokensPerWord(h.tokens) : A.map(() => 1);
   return A[0].map((_, j) => A.reduce((s, row, i) => s + weight[i] * row[j], 0));
 }
@@ -371,7 +495,7 @@ function sourceWordOf(r) {
  * when the word it belongs to got less than the threshold in all (the
  * daemon's `coverage` for the best hypothesis, the sum of the word's
  * columns otherwise), as the word level and `low_coverage_words` do. */
-function lowColumns(r, lvl, cols, cov, threshold) {
+function lowColumns(r, lvl, cols, cov, threshold, best) {
   const none = {low: cov.map(() => false), words: []};
   if (!Number.isFinite(threshold)) return none;
   const word = lvl === 'word' ? null : sourceWordOf(r);
@@ -381,21 +505,31 @@ function lowColumns(r, lvl, cols, cov, threshold) {
   }
   const sum = [];
   word.forEach((w, j) => { sum[w] = (sum[w] || 0) + cov[j]; });
-  const byWord = state.hyp === 0 && Array.isArray(r.coverage) && r.coverage.length === sum.length ? r.coverage : sum;
+  const byWord = best && Array.isArray(r.coverage) && r.coverage.length === sum.length ? r.coverage : sum;
   const low = word.map((w) => byWord[w] < threshold);
   return {low, words: r.source_words.filter((_, w) => byWord[w] < threshold)};
 }
 
 function heatmapData() {
   const r = state.result;
-  const h = (r.hypotheses || [])[state.hyp];
+  const d = mapData(r, (r.hypotheses || [])[state.hyp], state.hyp === 0);
+  if (d) {
+    d.wrap = $('#heatmap-wrap');
+    d.gradId = 'attn-scale';
+  }
+  return d;
+}
+
+/* What a heatmap of hypothesis h of result r shows (null without attention).
+ * `best`: h is the best hypothesis, whose coverage the daemon computed. */
+function mapData(r, h, best) {
   if (!h || !Array.isArray(h.attention)) return null;
   const lvl = h.attention_level || 'subword';
   const rows = lvl === 'word' ? h.target_words : h.tokens;
   const cols = lvl === 'word' ? r.source_words : r.source_tokens;
   const threshold = Number($('#threshold').value);
-  const cov = columnCoverage(r, h, lvl);
-  const {low, words: lowWords} = lowColumns(r, lvl, cols, cov, threshold);
+  const cov = columnCoverage(r, h, lvl, best);
+  const {low, words: lowWords} = lowColumns(r, lvl, cols, cov, threshold, best);
   // rows and cols become labels; tokRows and tokCols stay the API's tokens
   const d = {r, h, lvl, rows, cols, tokRows: rows, tokCols: cols, A: h.attention, cov, low, lowWords};
   // Sentinel rows and columns are labelled with their spans and highlighted.
@@ -429,8 +563,7 @@ function tokenLabel(t) {
 
 /* The cell side for a map of `n` columns after `left` pixels of labels, from
  * the width the map's box has now. */
-function cellSize(n, left) {
-  const wrap = $('#heatmap-wrap');
+function cellSize(n, left, wrap) {
   const pad = 2 * 6 + 20; // #heatmap's padding and the map's right margin
   const avail = wrap ? wrap.clientWidth - pad - left : 0;
   return Math.max(CELL_MIN, Math.min(CELL_MAX, Math.floor(avail / Math.max(1, n))));
@@ -448,7 +581,7 @@ function buildSvg(d) {
   const tall = cols.filter((_, j) => turned[j]).map((c) => c.text);
   // sin 50° of the longest turned label, bold (span labels) a little wider
   const top = tall.length ? Math.ceil(labelWidth(tall) * 0.8) + 10 : 24;
-  const CELL = cellSize(d.cols.length, left);
+  const CELL = cellSize(d.cols.length, left, d.wrap);
   // The legend is at least 120 px wide plus its 'weight' label: a map of a
   // few columns must still leave room for it.
   const lw = Math.max(120, Math.min(240, d.cols.length * CELL));
@@ -494,17 +627,17 @@ function buildSvg(d) {
       height: CELL - 1, fill: colour(w), 'data-row': i, 'data-col': j, 'data-weight': String(w)}));
   }));
   svg.append(cells, bands);
-  svg.append(legend(left, top + d.rows.length * CELL + 18, lw));
+  svg.append(legend(left, top + d.rows.length * CELL + 18, lw, d.gradId));
   return svg;
 }
 
-function legend(x, y, w) {
+function legend(x, y, w, id) {
   const g = svgEl('g', {class: 'legend'});
   const defs = svgEl('defs');
-  const grad = svgEl('linearGradient', {id: 'attn-scale', x1: 0, x2: 1, y1: 0, y2: 0});
+  const grad = svgEl('linearGradient', {id, x1: 0, x2: 1, y1: 0, y2: 0});
   STOPS.forEach((_, k) => grad.append(svgEl('stop', {offset: k / (STOPS.length - 1), 'stop-color': colour(k / (STOPS.length - 1))})));
   defs.append(grad);
-  g.append(defs, svgEl('rect', {x, y, width: w, height: 12, fill: 'url(#attn-scale)', stroke: '#888888'}));
+  g.append(defs, svgEl('rect', {x, y, width: w, height: 12, fill: `url(#${id})`, stroke: '#888888'}));
   for (const v of [0, 0.25, 0.5, 0.75, 1]) {
     g.append(svgEl('text', {x: x + v * w, y: y + 26, 'text-anchor': 'middle', fill: '#222222', 'font-size': 11}, String(v)));
   }
@@ -579,6 +712,173 @@ function onHeatmapKey(ev) {
     state.active = null;
     hideTip();
   }
+}
+
+/* ---------- explain mode (issue 14) ---------- */
+
+// A token whose probability is below this (the box, 0.1 by default) is
+// highlighted: the model gives it less than a one-in-ten chance there.
+const LOW_P = 0.1;
+// Options of the translation that change the model's probabilities: the
+// daemon's score of a given text applies none of them (docs/api.md).
+const PROCESSORS = ['repetition_penalty', 'no_repeat_ngram_size', 'suppress', 'disable_unk', 'min_length'];
+
+function explainError(err) {
+  const box = $('#explain-error');
+  box.replaceChildren();
+  const head = err.status ? `${err.code} (HTTP ${err.status})` : err.code;
+  box.append(el('strong', {class: 'code'}, head), el('span', {class: 'message'}, ': ' + err.message));
+  box.hidden = false;
+}
+
+function clearExplainError() {
+  $('#explain-error').hidden = true;
+  $('#explain-error').replaceChildren();
+}
+
+function bestHyp() {
+  return state.result && (state.result.hypotheses || [])[0];
+}
+
+function editBest() {
+  const h = bestHyp();
+  if (!h) return;
+  $('#mine').value = h.text;
+  $('#mine').focus();
+}
+
+/* POST /v1/score of the translated source and the text in "Your
+ * translation", with the translation's length and coverage penalties and
+ * attention level, so that the two scores are comparable. */
+async function scoreMine() {
+  if (!state.result || !state.request || !bestHyp()) {
+    explainError(new ApiError(0, 'no_translation', 'translate a sentence first: your translation is compared with the model\'s best'));
+    return;
+  }
+  const o = state.request.options;
+  const options = {attention: true, attention_level: o.attention_level || 'subword'};
+  for (const k of ['length_penalty', 'length_penalty_type', 'coverage_penalty']) if (o[k] !== undefined) options[k] = o[k];
+  const body = {model: state.modelName, text: state.request.text, target: $('#mine').value, options};
+  const btn = $('#score');
+  btn.disabled = true;
+  $('#explain').setAttribute('aria-busy', 'true');
+  try {
+    const resp = await api('/v1/score', body);
+    if (!Array.isArray(resp.results[0].tokens)) throw new ApiError(200, 'truncated', 'the deadline passed before the target was scored');
+    clearExplainError();
+    state.explain = {request: body, result: resp.results[0]};
+    renderExplain();
+  } catch (e) {
+    state.explain = null;
+    $('#explain-result').hidden = true;
+    explainError(e);
+  } finally {
+    btn.disabled = false;
+    $('#explain').removeAttribute('aria-busy');
+  }
+}
+
+/* Where your tokens part from the model's best: position by position (the
+ * model's probabilities of a token depend on the tokens before it, so a
+ * position is the natural unit). diverge[k]: token k of `mine` is not the
+ * model's token k (or the model's best ended before); first: the first
+ * such k, -1 when the two are the same sequence. */
+function divergence(best, mine) {
+  const diverge = mine.map((t, k) => t !== best[k]);
+  let first = diverge.indexOf(true);
+  if (first < 0 && best.length !== mine.length) first = mine.length; // cannot happen: both end with </s>
+  return {diverge, first};
+}
+
+function fmtScore(v) {
+  return v === null || v === undefined ? '−∞' : v.toFixed(3);
+}
+
+function scoreCell(sel, v) {
+  $(sel).textContent = fmtScore(v);
+  $(sel).dataset.value = v === null ? 'null' : String(v);
+}
+
+/* The tokens of one side with their probabilities, marked. */
+function renderStrip(box, tokens, logprobs, diverge, first, threshold) {
+  box.replaceChildren();
+  tokens.forEach((t, k) => {
+    const p = prob(logprobs[k]);
+    const low = Number.isFinite(threshold) && p < threshold;
+    const cls = ['tok', low ? 'low' : '', diverge[k] ? 'diverge' : '', k === first ? 'diverge-first' : ''].filter(Boolean).join(' ');
+    const lab = tokenLabel(t);
+    const chip = el('span', {class: cls, 'data-k': String(k), 'data-token': t, 'data-p': String(p),
+      'data-logprob': logprobs[k] === null ? 'null' : String(logprobs[k])});
+    const why = [low ? `probability below ${threshold}` : '', k === first ? 'first difference from the other translation' : diverge[k] ? 'differs from the other translation here' : ''].filter(Boolean);
+    chip.title = `${t}: p = ${fmtP(p)} (log-probability ${logprobs[k] === null ? '−∞' : logprobs[k]})${why.length ? '; ' + why.join('; ') : ''}`;
+    // The word-start dot, as on the heatmap's labels: "b", "an", "ane" are one word.
+    const text = el('span', {class: 'tok-text'});
+    if (lab.start) text.append(el('span', {class: 'ws', 'aria-hidden': 'true'}, '\u00b7'));
+    text.append(lab.text);
+    chip.append(text, el('span', {class: 'p'}, fmtP(p)));
+    box.append(chip);
+  });
+}
+
+/* One heatmap of the explain view, in its own box; the cells carry a
+ * title (the browser's tooltip) with their tokens and weight. */
+function renderExplainMap(box, wrap, r, h, best, gradId) {
+  box.replaceChildren();
+  const d = mapData(r, h, best);
+  if (!d) {
+    box.append(el('p', {class: 'muted'}, 'This model has no attention to show.'));
+    return;
+  }
+  d.wrap = wrap;
+  d.gradId = gradId;
+  const svg = buildSvg(d);
+  for (const c of svg.querySelectorAll('rect.cell')) {
+    const i = Number(c.dataset.row), j = Number(c.dataset.col);
+    c.append(svgEl('title', {}, `${d.rows[i]} ← ${d.cols[j]}: ${c.getAttribute('data-weight')}`));
+  }
+  box.append(svg);
+}
+
+function renderExplain() {
+  const best = bestHyp();
+  const x = state.explain;
+  if (!best || !x) return;
+  const mine = x.result;
+  $('#explain-result').hidden = false;
+  const typed = $('#prob-threshold').value.trim();
+  const threshold = typed !== '' && Number.isFinite(Number(typed)) ? Number(typed) : LOW_P;
+  const dm = divergence(best.tokens, mine.tokens);
+  const db = divergence(mine.tokens, best.tokens);
+  scoreCell('#best-score', best.score);
+  scoreCell('#mine-score', mine.score);
+  scoreCell('#best-norm', best.norm_score);
+  scoreCell('#mine-norm', mine.norm_score);
+  const diff = (a, b) => (a === null || b === null ? '—' : (b - a >= 0 ? '+' : '') + (b - a).toFixed(3));
+  $('#diff-score').textContent = diff(best.score, mine.score);
+  $('#diff-norm').textContent = diff(best.norm_score, mine.norm_score);
+  $('#explain-source').textContent = `Source: ${state.request.text}`;
+  $('#best-text').textContent = best.text;
+  $('#mine-text').textContent = mine.target;
+  renderStrip($('#best-tokens'), best.tokens, best.logprobs, db.diverge, db.first, threshold);
+  renderStrip($('#mine-tokens'), mine.tokens, mine.logprobs, dm.diverge, dm.first, threshold);
+  const lowN = mine.logprobs.filter((lp) => prob(lp) < threshold).length;
+  const f = dm.first;
+  $('#explain-summary').textContent = f < 0
+    ? `The same tokens as the model's best${lowN ? `; ${lowN} of them below p = ${threshold}` : ''}.`
+    : `Yours parts from the model's best at token ${f + 1} ("${tokenLabel(mine.tokens[f]).text}" where the model has ` +
+      `${best.tokens[f] === undefined ? 'nothing' : `"${tokenLabel(best.tokens[f]).text}"`}); ${dm.diverge.filter(Boolean).length} of ` +
+      `your ${mine.tokens.length} tokens differ by position; ${lowN} below p = ${threshold}.`;
+  const o = state.request.options;
+  const used = PROCESSORS.filter((k) => o[k] !== undefined);
+  const notes = [];
+  if (used.length) notes.push(`The model's best was decoded with ${used.join(', ')}: its probabilities include their changes, the score of your text does not.`);
+  if (o.format !== undefined || o.glossary !== undefined) notes.push('The model translated the source with its protected spans masked; your text is scored against the source as written.');
+  $('#explain-note').hidden = !notes.length;
+  $('#explain-note').textContent = notes.join(' ');
+  // The score answer has no source_words: the source is the translated one.
+  const r = {source_tokens: mine.source_tokens, source_words: state.result.source_words};
+  renderExplainMap($('#best-map'), $('#best-map-wrap'), state.result, best, true, 'attn-scale-best');
+  renderExplainMap($('#mine-map'), $('#mine-map-wrap'), r, mine, false, 'attn-scale-mine');
 }
 
 /* ---------- exports ---------- */
@@ -907,12 +1207,31 @@ function init() {
       }
     });
   }
-  $('#threshold').addEventListener('input', () => state.result && renderHeatmap());
+  $('#threshold').addEventListener('input', () => {
+    if (state.result) renderHeatmap();
+    if (state.explain) renderExplain();
+  });
+  $('#prob-threshold').addEventListener('input', () => state.explain && renderExplain());
+  $('#edit').addEventListener('click', editBest);
+  $('#score').addEventListener('click', scoreMine);
+  $('#mine').addEventListener('keydown', (ev) => {
+    if (ev.key === 'Enter' && (ev.ctrlKey || ev.metaKey)) {
+      ev.preventDefault();
+      scoreMine();
+    }
+  });
+  $('#reuse-seed').addEventListener('click', () => {
+    $('#seed').value = $('#seed-line').dataset.seed;
+    $('#advanced').open = true;
+  });
   // The cells follow the width of the box: draw again when it changes (the
   // box is as wide as the page allows, whatever the map inside it).
   new ResizeObserver(() => {
     const w = $('#heatmap-wrap').clientWidth;
-    if (w > 0 && w !== state.mapBox && state.result && !$('#result').hidden) renderHeatmap();
+    if (w > 0 && w !== state.mapBox && state.result && !$('#result').hidden) {
+      renderHeatmap();
+      if (state.explain) renderExplain();
+    }
   }).observe($('#heatmap-wrap'));
   const map = $('#heatmap');
   map.addEventListener('mouseover', (ev) => {
