@@ -193,17 +193,6 @@ static void num(build *b, double x, const char *what, int idx)
 	put(b, buf, (size_t)n);
 }
 
-static void float_array(build *b, const float *v, int n, const char *what)
-{
-	PUT(b, "[");
-	for (int i = 0; i < n; i++) {
-		if (i)
-			PUT(b, ",");
-		num(b, v[i], what, i);
-	}
-	PUT(b, "]");
-}
-
 /*
  * A forced token (a prefix, a scored target) may be one the model gives
  * probability 0 (docs/checkpoint-format.md §7.6): its log-probability, and
@@ -217,13 +206,18 @@ static void num_or_null(build *b, double x, const char *what, int idx)
 		num(b, x, what, idx);
 }
 
-static void forced_array(build *b, const float *v, int n, const char *what)
+/* A JSON array of v[0..n); with `forced` (a forced token's logprobs), -inf
+ * is written as null. */
+static void float_array(build *b, const float *v, int n, const char *what, bool forced)
 {
 	PUT(b, "[");
 	for (int i = 0; i < n; i++) {
 		if (i)
 			PUT(b, ",");
-		num_or_null(b, v[i], what, i);
+		if (forced)
+			num_or_null(b, v[i], what, i);
+		else
+			num(b, v[i], what, i);
 	}
 	PUT(b, "]");
 }
@@ -451,7 +445,7 @@ static void attention_subword(build *b, const s2s_hypothesis *h, int n_src)
 	for (int k = 0; k < h->n; k++) {
 		if (k)
 			PUT(b, ",");
-		float_array(b, h->attention + (size_t)k * n_src, n_src, "attention");
+		float_array(b, h->attention + (size_t)k * n_src, n_src, "attention", false);
 	}
 	PUT(b, "]");
 }
@@ -481,7 +475,7 @@ static void attention_word(build *b, const s2s_hypothesis *h, const s2s_tokens *
 			m[(size_t)w * nsw + j] /= (float)cnt[w];
 		if (w)
 			PUT(b, ",");
-		float_array(b, m + (size_t)w * nsw, nsw, "attention");
+		float_array(b, m + (size_t)w * nsw, nsw, "attention", false);
 	}
 	PUT(b, "]");
 out:
@@ -558,10 +552,7 @@ static void hypothesis_json(build *b, const s2s_api_view *v, const s2s_api_sente
 	key(b, false, "norm_score");
 	number(b, h->norm_score, "norm_score", -1);
 	key(b, false, "logprobs");
-	if (v->opt->prefix)
-		forced_array(b, h->logprobs, h->n, "logprobs");
-	else
-		float_array(b, h->logprobs, h->n, "logprobs");
+	float_array(b, h->logprobs, h->n, "logprobs", v->opt->prefix != NULL);
 	key(b, false, "finished");
 	boolean(b, h->finished);
 	if (s->spans && text)
@@ -601,7 +592,7 @@ static void add_coverage(build *b, const s2s_api_view *v, const s2s_api_sentence
 	memcpy(where, b->where, sizeof where);
 	snprintf(b->where, sizeof b->where, "%.60s.coverage", where);
 	key(b, false, "coverage");
-	float_array(b, cov, nsw, "words");
+	float_array(b, cov, nsw, "words", false);
 	memcpy(b->where, where, sizeof where);
 	key(b, false, "low_coverage_words");
 	PUT(b, "[");
@@ -855,7 +846,7 @@ static void score_json(build *b, const s2s_api_view *v, const s2s_api_sentence *
 		if (t)
 			str_array(b, t, h->n);
 		key(b, false, "logprobs");
-		forced_array(b, h->logprobs, h->n, "logprobs");
+		float_array(b, h->logprobs, h->n, "logprobs", true);
 		key(b, false, "score");
 		num_or_null(b, h->score, "score", -1);
 		key(b, false, "norm_score");
