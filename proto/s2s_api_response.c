@@ -249,6 +249,17 @@ static char *finish(build *b)
 	return b->buf;
 }
 
+/* The request's "timings" member and the closing braces, then finish(). */
+static char *finish_with_timings(build *b, const s2s_api_view *v)
+{
+	snprintf(b->where, sizeof b->where, "timings");
+	key(b, false, "timings");
+	key(b, true, "total_ms");
+	num(b, v->total_ms, "total_ms", -1);
+	PUT(b, "}}");
+	return finish(b);
+}
+
 
 /* Whitespace-separated words of `s` (malloc'd copies), as the tokenizer splits them. */
 static int split_words(const char *s, char ***out)
@@ -817,12 +828,7 @@ char *s2s_api_translate_response(const s2s_api_view *v, const s2s_api_sentence *
 		sentence_json(&b, v, &s[i], i);
 	}
 	PUT(&b, "]");
-	snprintf(b.where, sizeof b.where, "timings");
-	key(&b, false, "timings");
-	key(&b, true, "total_ms");
-	num(&b, v->total_ms, "total_ms", -1);
-	PUT(&b, "}}");
-	return finish(&b);
+	return finish_with_timings(&b, v);
 }
 
 /* One scored pair (POST /v1/score). */
@@ -878,12 +884,7 @@ char *s2s_api_score_response(const s2s_api_view *v, const s2s_api_sentence *s,
 		score_json(&b, v, &s[i], targets[i]);
 	}
 	PUT(&b, "]");
-	snprintf(b.where, sizeof b.where, "timings");
-	key(&b, false, "timings");
-	key(&b, true, "total_ms");
-	num(&b, v->total_ms, "total_ms", -1);
-	PUT(&b, "}}");
-	return finish(&b);
+	return finish_with_timings(&b, v);
 }
 
 char *s2s_api_opennmt_response(const s2s_api_view *v, const s2s_api_sentence *s, int n,
