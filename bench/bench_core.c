@@ -31,6 +31,7 @@
 
 #include "s2s_decode.h"
 #include "s2s_model.h"
+#include "bench_util.h"
 
 #define MAX_LIST 16
 
@@ -68,25 +69,6 @@ typedef struct {
 static double target_vs_torch(int batch)
 {
 	return batch == 1 ? 3.0 : batch == 8 ? 2.0 : 1.5;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof *v, cmp_double);
-	return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 /* Parses "1,8,32" into out; false on junk or values outside [1, 4096]. */

@@ -25,6 +25,7 @@
 #include "s2s_decode.h"
 #include "s2s_model.h"
 #include "s2s_tokenizer.h"
+#include "bench_util.h"
 
 #define MAX_SENT   256
 #define MAX_ROUNDS 100
@@ -36,25 +37,6 @@ typedef struct {
 	double ms[MAX_ROUNDS];
 	long steps; /* decoder steps of one round (sum over sentences) */
 } mode;
-
-static double now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof *v, cmp_double);
-	return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 /* Tokenized lines of path into src/len; returns how many (< 0: error printed). */
 static int read_sentences(s2s_model *m, const char *path, int32_t **src, int *len)
@@ -92,12 +74,12 @@ static double round_of(s2s_model *m, mode *md, int32_t **src, int *len, int n)
 {
 	s2s_result *res[MAX_SENT];
 	s2s_error err = {0};
-	double t = now_ms();
+	double t = 1e3 * now_s();
 	if (s2s_translate_ids(m, (const int32_t *const *)src, len, n, &md->o, res, &err) < 0) {
 		fprintf(stderr, "bench_options: %s: %s\n", md->name, err.message);
 		return -1;
 	}
-	t = now_ms() - t;
+	t = 1e3 * now_s() - t;
 	md->steps = 0;
 	for (int i = 0; i < n; i++) {
 		md->steps += res[i]->steps;

@@ -20,6 +20,7 @@
 #include "s2s_decode.h"
 #include "s2s_model.h"
 #include "s2s_spans.h"
+#include "bench_util.h"
 
 static const char *const SENTENCES[] = {
 	"Could not open file %s",
@@ -44,13 +45,6 @@ static const char *const SENTENCES[] = {
 	"_Preferences",
 };
 #define N_SENT ((int)(sizeof SENTENCES / sizeof SENTENCES[0]))
-
-static double now_s(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
 
 typedef struct {
 	s2s_spans sp[N_SENT];

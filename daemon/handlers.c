@@ -282,19 +282,31 @@ static bool tokenize_all(s2sd_req *r)
 }
 
 /*
+ * The source length in tokens of each sentence of the request, malloc'd (the
+ * caller frees it); NULL after answering 500 when out of memory.
+ */
+static int *source_lengths(s2sd_req *r)
+{
+	int *n_src = malloc((size_t)r->api.n * sizeof *n_src);
+	if (!n_src) {
+		s2sd_req_error(r, S2S_API_INTERNAL, "out of memory");
+		return NULL;
+	}
+	for (int i = 0; i < r->api.n; i++)
+		n_src[i] = tokens_of(r, i)->n;
+	return n_src;
+}
+
+/*
  * 422 cost_limit_exceeded when the request could take more decoder row-steps
  * than max_request_cost (s2s_api_request_cost): checked before anything is
  * queued, so one request cannot occupy the workers for minutes.
  */
 static bool cost_ok(s2sd_req *r)
 {
-	int *n_src = malloc((size_t)r->api.n * sizeof *n_src);
-	if (!n_src) {
-		s2sd_req_error(r, S2S_API_INTERNAL, "out of memory");
+	int *n_src = source_lengths(r);
+	if (!n_src)
 		return false;
-	}
-	for (int i = 0; i < r->api.n; i++)
-		n_src[i] = tokens_of(r, i)->n;
 	int64_t cost = s2s_api_request_cost(&r->api.opt.decode, n_src, r->api.n);
 	free(n_src);
 	if (r->api.targets) { /* forced decoding: each pair takes its target's tokens and </s> */
@@ -389,13 +401,9 @@ static s2sd_model_entry *pick_model(s2sd_req *r)
 static bool controls_ok(s2sd_req *r)
 {
 	s2s_api_error e = {0};
-	int *n_src = malloc((size_t)r->api.n * sizeof *n_src);
-	if (!n_src) {
-		s2sd_req_error(r, S2S_API_INTERNAL, "out of memory");
+	int *n_src = source_lengths(r);
+	if (!n_src)
 		return false;
-	}
-	for (int i = 0; i < r->api.n; i++)
-		n_src[i] = tokens_of(r, i)->n;
 	int rc = s2s_api_resolve_controls(&r->api, r->model, n_src, &e);
 	free(n_src);
 	if (rc < 0)

@@ -193,17 +193,6 @@ static void num(build *b, double x, const char *what, int idx)
 	put(b, buf, (size_t)n);
 }
 
-static void float_array(build *b, const float *v, int n, const char *what)
-{
-	PUT(b, "[");
-	for (int i = 0; i < n; i++) {
-		if (i)
-			PUT(b, ",");
-		num(b, v[i], what, i);
-	}
-	PUT(b, "]");
-}
-
 /*
  * A forced token (a prefix, a scored target) may be one the model gives
  * probability 0 (docs/checkpoint-format.md §7.6): its log-probability, and
@@ -217,13 +206,18 @@ static void num_or_null(build *b, double x, const char *what, int idx)
 		num(b, x, what, idx);
 }
 
-static void forced_array(build *b, const float *v, int n, const char *what)
+/* A JSON array of v[0..n); with `forced` (a forced token's logprobs), -inf
+ * is written as null. */
+static void float_array(build *b, const float *v, int n, const char *what, bool forced)
 {
 	PUT(b, "[");
 	for (int i = 0; i < n; i++) {
 		if (i)
 			PUT(b, ",");
-		num_or_null(b, v[i], what, i);
+		if (forced)
+			num_or_null(b, v[i], what, i);
+		else
+			num(b, v[i], what, i);
 	}
 	PUT(b, "]");
 }
@@ -253,6 +247,17 @@ static char *finish(build *b)
 		return NULL;
 	}
 	return b->buf;
+}
+
+/* The request's "timings" member and the closing braces, then finish(). */
+static char *finish_with_timings(build *b, const s2s_api_view *v)
+{
+	snprintf(b->where, sizeof b->where, "timings");
+	key(b, false, "timings");
+	key(b, true, "total_ms");
+	num(b, v->total_ms, "total_ms", -1);
+	PUT(b, "}}");
+	return finish(b);
 }
 
 
@@ -451,7 +456,7 @@ static void attention_subword(build *b, const s2s_hypothesis *h, int n_src)
 	for (int k = 0; k < h->n; k++) {
 		if (k)
 			PUT(b, ",");
-		float_array(b, h->attention + (size_t)k * n_src, n_src, "attention");
+		float_array(b, h->attention + (size_t)k * n_src, n_src, "attention", false);
 	}
 	PUT(b, "]");
 }
@@ -481,7 +486,7 @@ static void attention_word(build *b, const s2s_hypothesis *h, const s2s_tokens *
 			m[(size_t)w * nsw + j] /= (float)cnt[w];
 		if (w)
 			PUT(b, ",");
-		float_array(b, m + (size_t)w * nsw, nsw, "attention");
+		float_array(b, m + (size_t)w * nsw, nsw, "attention", false);
 	}
 	PUT(b, "]");
 out:
@@ -558,10 +563,7 @@ static void hypothesis_json(build *b, const s2s_api_view *v, const s2s_api_sente
 	key(b, false, "norm_score");
 	number(b, h->norm_score, "norm_score", -1);
 	key(b, false, "logprobs");
-	if (v->opt->prefix)
-		forced_array(b, h->logprobs, h->n, "logprobs");
-	else
-		float_array(b, h->logprobs, h->n, "logprobs");
+	float_array(b, h->logprobs, h->n, "logprobs", v->opt->prefix != NULL);
 	key(b, false, "finished");
 	boolean(b, h->finished);
 	if (s->spans && text)
@@ -601,7 +603,7 @@ static void add_coverage(build *b, const s2s_api_view *v, const s2s_api_sentence
 	memcpy(where, b->where, sizeof where);
 	snprintf(b->where, sizeof b->where, "%.60s.coverage", where);
 	key(b, false, "coverage");
-	float_array(b, cov, nsw, "words");
+	float_array(b, cov, nsw, "words", false);
 	memcpy(b->where, where, sizeof where);
 	key(b, false, "low_coverage_words");
 	PUT(b, "[");
@@ -826,12 +828,7 @@ char *s2s_api_translate_response(const s2s_api_view *v, const s2s_api_sentence *
 		sentence_json(&b, v, &s[i], i);
 	}
 	PUT(&b, "]");
-	snprintf(b.where, sizeof b.where, "timings");
-	key(&b, false, "timings");
-	key(&b, true, "total_ms");
-	num(&b, v->total_ms, "total_ms", -1);
-	PUT(&b, "}}");
-	return finish(&b);
+	return finish_with_timings(&b, v);
 }
 
 /* One scored pair (POST /v1/score). */
@@ -855,7 +852,7 @@ static void score_json(build *b, const s2s_api_view *v, const s2s_api_sentence *
 		if (t)
 			str_array(b, t, h->n);
 		key(b, false, "logprobs");
-		forced_array(b, h->logprobs, h->n, "logprobs");
+		float_array(b, h->logprobs, h->n, "logprobs", true);
 		key(b, false, "score");
 		num_or_null(b, h->score, "score", -1);
 		key(b, false, "norm_score");
@@ -887,12 +884,7 @@ char *s2s_api_score_response(const s2s_api_view *v, const s2s_api_sentence *s,
 		score_json(&b, v, &s[i], targets[i]);
 	}
 	PUT(&b, "]");
-	snprintf(b.where, sizeof b.where, "timings");
-	key(&b, false, "timings");
-	key(&b, true, "total_ms");
-	num(&b, v->total_ms, "total_ms", -1);
-	PUT(&b, "}}");
-	return finish(&b);
+	return finish_with_timings(&b, v);
 }
 
 char *s2s_api_opennmt_response(const s2s_api_view *v, const s2s_api_sentence *s, int n,

@@ -20,7 +20,7 @@ import threading
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 import seq2seqd_proc  # noqa: E402
-from tap import Tap  # noqa: E402
+from tap import Tap, collector  # noqa: E402
 
 SRCDIR = os.environ.get("S2S_SRCDIR") or os.path.normpath(os.path.join(HERE, "..", ".."))
 BUILDDIR = os.environ.get("S2S_BUILDDIR") or os.getcwd()
@@ -90,14 +90,7 @@ def raw_numbers(text, key):
         out.append(text[at:end])
 
 
-tests = []
-
-
-def t(name):
-    def deco(fn):
-        tests.append((name, fn))
-        return fn
-    return deco
+tests, t = collector()
 
 
 # ---- responses without the new options stay as they were ----

@@ -8,86 +8,20 @@
 //
 // Run through test_dashboard.sh, which installs playwright-core into the
 // build tree and passes its location in S2S_PLAYWRIGHT. Node 18 or later.
-import {spawn} from 'node:child_process';
-import {createRequire} from 'node:module';
 import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
-import {fileURLToPath} from 'node:url';
 import {isDeepStrictEqual} from 'node:util';
+import {
+  SRCDIR, CHROMIUM, NBEST_INPUT, diag, check, eq, test, startDaemon, api, launchBrowser, closeBrowser,
+  translateVia, shot, run,
+} from './harness.mjs';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const SRCDIR = process.env.S2S_SRCDIR || path.resolve(HERE, '../..');
-const BUILDDIR = process.env.S2S_BUILDDIR || process.cwd();
-const BINARY = path.join(BUILDDIR, 'seq2seqd');
-const CHROMIUM = process.env.S2S_CHROMIUM || '/usr/bin/chromium';
-const PLAYWRIGHT = process.env.S2S_PLAYWRIGHT || path.join(BUILDDIR, 'tests/dashboard/npm/node_modules/playwright-core');
-const SHOTS = path.join(BUILDDIR, 'tests/dashboard/screenshots');
 // A second model when only one is built in: a random-weight golden fixture
 // with a BPE tokenizer (so subword and word level differ) and examples.
 const FIXTURE = 'lstm_additive_luong_feed_bpe';
-// The n-best box and the n-best table: the page gives both id="nbest" (the
-// box comes first), so the input is named by its tag.
-const NBEST_INPUT = 'input#nbest';
 const HYP_ROWS = '#nbest tr.hyp';
-const TIMEOUT_MS = 10000; // per browser action or wait
-const WATCHDOG_MS = 180000; // the whole run
-
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 's2s-dashboard-'));
-let daemon = null;
-let context = null;
-let nTest = 0;
-let failed = 0;
-
-function tap(line) {
-  process.stdout.write(line + '\n');
-}
-
-function diag(text) {
-  // eslint-disable-next-line no-control-regex
-  for (const l of String(text).replace(/\x1b\[[0-9;]*m/g, '').split('\n')) tap('# ' + l);
-}
-
-class Fail extends Error {}
-
-function check(cond, msg) {
-  if (!cond) throw new Fail(msg);
-}
-
-function eq(got, want, what) {
-  check(isDeepStrictEqual(got, want), `${what}: got ${JSON.stringify(got)}, expected ${JSON.stringify(want)}`);
-}
-
-async function test(name, fn) {
-  nTest++;
-  try {
-    await fn();
-    tap(`ok ${nTest} - ${name}`);
-  } catch (e) {
-    failed++;
-    tap(`not ok ${nTest} - ${name}`);
-    diag(e instanceof Fail ? e.message : e.stack || String(e));
-  }
-}
-
-function cleanup() {
-  if (daemon && daemon.exitCode === null) daemon.kill('SIGKILL');
-  fs.rmSync(tmp, {recursive: true, force: true});
-}
 
 /* ---------- the daemon ---------- */
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const {port} = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function modelsToServe() {
   const dir = path.join(SRCDIR, 'models');
@@ -97,73 +31,7 @@ function modelsToServe() {
   return out;
 }
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function startDaemon() {
-  const port = await freePort();
-  const args = ['--config=/dev/null', `--port=${port}`, '--bind=127.0.0.1', `--data_dir=${SRCDIR}`,
-    '--recent_translations=20', '--workers=1', '--drain_timeout_s=1'];
-  for (const [name, file] of modelsToServe()) args.push('--model', `${name}=${file}`);
-  const env = {...process.env};
-  for (const k of Object.keys(env)) {
-    if (k.startsWith('SEQ2SEQD_') || ['NOTIFY_SOCKET', 'LISTEN_FDS', 'LISTEN_PID', 'WATCHDOG_USEC'].includes(k)) delete env[k];
-  }
-  const logPath = path.join(tmp, 'seq2seqd.log');
-  const log = fs.openSync(logPath, 'w');
-  daemon = spawn(BINARY, args, {env, stdio: ['ignore', log, log]});
-  daemon.logPath = logPath;
-  const base = `http://127.0.0.1:${port}`;
-  const end = Date.now() + 20000;
-  while (Date.now() < end) {
-    if (daemon.exitCode !== null) throw new Error(`seq2seqd exited with ${daemon.exitCode}:\n${daemonLog()}`);
-    try {
-      const r = await fetch(base + '/readyz');
-      if (r.status === 200) return {port, base};
-    } catch (e) { /* not listening yet */ }
-    await sleep(100);
-  }
-  throw new Error('seq2seqd did not become ready:\n' + daemonLog());
-}
-
-function daemonLog() {
-  try {
-    return fs.readFileSync(daemon.logPath, 'utf8').split('\n').slice(-40).join('\n');
-  } catch (e) {
-    return '(no log)';
-  }
-}
-
-async function stopDaemon() {
-  if (!daemon || daemon.exitCode !== null) return;
-  const exited = new Promise((r) => daemon.once('exit', r));
-  daemon.kill('SIGTERM');
-  await Promise.race([exited, sleep(5000)]);
-  if (daemon.exitCode === null) daemon.kill('SIGKILL');
-}
-
 /* ---------- the page ---------- */
-
-/** Fills the translate form, submits it and returns the request body the page
- * sent and the JSON the daemon answered (status too), once the page has
- * finished rendering it. `fields` values are strings for the inputs. */
-async function translateVia(page, fields = {}, trigger) {
-  for (const [sel, v] of Object.entries(fields)) await page.fill(sel, v);
-  const respP = page.waitForResponse((r) => r.url().endsWith('/v1/translate') && r.request().method() === 'POST');
-  await (trigger ? trigger() : page.click('#translate'));
-  const resp = await respP;
-  const body = JSON.parse(resp.request().postData());
-  const json = await resp.json();
-  await settle(page);
-  return {body, json, status: resp.status()};
-}
-
-/* The page has handled the last answer: the button is enabled again and the
- * result region is not busy; then two frames for the DOM to be painted. */
-async function settle(page) {
-  await page.waitForFunction(() => !document.querySelector('#translate').disabled &&
-    document.querySelector('#result').getAttribute('aria-busy') !== 'true');
-  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
-}
 
 /** What the heatmap shows: cells, labels, the index of the shown hypothesis. */
 function readHeatmap(page) {
@@ -221,42 +89,16 @@ function checkHeatmapMatches(hm, result, hyp, what) {
   eq(seen.size, rows.length * cols.length, `${what}: distinct (row, col) cells`);
 }
 
-async function shot(page, name, opts = {}) {
-  fs.mkdirSync(SHOTS, {recursive: true});
-  const file = path.join(SHOTS, name);
-  await page.screenshot({path: file, fullPage: true, ...opts});
-  return file;
-}
-
-async function api(base, p, body) {
-  const r = await fetch(base + p, body === undefined ? {} : {
-    method: 'POST', headers: {'Content-Type': 'application/json'}, body: JSON.stringify(body)});
-  return {status: r.status, json: await r.json()};
-}
 
 /* ---------- the tests ---------- */
 
 async function main() {
-  const require = createRequire(path.join(PLAYWRIGHT, 'package.json'));
-  const {chromium} = require(PLAYWRIGHT);
-  const pwVersion = JSON.parse(fs.readFileSync(path.join(PLAYWRIGHT, 'package.json'), 'utf8')).version;
-
-  const {port, base} = await startDaemon();
+  const {port, base} = await startDaemon({models: modelsToServe(), args: ['--recent_translations=20']});
   const origin = `http://127.0.0.1:${port}`;
   const models = (await api(base, '/v1/models')).json.models;
   check(models.length >= 2, `need two models, the daemon serves ${models.map((m) => m.name)}`);
 
-  const userDataDir = fs.mkdtempSync(path.join(tmp, 'chromium-profile-'));
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-    viewport: {width: 1280, height: 900},
-    acceptDownloads: true,
-    timeout: 30000,
-  });
-  context.setDefaultTimeout(TIMEOUT_MS);
+  const {context, pwVersion} = await launchBrowser({acceptDownloads: true});
   diag(`playwright-core ${pwVersion}, ${CHROMIUM} ${context.browser() ? context.browser().version() : ''}, daemon on ${origin}, models ${models.map((m) => m.name).join(', ')}`);
 
   // Every request the browser makes, and every error it reports, all run long.
@@ -735,30 +577,6 @@ async function main() {
     check(csp.length === 0, `CSP violations: ${csp.join(' | ')}`);
   });
 
-  await context.close();
-  context = null;
+  await closeBrowser();
 }
-
-const watchdog = setTimeout(() => {
-  tap(`not ok ${nTest + 1} - watchdog: the run took longer than ${WATCHDOG_MS / 1000} s`);
-  tap(`1..${nTest + 1}`);
-  cleanup();
-  process.exit(1);
-}, WATCHDOG_MS);
-
-try {
-  await main();
-} catch (e) {
-  nTest++;
-  failed++;
-  tap(`not ok ${nTest} - harness: ${String(e.message || e).split('\n')[0]}`);
-  diag(e.stack || String(e));
-  if (daemon) diag('seq2seqd log:\n' + daemonLog());
-}
-if (context) await context.close().catch(() => {});
-await stopDaemon();
-if (failed && daemon) diag('seq2seqd log (tail):\n' + daemonLog());
-tap(`1..${nTest}`);
-clearTimeout(watchdog);
-cleanup();
-process.exitCode = failed ? 1 : 0;
+await run(main);

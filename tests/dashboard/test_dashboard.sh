@@ -15,6 +15,8 @@ builddir=${S2S_BUILDDIR:-$(pwd)}
 npmdir=$builddir/tests/dashboard/npm
 export S2S_SRCDIR="$srcdir" S2S_BUILDDIR="$builddir"
 
+. "$here/../npm-install.sh"
+
 # Cannot run: fail under CI, skip elsewhere.
 unable() {
 	if [ "${CI:-}" = true ]; then
@@ -33,7 +35,6 @@ fi
 missing=""
 command -v node >/dev/null 2>&1 || missing="$missing nodejs"
 [ -n "$chromium" ] && [ -x "$chromium" ] || missing="$missing chromium"
-lock=$here/package-lock.json
 script=$here/${S2S_DASHBOARD_TEST:-test_dashboard.mjs}
 [ -f "$script" ] || { echo "1..1"; echo "not ok 1 - no test file $script"; exit 1; }
 # Both dashboard tests install into the same folder and make check may run
@@ -44,28 +45,13 @@ if command -v flock >/dev/null 2>&1; then
 	flock 9
 fi
 installed=no
-if [ -f "$npmdir/installed.lock" ] && cmp -s "$lock" "$npmdir/installed.lock" &&
-	[ -f "$npmdir/node_modules/playwright-core/package.json" ]; then
-	installed=yes
-fi
+npm_installed "$here" "$npmdir" playwright-core && installed=yes
 [ "$installed" = yes ] || command -v npm >/dev/null 2>&1 || missing="$missing npm"
 [ -z "$missing" ] || unable "missing:$missing (bash scripts/deps.sh installs them)"
 major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
 [ "$major" -ge 18 ] 2>/dev/null || unable "node $(node --version 2>/dev/null) is older than 18"
 
-if [ "$installed" = no ]; then
-	rm -rf "$npmdir"
-	mkdir -p "$npmdir" || unable "cannot create $npmdir"
-	# cat, not cp: the copies stay writable when the source tree is read-only.
-	cat "$here/package.json" >"$npmdir/package.json"
-	cat "$lock" >"$npmdir/package-lock.json"
-	echo "# npm ci --prefix $npmdir (playwright-core)"
-	if ! npm ci --prefix "$npmdir" --no-audit --no-fund --ignore-scripts >"$npmdir/npm.log" 2>&1; then
-		sed 's/^/# /' "$npmdir/npm.log" | tail -n 20
-		unable "npm ci could not install playwright-core (offline?); log in $npmdir/npm.log"
-	fi
-	cat "$lock" >"$npmdir/installed.lock"
-fi
+[ "$installed" = yes ] || npm_install "$here" "$npmdir" playwright-core
 exec 9>&-
 
 export S2S_CHROMIUM="$chromium" S2S_PLAYWRIGHT="$npmdir/node_modules/playwright-core"

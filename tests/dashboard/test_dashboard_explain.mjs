@@ -9,161 +9,24 @@
 // Starts its own seq2seqd (the built-in en-fr and dates models) on a
 // loopback port; run through test_dashboard_explain.sh (test_dashboard.sh's
 // tools and its shared playwright-core install). Node 18 or later.
-import {spawn} from 'node:child_process';
-import {createRequire} from 'node:module';
 import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
-import {fileURLToPath} from 'node:url';
-import {isDeepStrictEqual} from 'node:util';
+import {
+  SRCDIR, SHOTS, NBEST_INPUT, check, eq, test, startDaemon, launchBrowser, closeBrowser, frames, translateVia, shot,
+  run,
+} from './harness.mjs';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const SRCDIR = process.env.S2S_SRCDIR || path.resolve(HERE, '../..');
-const BUILDDIR = process.env.S2S_BUILDDIR || process.cwd();
-const BINARY = path.join(BUILDDIR, 'seq2seqd');
-const CHROMIUM = process.env.S2S_CHROMIUM || '/usr/bin/chromium';
-const PLAYWRIGHT = process.env.S2S_PLAYWRIGHT || path.join(BUILDDIR, 'tests/dashboard/npm/node_modules/playwright-core');
-const SHOTS = path.join(BUILDDIR, 'tests/dashboard/screenshots');
-// The n-best box and the n-best table: the page gives both id="nbest" (the
-// box comes first), so the input is named by its tag.
-const NBEST_INPUT = 'input#nbest';
 // The page's default low-probability threshold (app.js LOW_P, the box's value).
 const LOW_P = 0.1;
-const TIMEOUT_MS = 10000; // per browser action or wait
-const WATCHDOG_MS = 180000; // the whole run
-
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 's2s-dashboard-14-'));
-let daemon = null;
-let context = null;
-let nTest = 0;
-let failed = 0;
-
-function tap(line) {
-  process.stdout.write(line + '\n');
-}
-
-function diag(text) {
-  // eslint-disable-next-line no-control-regex
-  for (const l of String(text).replace(/\x1b\[[0-9;]*m/g, '').split('\n')) tap('# ' + l);
-}
-
-class Fail extends Error {}
-
-function check(cond, msg) {
-  if (!cond) throw new Fail(msg);
-}
-
-function eq(got, want, what) {
-  check(isDeepStrictEqual(got, want), `${what}: got ${JSON.stringify(got)}, expected ${JSON.stringify(want)}`);
-}
-
-async function test(name, fn) {
-  nTest++;
-  try {
-    await fn();
-    tap(`ok ${nTest} - ${name}`);
-  } catch (e) {
-    failed++;
-    tap(`not ok ${nTest} - ${name}`);
-    diag(e instanceof Fail ? e.message : e.stack || String(e));
-  }
-}
-
-function cleanup() {
-  if (daemon && daemon.exitCode === null) daemon.kill('SIGKILL');
-  fs.rmSync(tmp, {recursive: true, force: true});
-}
 
 /* ---------- the daemon ---------- */
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const {port} = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 // The built-in models: en-fr (subword, attention) is the one explained.
 function modelsToServe() {
   return [['en-fr', path.join(SRCDIR, 'models/en-fr.safetensors')], ['dates', path.join(SRCDIR, 'models/dates.safetensors')]];
 }
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function startDaemon() {
-  const port = await freePort();
-  const args = ['--config=/dev/null', `--port=${port}`, '--bind=127.0.0.1', `--data_dir=${SRCDIR}`,
-    '--workers=1', '--drain_timeout_s=1'];
-  for (const [name, file] of modelsToServe()) args.push('--model', `${name}=${file}`);
-  const env = {...process.env};
-  for (const k of Object.keys(env)) {
-    if (k.startsWith('SEQ2SEQD_') || ['NOTIFY_SOCKET', 'LISTEN_FDS', 'LISTEN_PID', 'WATCHDOG_USEC'].includes(k)) delete env[k];
-  }
-  const logPath = path.join(tmp, 'seq2seqd.log');
-  const log = fs.openSync(logPath, 'w');
-  daemon = spawn(BINARY, args, {env, stdio: ['ignore', log, log]});
-  daemon.logPath = logPath;
-  const base = `http://127.0.0.1:${port}`;
-  const end = Date.now() + 20000;
-  while (Date.now() < end) {
-    if (daemon.exitCode !== null) throw new Error(`seq2seqd exited with ${daemon.exitCode}:\n${daemonLog()}`);
-    try {
-      const r = await fetch(base + '/readyz');
-      if (r.status === 200) return {port, base};
-    } catch (e) { /* not listening yet */ }
-    await sleep(100);
-  }
-  throw new Error('seq2seqd did not become ready:\n' + daemonLog());
-}
-
-function daemonLog() {
-  try {
-    return fs.readFileSync(daemon.logPath, 'utf8').split('\n').slice(-40).join('\n');
-  } catch (e) {
-    return '(no log)';
-  }
-}
-
-async function stopDaemon() {
-  if (!daemon || daemon.exitCode !== null) return;
-  const exited = new Promise((r) => daemon.once('exit', r));
-  daemon.kill('SIGTERM');
-  await Promise.race([exited, sleep(5000)]);
-  if (daemon.exitCode === null) daemon.kill('SIGKILL');
-}
-
-async function shot(page, name) {
-  fs.mkdirSync(SHOTS, {recursive: true});
-  const file = path.join(SHOTS, name);
-  await page.screenshot({path: file, fullPage: true});
-  return file;
-}
-
 /* ---------- the page ---------- */
-
-async function frames(page) {
-  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
-}
-
-/* Clicks `trigger` (the Translate button by default), waits for the
- * /v1/translate answer and for the page to have drawn it. */
-async function translateVia(page, fields = {}, trigger) {
-  for (const [sel, v] of Object.entries(fields)) await page.fill(sel, v);
-  const respP = page.waitForResponse((r) => r.url().endsWith('/v1/translate') && r.request().method() === 'POST');
-  await (trigger ? trigger() : page.click('#translate'));
-  const resp = await respP;
-  const body = JSON.parse(resp.request().postData());
-  const json = await resp.json();
-  await page.waitForFunction(() => !document.querySelector('#translate').disabled &&
-    document.querySelector('#result').getAttribute('aria-busy') !== 'true');
-  await frames(page);
-  return {body, json, status: resp.status()};
-}
 
 /* Clicks Score and waits for the /v1/score answer to be drawn. */
 async function scoreVia(page) {
@@ -202,20 +65,9 @@ const indexes = (xs, f) => xs.map((x, k) => (f(x, k) ? k : -1)).filter((k) => k 
 /* ---------- the tests ---------- */
 
 async function main() {
-  const require = createRequire(path.join(PLAYWRIGHT, 'package.json'));
-  const {chromium} = require(PLAYWRIGHT);
-  const {port, base} = await startDaemon();
+  const {port, base} = await startDaemon({models: modelsToServe()});
   const origin = `http://127.0.0.1:${port}`;
-  const userDataDir = fs.mkdtempSync(path.join(tmp, 'chromium-profile-'));
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-    viewport: {width: 1280, height: 900},
-    timeout: 30000,
-  });
-  context.setDefaultTimeout(TIMEOUT_MS);
+  const {context} = await launchBrowser();
   const requests = [];
   const pageErrors = [];
   const consoleErrors = [];
@@ -513,30 +365,7 @@ async function main() {
     eq(consoleErrors.filter((t) => /Content Security Policy|Refused to/i.test(t)), [], 'CSP violations');
   });
 
-  await context.close();
-  context = null;
+  await closeBrowser();
 }
 
-const watchdog = setTimeout(() => {
-  tap(`not ok ${nTest + 1} - watchdog: the run took longer than ${WATCHDOG_MS / 1000} s`);
-  tap(`1..${nTest + 1}`);
-  cleanup();
-  process.exit(1);
-}, WATCHDOG_MS);
-
-try {
-  await main();
-} catch (e) {
-  nTest++;
-  failed++;
-  tap(`not ok ${nTest} - harness: ${String(e.message || e).split('\n')[0]}`);
-  diag(e.stack || String(e));
-  if (daemon) diag('seq2seqd log:\n' + daemonLog());
-}
-if (context) await context.close().catch(() => {});
-await stopDaemon();
-if (failed && daemon) diag('seq2seqd log (tail):\n' + daemonLog());
-tap(`1..${nTest}`);
-clearTimeout(watchdog);
-cleanup();
-process.exitCode = failed ? 1 : 0;
+await run(main);

@@ -9,25 +9,12 @@
 // should show is derived from what the API answered for the same request.
 //
 // Run through test_dashboard_firsthour.sh. Node 18 or later.
-import {spawn} from 'node:child_process';
-import {createRequire} from 'node:module';
-import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
+import {
+  SRCDIR, NBEST_INPUT, diag, Fail, check, eq, test, sleep, freePort, startDaemon as start, stopDaemon, api,
+  launchBrowser, closeBrowser, frames, translateVia as translate, shot, run,
+} from './harness.mjs';
 import path from 'node:path';
-import {fileURLToPath} from 'node:url';
-import {isDeepStrictEqual} from 'node:util';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const SRCDIR = process.env.S2S_SRCDIR || path.resolve(HERE, '../..');
-const BUILDDIR = process.env.S2S_BUILDDIR || process.cwd();
-const BINARY = path.join(BUILDDIR, 'seq2seqd');
-const CHROMIUM = process.env.S2S_CHROMIUM || '/usr/bin/chromium';
-const PLAYWRIGHT = process.env.S2S_PLAYWRIGHT || path.join(BUILDDIR, 'tests/dashboard/npm/node_modules/playwright-core');
-const SHOTS = path.join(BUILDDIR, 'tests/dashboard/screenshots');
-const NBEST_INPUT = 'input#nbest'; // the page also gives the n-best table id="nbest"
-const TIMEOUT_MS = 10000; // per browser action or wait
-const WATCHDOG_MS = 180000; // the whole run
 const RECENT_CAP = 20; // rows the live view lists at most (app.js RECENT_SHOWN)
 const RECENT_BUFFER = 100; // the daemon's buffer: more than the page lists
 const CELL_MIN = 26; // the cell side before issue 13, and now the least
@@ -37,136 +24,22 @@ const MODELS_A = [['dates', 'models/dates.safetensors'], ['en-fr', 'models/en-fr
 // After the restart: another set, so that a stale list is visible.
 const MODELS_B = [['dates-v2', 'models/dates.safetensors']];
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 's2s-dashboard-13-'));
-let daemon = null;
-let context = null;
-let nTest = 0;
-let failed = 0;
-
-function tap(line) {
-  process.stdout.write(line + '\n');
-}
-
-function diag(text) {
-  // eslint-disable-next-line no-control-regex
-  for (const l of String(text).replace(/\x1b\[[0-9;]*m/g, '').split('\n')) tap('# ' + l);
-}
-
-class Fail extends Error {}
-
-function check(cond, msg) {
-  if (!cond) throw new Fail(msg);
-}
-
-function eq(got, want, what) {
-  check(isDeepStrictEqual(got, want), `${what}: got ${JSON.stringify(got)}, expected ${JSON.stringify(want)}`);
-}
-
-async function test(name, fn) {
-  nTest++;
-  try {
-    await fn();
-    tap(`ok ${nTest} - ${name}`);
-  } catch (e) {
-    failed++;
-    tap(`not ok ${nTest} - ${name}`);
-    diag(e instanceof Fail ? e.message : e.stack || String(e));
-  }
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
 /* ---------- the daemon ---------- */
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const {port} = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /* Starts seq2seqd on `port` serving `models` ([name, file under SRCDIR]) and
  * waits for /readyz; the port may have been another daemon's a moment ago. */
 async function startDaemon(port, models, logName) {
-  const args = ['--config=/dev/null', `--port=${port}`, '--bind=127.0.0.1', `--data_dir=${SRCDIR}`,
-    `--recent_translations=${RECENT_BUFFER}`, '--workers=1', '--drain_timeout_s=1'];
-  for (const [name, file] of models) args.push('--model', `${name}=${path.join(SRCDIR, file)}`);
-  const env = {...process.env};
-  for (const k of Object.keys(env)) {
-    if (k.startsWith('SEQ2SEQD_') || ['NOTIFY_SOCKET', 'LISTEN_FDS', 'LISTEN_PID', 'WATCHDOG_USEC'].includes(k)) delete env[k];
-  }
-  const logPath = path.join(tmp, logName);
-  const log = fs.openSync(logPath, 'w');
-  daemon = spawn(BINARY, args, {env, stdio: ['ignore', log, log]});
-  daemon.logPath = logPath;
-  const base = `http://127.0.0.1:${port}`;
-  const end = Date.now() + 20000;
-  while (Date.now() < end) {
-    if (daemon.exitCode !== null) throw new Error(`seq2seqd exited with ${daemon.exitCode}:\n${daemonLog()}`);
-    try {
-      const r = await fetch(base + '/readyz');
-      if (r.status === 200) return base;
-    } catch (e) { /* not listening yet */ }
-    await sleep(100);
-  }
-  throw new Error('seq2seqd did not become ready:\n' + daemonLog());
-}
-
-function daemonLog() {
-  try {
-    return fs.readFileSync(daemon.logPath, 'utf8').split('\n').slice(-40).join('\n');
-  } catch (e) {
-    return '(no log)';
-  }
-}
-
-async function stopDaemon() {
-  if (!daemon || daemon.exitCode !== null) return;
-  const exited = new Promise((r) => daemon.once('exit', r));
-  daemon.kill('SIGTERM');
-  await Promise.race([exited, sleep(5000)]);
-  if (daemon.exitCode === null) {
-    daemon.kill('SIGKILL');
-    await Promise.race([exited, sleep(2000)]);
-  }
-}
-
-function cleanup() {
-  if (daemon && daemon.exitCode === null) daemon.kill('SIGKILL');
-  fs.rmSync(tmp, {recursive: true, force: true});
-}
-
-async function api(base, p, body) {
-  const r = await fetch(base + p, body === undefined ? {} : {
-    method: 'POST', headers: {'Content-Type': 'application/json'}, body: JSON.stringify(body)});
-  return {status: r.status, json: await r.json()};
+  const served = models.map(([name, file]) => [name, path.join(SRCDIR, file)]);
+  return (await start({port, models: served, args: [`--recent_translations=${RECENT_BUFFER}`], logName})).base;
 }
 
 /* ---------- the page ---------- */
 
-async function settle(page) {
-  await page.waitForFunction(() => !document.querySelector('#translate').disabled &&
-    document.querySelector('#result').getAttribute('aria-busy') !== 'true');
-  await frames(page);
-}
-
-const frames = (page) => page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
-
 /** Fills the form, translates through the page; resolves to the request body
  * and the answer once the page has drawn it. */
 async function translateVia(page, fields = {}) {
-  for (const [sel, v] of Object.entries(fields)) await page.fill(sel, v);
-  const respP = page.waitForResponse((r) => r.url().endsWith('/v1/translate') && r.request().method() === 'POST');
-  await page.click('#translate');
-  const resp = await respP;
-  const body = JSON.parse(resp.request().postData());
-  const json = await resp.json();
-  await settle(page);
-  check(resp.status() === 200, `translate answered ${resp.status()}: ${JSON.stringify(json)}`);
+  const {body, json, status} = await translate(page, fields);
+  check(status === 200, `translate answered ${status}: ${JSON.stringify(json)}`);
   return {body, json};
 }
 
@@ -188,11 +61,6 @@ function readLabels(page) {
   });
 }
 
-async function shot(page, name) {
-  fs.mkdirSync(SHOTS, {recursive: true});
-  await page.screenshot({path: path.join(SHOTS, name), fullPage: true});
-}
-
 /* Source word of each source token, by the word-start rule of docs/api.md. */
 function wordOf(tokens) {
   let w = -1;
@@ -202,21 +70,11 @@ function wordOf(tokens) {
 /* ---------- the tests ---------- */
 
 async function main() {
-  const require = createRequire(path.join(PLAYWRIGHT, 'package.json'));
-  const {chromium} = require(PLAYWRIGHT);
   const port = await freePort();
   let base = await startDaemon(port, MODELS_A, 'seq2seqd-a.log');
   const origin = base;
 
-  context = await chromium.launchPersistentContext(fs.mkdtempSync(path.join(tmp, 'chromium-profile-')), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-    viewport: {width: 1280, height: 900},
-    timeout: 30000,
-  });
-  context.setDefaultTimeout(TIMEOUT_MS);
+  const {context} = await launchBrowser();
   const pageErrors = [];
   const page = context.pages()[0] || await context.newPage();
   page.on('pageerror', (e) => pageErrors.push(String(e)));
@@ -459,30 +317,7 @@ async function main() {
   await test('no uncaught page errors', async () => {
     eq(pageErrors, [], 'page errors');
   });
-  await context.close();
-  context = null;
+  await closeBrowser();
 }
 
-const watchdog = setTimeout(() => {
-  tap(`not ok ${nTest + 1} - watchdog: the run took longer than ${WATCHDOG_MS / 1000} s`);
-  tap(`1..${nTest + 1}`);
-  cleanup();
-  process.exit(1);
-}, WATCHDOG_MS);
-
-try {
-  await main();
-} catch (e) {
-  nTest++;
-  failed++;
-  tap(`not ok ${nTest} - harness: ${String(e.message || e).split('\n')[0]}`);
-  diag(e.stack || String(e));
-  if (daemon) diag('seq2seqd log:\n' + daemonLog());
-}
-if (context) await context.close().catch(() => {});
-await stopDaemon();
-if (failed && daemon) diag('seq2seqd log (tail):\n' + daemonLog());
-tap(`1..${nTest}`);
-clearTimeout(watchdog);
-cleanup();
-process.exitCode = failed ? 1 : 0;
+await run(main);

@@ -70,6 +70,22 @@ def http(method, url, body=None, headers=None, timeout=10):
         return status, raw.decode("utf-8", "replace")
 
 
+def wait_ready(proc, url, timeout, what, where, late):
+    """Waits until url/readyz answers 200; raises when proc exits first
+    (naming `where` to look) or after timeout s ("WHAT LATE after N s")."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError("%s exited with %s (%s)" % (what, proc.returncode, where))
+        try:
+            if http("GET", url + "/readyz", timeout=1)[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError("%s %s after %d s" % (what, late, timeout))
+
+
 def restamp_checkpoint(src, dst, stamp):
     """Writes to dst (atomically, by rename) the safetensors file src with
     `seq2seqd.rollout` = stamp added to its metadata: the same weights in a
@@ -219,17 +235,7 @@ class Cluster:
             inst.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         finally:
             log.close()
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if inst.proc.poll() is not None:
-                raise RuntimeError("%s exited with %s (log %s)" % (inst.name, inst.proc.returncode, inst.log_path))
-            try:
-                if http("GET", inst.url + "/readyz", timeout=1)[0] == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError("%s not ready after %d s" % (inst.name, timeout))
+        wait_ready(inst.proc, inst.url, timeout, inst.name, "log " + inst.log_path, "not ready")
 
     def stop(self, i, sig=signal.SIGTERM, timeout=30):
         """Sends sig to instance i and waits for it to exit; returns its exit
@@ -378,17 +384,7 @@ class Cluster:
         finally:
             log.close()
         self.url = "http://127.0.0.1:%d" % port
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if self.nginx.poll() is not None:
-                raise RuntimeError("nginx exited with %s (%s)" % (self.nginx.returncode, d))
-            try:
-                if http("GET", self.url + "/readyz", timeout=1)[0] == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError("nginx not answering after %d s" % timeout)
+        wait_ready(self.nginx, self.url, timeout, "nginx", d, "not answering")
 
     # ---- teardown ----
 
@@ -512,3 +508,69 @@ def retried_in_log(path, start_offset=0):
                 retried += 1
                 redispatched += f5[4].startswith("+")
     return n, retried, redispatched
+
+
+# ---- what test_haproxy.py and test_nginx.py share ----
+
+def figure(name, s, extra=""):
+    """Prints a Load.summary() as TAP comments (never asserted)."""
+    print("# %s: %d requests, %d failed, p50 %.0f ms, p99 %.0f ms, max %.0f ms%s"
+          % (name, s["n"], s["failed"], s["p50_ms"], s["p99_ms"], s["max_ms"], extra))
+    for outcome, count in sorted(s["errors"].items()):
+        print("#   %d x %s" % (count, outcome))
+    sys.stdout.flush()
+
+
+def expected_translations(c, model):
+    """{example: first hypothesis} for the model's shipped examples, each
+    translated through the proxy in front of the cluster (all must be 200)."""
+    with open(os.path.join(c.src, "models", model + ".examples")) as f:
+        examples = [l.strip() for l in f if l.strip()]
+    expect = {}
+    for e in examples:
+        status, body = http("POST", c.url + "/v1/translate", {"model": model, "sentences": [e]})
+        assert status == 200, (status, body)
+        expect[e] = body["results"][0]["hypotheses"][0]["text"]
+    return expect
+
+
+def steady_load(state, model, threads, name):
+    """Starts Load on the cluster's url with state["expect"] into
+    state["load"]; checks 2 s of it: at least 10 requests, none failed."""
+    c = state["c"]
+    load = Load(c.url, model, list(state["expect"]), expect=state["expect"], threads=threads)
+    state["load"] = load
+    load.start()
+    t0 = time.monotonic()
+    time.sleep(2)
+    s = load.summary(t0, time.monotonic())
+    figure("%s (%d client threads)" % (name, threads), s)
+    assert s["n"] >= 10, "only %d requests in 2 s" % s["n"]
+    assert s["failed"] == 0, s["errors"]
+
+
+def run_tests(tool, hint, tests, state):
+    """A deploy test's main(): skips (fails where CI=true) without `tool`,
+    runs `tests` (a tap.collector list) as TAP, then stops state's load and
+    cluster. Returns the exit status."""
+    from tap import Tap
+    if not find_tool(tool):
+        msg = "%s not found (%s)" % (tool, hint)
+        if os.environ.get("CI") == "true":
+            print("1..1\nnot ok 1 - %s" % msg)
+            return 1
+        print("1..0 # SKIP " + msg)
+        return 0
+    tap = Tap()
+    print("1..%d" % len(tests))
+    t_start = time.monotonic()
+    try:
+        for name, fn in tests:
+            tap.run(name, fn)  # without a cluster (test 1 failed) each fails on state["c"]
+    finally:
+        if "load" in state:
+            state["load"].stop()
+        if "c" in state:
+            state["c"].close()
+    print("# wall time %.1f s" % (time.monotonic() - t_start))
+    return 1 if tap.failed else 0

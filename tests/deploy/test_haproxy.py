@@ -20,7 +20,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
 import cluster  # noqa: E402
-from tap import Tap, collector  # noqa: E402
+from tap import collector  # noqa: E402
 
 SRC = os.environ.get("S2S_SRCDIR", os.path.join(HERE, "..", ".."))
 BUILD = os.environ.get("S2S_BUILDDIR", os.path.join(SRC, "build"))
@@ -33,14 +33,6 @@ THREADS = 6
 
 tests, t = collector()
 state = {}
-
-
-def figure(name, s, extra=""):
-    print("# %s: %d requests, %d failed, p50 %.0f ms, p99 %.0f ms, max %.0f ms%s"
-          % (name, s["n"], s["failed"], s["p50_ms"], s["p99_ms"], s["max_ms"], extra))
-    for outcome, count in sorted(s["errors"].items()):
-        print("#   %d x %s" % (count, outcome))
-    sys.stdout.flush()
 
 
 def log_offset():
@@ -61,7 +53,7 @@ def event(name, fn, max_failed=0):
     held = fn()
     time.sleep(0.3)
     s = load.summary(t0, time.monotonic())
-    figure(name, s, retry_note(off))
+    cluster.figure(name, s, retry_note(off))
     if s["n"] < 10:
         raise AssertionError("only %d requests during %s: the load did not run" % (s["n"], name))
     limit = max_failed if held is None else held
@@ -85,13 +77,7 @@ def _():
 @t("through HAProxy: translate answers, reload and /metrics are refused, admin key dropped")
 def _():
     c = state["c"]
-    examples = [l.strip() for l in open(os.path.join(SRC, "models", MODEL + ".examples")) if l.strip()]
-    expect = {}
-    for e in examples:
-        status, body = cluster.http("POST", c.url + "/v1/translate", {"model": MODEL, "sentences": [e]})
-        assert status == 200, (status, body)
-        expect[e] = body["results"][0]["hypotheses"][0]["text"]
-    state["expect"] = expect
+    state["expect"] = cluster.expected_translations(c, MODEL)
     for path in ("/v1/models/%s/reload" % MODEL, "//v1/models/%s/%%72eload" % MODEL):
         status, body = cluster.http("POST", c.url + path, headers={"X-API-Key": c.ADMIN_KEY})
         assert status == 403, "%s through HAProxy: %s %s" % (path, status, body)
@@ -104,16 +90,7 @@ def _():
 
 @t("steady load through HAProxy: no failures")
 def _():
-    c = state["c"]
-    load = cluster.Load(c.url, MODEL, list(state["expect"]), expect=state["expect"], threads=THREADS)
-    state["load"] = load
-    load.start()
-    t0 = time.monotonic()
-    time.sleep(2)
-    s = load.summary(t0, time.monotonic())
-    figure("steady load (%d client threads)" % THREADS, s)
-    assert s["n"] >= 10, "only %d requests in 2 s" % s["n"]
-    assert s["failed"] == 0, s["errors"]
+    cluster.steady_load(state, MODEL, THREADS, "steady load")
 
 
 @t("rolling restart (SIGTERM, wait for exit, start, wait UP; one at a time): 0 client failures")
@@ -200,26 +177,7 @@ def _():
 
 
 def main():
-    if not cluster.find_tool("haproxy"):
-        msg = "haproxy not found (apt-get install haproxy)"
-        if os.environ.get("CI") == "true":
-            print("1..1\nnot ok 1 - %s" % msg)
-            return 1
-        print("1..0 # SKIP " + msg)
-        return 0
-    tap = Tap()
-    print("1..%d" % len(tests))
-    t_start = time.monotonic()
-    try:
-        for name, fn in tests:
-            tap.run(name, fn)  # without a cluster (test 1 failed) each fails on state["c"]
-    finally:
-        if "load" in state:
-            state["load"].stop()
-        if "c" in state:
-            state["c"].close()
-    print("# wall time %.1f s" % (time.monotonic() - t_start))
-    return 1 if tap.failed else 0
+    return cluster.run_tests("haproxy", "apt-get install haproxy", tests, state)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
 import cluster  # noqa: E402
-from tap import Tap, collector  # noqa: E402
+from tap import collector  # noqa: E402
 
 SRC = os.environ.get("S2S_SRCDIR", os.path.join(HERE, "..", ".."))
 BUILD = os.environ.get("S2S_BUILDDIR", os.path.join(SRC, "build"))
@@ -26,14 +26,6 @@ THREADS = 6
 
 tests, t = collector()
 state = {}
-
-
-def figure(name, s, extra=""):
-    print("# %s: %d requests, %d failed, p50 %.0f ms, p99 %.0f ms, max %.0f ms%s"
-          % (name, s["n"], s["failed"], s["p50_ms"], s["p99_ms"], s["max_ms"], extra))
-    for outcome, count in sorted(s["errors"].items()):
-        print("#   %d x %s" % (count, outcome))
-    sys.stdout.flush()
 
 
 def tries_in_log(offset):
@@ -68,13 +60,7 @@ def _():
     c = cluster.Cluster(BUILD, SRC, n=3, models=(MODEL,), daemon_args=DAEMON_ARGS)
     state["c"] = c
     c.start_nginx()
-    examples = [l.strip() for l in open(os.path.join(SRC, "models", MODEL + ".examples")) if l.strip()]
-    expect = {}
-    for e in examples:
-        status, body = cluster.http("POST", c.url + "/v1/translate", {"model": MODEL, "sentences": [e]})
-        assert status == 200, (status, body)
-        expect[e] = body["results"][0]["hypotheses"][0]["text"]
-    state["expect"] = expect
+    state["expect"] = cluster.expected_translations(c, MODEL)
     for path in ("/v1/models/%s/reload" % MODEL, "//v1/models/%s/%%72eload" % MODEL, "/metrics"):
         status, body = cluster.http("POST" if "reload" in path else "GET", c.url + path,
                                     headers={"X-API-Key": c.ADMIN_KEY})
@@ -83,16 +69,7 @@ def _():
 
 @t("steady load through nginx: no failures")
 def _():
-    c = state["c"]
-    load = cluster.Load(c.url, MODEL, list(state["expect"]), expect=state["expect"], threads=THREADS)
-    state["load"] = load
-    load.start()
-    t0 = time.monotonic()
-    time.sleep(2)
-    s = load.summary(t0, time.monotonic())
-    figure("nginx steady load (%d client threads)" % THREADS, s)
-    assert s["n"] >= 10, "only %d requests in 2 s" % s["n"]
-    assert s["failed"] == 0, s["errors"]
+    cluster.steady_load(state, MODEL, THREADS, "nginx steady load")
 
 
 @t("rolling restart behind nginx (SIGTERM, exit, start, served again; one at a time): 0 client failures")
@@ -111,32 +88,13 @@ def _():
     time.sleep(0.3)
     s = load.summary(t0, time.monotonic())
     n, retried = tries_in_log(off)
-    figure("nginx rolling restart", s, ", nginx retried %d of %d logged" % (retried, n))
+    cluster.figure("nginx rolling restart", s, ", nginx retried %d of %d logged" % (retried, n))
     assert s["n"] >= 10, "only %d requests during the restart" % s["n"]
     assert s["failed"] == 0, s["errors"]
 
 
 def main():
-    if not cluster.find_tool("nginx"):
-        msg = "nginx not found (apt-get install nginx-light)"
-        if os.environ.get("CI") == "true":
-            print("1..1\nnot ok 1 - %s" % msg)
-            return 1
-        print("1..0 # SKIP " + msg)
-        return 0
-    tap = Tap()
-    print("1..%d" % len(tests))
-    t_start = time.monotonic()
-    try:
-        for name, fn in tests:
-            tap.run(name, fn)
-    finally:
-        if "load" in state:
-            state["load"].stop()
-        if "c" in state:
-            state["c"].close()
-    print("# wall time %.1f s" % (time.monotonic() - t_start))
-    return 1 if tap.failed else 0
+    return cluster.run_tests("nginx", "apt-get install nginx-light", tests, state)
 
 
 if __name__ == "__main__":

@@ -24,12 +24,9 @@ unable() {
 	exit 0
 }
 
-lock=$here/package-lock.json
+. "$here/../npm-install.sh"
 installed=no
-if [ -f "$npmdir/installed.lock" ] && cmp -s "$lock" "$npmdir/installed.lock" &&
-	[ -f "$npmdir/node_modules/kubernetes-models/package.json" ]; then
-	installed=yes
-fi
+npm_installed "$here" "$npmdir" kubernetes-models && installed=yes
 missing=""
 command -v yamllint >/dev/null 2>&1 || missing="$missing yamllint"
 command -v node >/dev/null 2>&1 || missing="$missing nodejs"
@@ -38,18 +35,7 @@ command -v node >/dev/null 2>&1 || missing="$missing nodejs"
 major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
 [ "$major" -ge 18 ] 2>/dev/null || unable "node $(node --version 2>/dev/null) is older than 18"
 
-if [ "$installed" = no ]; then
-	rm -rf "$npmdir"
-	mkdir -p "$npmdir" || unable "cannot create $npmdir"
-	cat "$here/package.json" >"$npmdir/package.json"
-	cat "$lock" >"$npmdir/package-lock.json"
-	echo "# npm ci --prefix $npmdir (kubernetes-models, yaml)"
-	if ! npm ci --prefix "$npmdir" --no-audit --no-fund --ignore-scripts >"$npmdir/npm.log" 2>&1; then
-		sed 's/^/# /' "$npmdir/npm.log" | tail -n 20
-		unable "npm ci could not install kubernetes-models (offline?); log in $npmdir/npm.log"
-	fi
-	cat "$lock" >"$npmdir/installed.lock"
-fi
+[ "$installed" = yes ] || npm_install "$here" "$npmdir" "kubernetes-models, yaml"
 
 # yamllint: syntax, duplicate keys, indentation; its own TAP line, then the
 # node validator numbers its tests after it.

@@ -31,27 +31,18 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 
-SRC = os.path.abspath(os.environ.get("S2S_SRCDIR", "."))
-BUILD = os.path.abspath(os.environ.get("S2S_BUILDDIR", "."))
-sys.path.insert(0, os.path.join(SRC, "tests"))
-from tap import Tap, collector  # noqa: E402
-import seq2seqd_proc  # noqa: E402
-
-DEPLOY = os.path.join(SRC, "deploy", "prometheus")
+from common import SRC, BUILD, DEPLOY, eq, stop
+import common
+from tap import collector
+import seq2seqd_proc
 PROMETHEUS = shutil.which("prometheus")
 WAIT_S = 30  # the most any one condition may take to appear (a few scrapes are enough)
-
-
-def eq(got, want, what):
-    if got != want:
-        raise AssertionError("%s: got %r, want %r" % (what, got, want))
 
 
 def sub_once(pattern, repl, text, what, count=1):
@@ -119,12 +110,7 @@ class Prom:
             return f.read()[-1500:]
 
     def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop(self.proc)
         self.log.close()
 
 
@@ -324,31 +310,13 @@ def tests(tmp, tap):
             prom.stop()
         for p, _ in daemons:
             if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
+                stop(p)
         for f in logs:
             f.close()
 
 
 def main():
-    if not PROMETHEUS:
-        if os.environ.get("CI") == "true":
-            print("1..1\nnot ok 1 - prometheus installed (apt-get install prometheus)")
-            return 1
-        print("1..0 # SKIP prometheus not installed (apt-get install prometheus)")
-        return 0
-    if not os.path.exists(os.path.join(BUILD, "seq2seqd")):
-        print("1..0 # SKIP seq2seqd not built")
-        return 0
-    tap = Tap()
-    with tempfile.TemporaryDirectory(prefix="s2s-prometheus-") as tmp:
-        tests(tmp, tap)
-    print("1..%d" % tap.n)
-    return 1 if tap.failed else 0
+    return common.main(PROMETHEUS, "prometheus", tests, "s2s-prometheus-")
 
 
 if __name__ == "__main__":

@@ -23,25 +23,16 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
 
-SRC = os.path.abspath(os.environ.get("S2S_SRCDIR", "."))
-BUILD = os.path.abspath(os.environ.get("S2S_BUILDDIR", "."))
-sys.path.insert(0, os.path.join(SRC, "tests"))
-from tap import Tap, collector  # noqa: E402
-import seq2seqd_proc  # noqa: E402
-
-DEPLOY = os.path.join(SRC, "deploy", "prometheus")
+from common import SRC, BUILD, DEPLOY, eq, stop
+import common
+from tap import collector
+import seq2seqd_proc
 HERE = os.path.join(SRC, "tests", "prometheus")
 PROMTOOL = shutil.which("promtool")
-
-
-def eq(got, want, what):
-    if got != want:
-        raise AssertionError("%s: got %r, want %r" % (what, got, want))
 
 
 def promtool(*args, cwd=None):
@@ -107,12 +98,7 @@ class Daemon:
         return body.decode()
 
     def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop(self.proc)
         self.log.close()
 
 
@@ -316,20 +302,7 @@ def tests(tmp, tap):
 
 
 def main():
-    if not PROMTOOL:
-        if os.environ.get("CI") == "true":
-            print("1..1\nnot ok 1 - promtool installed (apt-get install prometheus)")
-            return 1
-        print("1..0 # SKIP promtool not installed (apt-get install prometheus)")
-        return 0
-    if not os.path.exists(os.path.join(BUILD, "seq2seqd")):
-        print("1..0 # SKIP seq2seqd not built")
-        return 0
-    tap = Tap()
-    with tempfile.TemporaryDirectory(prefix="s2s-promtool-") as tmp:
-        tests(tmp, tap)
-    print("1..%d" % tap.n)
-    return 1 if tap.failed else 0
+    return common.main(PROMTOOL, "promtool", tests, "s2s-promtool-")
 
 
 if __name__ == "__main__":

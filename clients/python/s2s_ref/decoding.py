@@ -25,7 +25,7 @@ import math
 import numpy as np
 import torch
 
-from .model import EOS, UNK, _copy_hyp, _new_hyp, _sel, _sel_state, length_penalty_factor, pad_batch
+from .model import EOS, UNK, _copy_hyp, _extend, _new_hyp, _sel, _sel_state, length_penalty_factor, pad_batch
 
 LP_TYPES = ("wu", "avg", "none")
 MASK64 = (1 << 64) - 1
@@ -332,12 +332,7 @@ def decode(model, src_ids, opts=None, margins=None, constraint=None):
             h = _copy_hyp(live[i])
             if constraint is not None:
                 h["cstate"] = constraint.advance(live[i]["cstate"], w)
-            lpw = logp[i, w]
-            h["ids"].append(w)
-            h["logprobs"].append(np.float32(float(lpw)))
-            h["score"] = np.float32(np.float32(live[i]["score"]) + np.float32(float(lpw)))
-            if alpha is not None:
-                h["attention"].append([float(a) for a in alpha[i]])
+            _extend(h, w, logp[i, w], alpha[i] if alpha is not None else None)
             if w == EOS:
                 h["finished"] = True
                 finished.append(h)
