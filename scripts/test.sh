@@ -13,15 +13,13 @@
 # S2S_VALGRIND=0 turns one off in CI too): together they take about nine
 # times as long as `make check`.
 #
-# Measured with CI=true on the 2-core dev VM on 2026-12-04 with everything
-# of issue 9 merged (fuzzing smoke run included), packages already installed,
-# other jobs sharing the machine part of the time:
-#   build + make check (388 tests)       141 s
-#   make check-valgrind                  659 s
-#   build + make check, ASan+UBSan       143 s
-#   whole script                         943 s = 15.7 min, plus installing the
-#                                        packages on a fresh machine; CI's limit
-#                                        is 90 min.
+# Measured with CI=true in a fresh clone on the 2-core dev VM on 2026-12-05
+# after issues 13 and 14 (packages already installed, nothing else running):
+#   build + make check (970 tests)      321 s
+#   make check-valgrind                 1866 s
+#   build + make check, ASan+UBSan       455 s
+#   whole script                        47 min, plus installing the packages on
+#                                        a fresh machine; CI's limit is 90 min.
 # LeakSanitizer needs ptrace; where a container forbids it every sanitized
 # process reports a fatal error and the pass fails: run it there with
 # ASAN_OPTIONS=detect_leaks=0 (the other checks stay on).
